@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Both create a virtual environment in .venv and install into it, so nothing
+# depends on what happens to be installed on the machine already.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint format venv install install-test
+
+# Debian ships venv support (ensurepip) in a separate package.
+venv:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+
+install: venv
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+
+install-test: venv
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+
+run: install
+	$(BIN)/pixelpipe serve
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+format: install-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .

@@ -1,0 +1,233 @@
+"""The ASGI app: routes, lifespan (HTTP client, thread pool, cache), error mapping.
+
+Request handling is kept thin: `ImageService.respond` walks the request path
+url -> signature -> options -> cache -> fetch -> pipeline -> headers, each a
+call into the module that owns that step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
+
+import httpx
+import pyvips
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from proxy.cache import CachedResult, ResultCache
+from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError
+from proxy.http_headers import (
+    cache_headers,
+    content_disposition,
+    default_filename,
+    etag_matches,
+    make_etag,
+    max_age,
+    source_digest,
+)
+from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
+from proxy.options.formats import EXTENSIONS
+from proxy.options.url import split_signature
+from proxy.pipeline.process import ProcessedImage, process_image
+from proxy.settings import Settings
+from proxy.sources import Source, Sources
+from proxy.sources.http import HttpLimits, HttpSource, Resolver, resolve_host
+from proxy.sources.local import LocalSource
+from proxy.sources.policy import AddressPolicy
+from signing import KeyRing
+
+log = logging.getLogger("pixelpipe")
+
+
+def configure_libvips() -> None:
+    # The operation cache keeps decoded images alive between requests: with
+    # untrusted, mostly distinct inputs it only costs memory.
+    pyvips.cache_set_max(0)
+    pyvips.cache_set_max_mem(0)
+
+
+class ImageService:
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sources,
+        executor: ThreadPoolExecutor,
+        cache: ResultCache,
+    ) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.executor = executor
+        self.cache = cache
+        self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
+        self.parser_config = ParserConfig(
+            presets=settings.presets,
+            auto_rotate=settings.auto_rotate,
+            strip_metadata=settings.strip_metadata,
+            keep_copyright=settings.keep_copyright,
+            strip_color_profile=settings.strip_color_profile,
+            return_attachment=settings.return_attachment,
+            quality=settings.quality,
+            format_quality=settings.format_quality,
+        )
+        self.pipeline_runs = 0
+
+    def parse(self, raw_path: str) -> ProcessingOptions:
+        # The signature is checked before anything else in the URL is read.
+        signature, signed_path = split_signature(raw_path)
+        if self.keys and not self.keys.verify(signature, signed_path):
+            raise InvalidSignature()
+        split = split_path(raw_path)
+        return parse_options(
+            split.option_segments, split.source_url, split.extension, self.parser_config
+        )
+
+    async def respond(self, raw_path: str, if_none_match: str | None) -> Response:
+        options = self.parse(raw_path)
+        now = time.time()
+        if options.expires is not None and 0 < options.expires < now:
+            raise ExpiredURL()
+        key = options.canonical()
+        result = self.cache.get(key)
+        if result is None:
+            result = await self._produce(options, key)
+            self.cache.put(key, result)
+        return self._image_response(result, options, if_none_match, now)
+
+    async def _produce(self, options: ProcessingOptions, key: str) -> CachedResult:
+        source = await self.sources.fetch(options.source_url)
+        loop = asyncio.get_running_loop()
+        self.pipeline_runs += 1
+        processed, digest = await loop.run_in_executor(
+            self.executor, self._process, source.data, options
+        )
+        return CachedResult(
+            body=processed.data,
+            content_type=processed.content_type,
+            etag=make_etag(key, digest),
+            filename=default_filename(options.source_url, EXTENSIONS[processed.format]),
+        )
+
+    def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, str]:
+        return process_image(data, options, self.settings.max_src_pixels), source_digest(data)
+
+    def _image_response(
+        self,
+        result: CachedResult,
+        options: ProcessingOptions,
+        if_none_match: str | None,
+        now: float,
+    ) -> Response:
+        headers = {
+            "ETag": result.etag,
+            **cache_headers(max_age(self.settings.ttl, options.expires, now), now),
+        }
+        if etag_matches(if_none_match, result.etag):
+            return Response(status_code=304, headers=headers)
+        headers["Content-Disposition"] = content_disposition(
+            options.filename or result.filename, options.return_attachment
+        )
+        return Response(result.body, media_type=result.content_type, headers=headers)
+
+
+def error_response(error: ProxyError) -> Response:
+    return PlainTextResponse(
+        error.reason + "\n", status_code=error.status, headers={"Cache-Control": "no-cache"}
+    )
+
+
+def raw_request_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    if raw is None:
+        return quote(request.scope["path"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidURL("invalid URL: path is not valid UTF-8") from None
+
+
+def build_sources(
+    settings: Settings, client: httpx.AsyncClient, resolver: Resolver = resolve_host
+) -> Sources:
+    limits = HttpLimits(
+        max_bytes=settings.max_src_file_size,
+        timeout=settings.download_timeout,
+        max_redirects=settings.max_redirects,
+    )
+    policy = AddressPolicy(allow_loopback=settings.allow_loopback_source_addresses)
+    http = HttpSource(client, limits, policy, resolver)
+    by_scheme: dict[str, Source] = {"http": http, "https": http}
+    if settings.local_filesystem_root:
+        by_scheme["local"] = LocalSource(settings.local_filesystem_root, settings.max_src_file_size)
+    return Sources(by_scheme)
+
+
+def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:
+    configure_libvips()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if not settings.signing_enabled:
+            log.warning("no PIXELPIPE_KEY/PIXELPIPE_SALT set: URL signatures are NOT checked")
+        timeout = httpx.Timeout(settings.download_timeout or None)
+        async with httpx.AsyncClient(
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"User-Agent": settings.user_agent},
+        ) as client:
+            executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
+            app.state.service = ImageService(
+                settings,
+                build_sources(settings, client, resolver),
+                executor,
+                ResultCache(settings.result_cache_bytes, settings.result_cache_ttl),
+            )
+            try:
+                yield
+            finally:
+                executor.shutdown(wait=True, cancel_futures=True)
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def image(request: Request) -> Response:
+        service: ImageService = request.app.state.service
+        try:
+            return await service.respond(
+                raw_request_path(request), request.headers.get("if-none-match")
+            )
+        except ProxyError as error:
+            return error_response(error)
+        except Exception:
+            # Never a traceback to the client; the log has it.
+            log.exception("unexpected error for %s", request.url.path[:200])
+            return error_response(ProxyError())
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET", "HEAD"]),
+            Route("/{path:path}", image, methods=["GET", "HEAD"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s %(message)s")
+    # libvips and httpx narrate every operation and request at INFO.
+    for noisy in ("pyvips", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def create_app_from_env() -> Starlette:
+    """uvicorn's factory in each worker process: settings are read once, here."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,68 @@
+"""`pixelpipe serve` and `pixelpipe sign`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from proxy.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pixelpipe", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the image proxy server")
+    serve.add_argument("--host", help="listen address (default: PIXELPIPE_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: PIXELPIPE_PORT or 8080)")
+    serve.add_argument(
+        "--workers", type=int, help="server processes (default: PIXELPIPE_WORKERS or CPU count)"
+    )
+
+    sign = commands.add_parser("sign", help="print the signed form of a processing path")
+    sign.add_argument("--key", required=True, help="hex-encoded key")
+    sign.add_argument("--salt", required=True, help="hex-encoded salt")
+    sign.add_argument("--size", type=int, default=32, help="signature bytes (default 32)")
+    sign.add_argument("path", help="e.g. /rs:fill:300:200/plain/https://example.com/cup.jpg")
+
+    args = parser.parse_args(argv)
+    if args.command == "sign":
+        return run_sign(args)
+    return run_serve(args)
+
+
+def run_sign(args: argparse.Namespace) -> int:
+    from signing import sign_path
+
+    try:
+        print(sign_path(args.path, args.key, args.salt, args.size))
+    except ValueError as exc:
+        print(f"pixelpipe sign: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"pixelpipe: {exc}", file=sys.stderr)
+        return 2
+    import uvicorn
+
+    workers = args.workers or settings.workers
+    if workers < 1:
+        print("pixelpipe: --workers must be at least 1", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "proxy.app:create_app_from_env",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=workers,
+        log_level=settings.log_level,
+        server_header=False,
+        proxy_headers=False,
+    )
+    return 0

@@ -1,0 +1,106 @@
+"""One exception class per failure kind; each knows its HTTP status.
+
+The `reason` is public: it goes to the client as a one-line plain-text body,
+so it must never contain internals (paths, tracebacks, addresses we resolved).
+"""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    status: int = 500
+    default_reason: str = "internal error"
+
+    def __init__(self, reason: str | None = None) -> None:
+        text = reason or self.default_reason
+        # One line, bounded: reasons may quote user input.
+        self.reason = " ".join(text.split())[:300]
+        super().__init__(self.reason)
+
+
+# --- the URL ---------------------------------------------------------------
+
+
+class InvalidURL(ProxyError):
+    """The path is not a processing URL (404, as imgproxy)."""
+
+    status = 404
+    default_reason = "invalid URL"
+
+
+class UnknownOption(InvalidURL):
+    default_reason = "unknown processing option"
+
+
+class InvalidOptionArgument(InvalidURL):
+    default_reason = "invalid processing option argument"
+
+
+class UnknownPreset(InvalidURL):
+    default_reason = "unknown preset"
+
+
+class InvalidSignature(ProxyError):
+    status = 403
+    default_reason = "invalid signature"
+
+
+class Unauthorized(ProxyError):
+    status = 403
+    default_reason = "forbidden"
+
+
+class ExpiredURL(ProxyError):
+    status = 404
+    default_reason = "expired URL"
+
+
+# --- the source ------------------------------------------------------------
+
+
+class SourceNotFound(ProxyError):
+    status = 404
+    default_reason = "source image not found"
+
+
+class SourceForbidden(ProxyError):
+    status = 403
+    default_reason = "source address is not allowed"
+
+
+class SourceTimeout(ProxyError):
+    status = 504
+    default_reason = "source image download timed out"
+
+
+class SourceUnavailable(ProxyError):
+    status = 502
+    default_reason = "source image is unavailable"
+
+
+class SourceTooLarge(ProxyError):
+    status = 422
+    default_reason = "source image file is too large"
+
+
+# --- the image -------------------------------------------------------------
+
+
+class NotAnImage(ProxyError):
+    status = 422
+    default_reason = "source is not an image"
+
+
+class UnsupportedFormat(ProxyError):
+    status = 422
+    default_reason = "source image format is not supported"
+
+
+class ImageTooLarge(ProxyError):
+    status = 422
+    default_reason = "source image resolution is too large"
+
+
+class ProcessingFailed(ProxyError):
+    status = 422
+    default_reason = "source image could not be processed"

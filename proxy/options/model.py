@@ -1,0 +1,140 @@
+"""The immutable result of parsing a URL, and its canonical string form.
+
+`ProcessingOptions.canonical()` spells every field that can change the
+response, in one fixed order with one spelling, so two URLs that mean the
+same thing (aliases, option order, presets, defaults written out or not)
+give the same string. It is the result-cache key and the ETag's input.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from enum import StrEnum
+from urllib.parse import quote
+
+
+class ResizingType(StrEnum):
+    FIT = "fit"
+    FILL = "fill"
+    FILL_DOWN = "fill-down"
+    FORCE = "force"
+    AUTO = "auto"
+
+
+class GravityType(StrEnum):
+    NORTH = "no"
+    SOUTH = "so"
+    EAST = "ea"
+    WEST = "we"
+    NORTH_EAST = "noea"
+    NORTH_WEST = "nowe"
+    SOUTH_EAST = "soea"
+    SOUTH_WEST = "sowe"
+    CENTER = "ce"
+    SMART = "sm"
+    FOCUS_POINT = "fp"
+
+
+def format_number(value: float) -> str:
+    """Shortest faithful spelling: 2.0 -> "2", 0.25 -> "0.25"."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Gravity:
+    type: GravityType = GravityType.CENTER
+    x: float = 0.0
+    y: float = 0.0
+
+    def canonical_args(self) -> str:
+        if self.type is GravityType.SMART:
+            return self.type.value
+        return f"{self.type.value}:{format_number(self.x)}:{format_number(self.y)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Crop:
+    width: float = 0.0  # >= 1: pixels; < 1: fraction of the source; 0: the whole source
+    height: float = 0.0
+    gravity: Gravity | None = None  # None: use the main gravity
+
+    @property
+    def enabled(self) -> bool:
+        return self.width > 0 or self.height > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingOptions:
+    source_url: str
+    resizing_type: ResizingType = ResizingType.FIT
+    width: int = 0
+    height: int = 0
+    min_width: int = 0
+    min_height: int = 0
+    zoom_x: float = 1.0
+    zoom_y: float = 1.0
+    dpr: float = 1.0
+    enlarge: bool = False
+    extend: bool = False
+    extend_gravity: Gravity = field(default_factory=Gravity)
+    gravity: Gravity = field(default_factory=Gravity)
+    crop: Crop = field(default_factory=Crop)
+    auto_rotate: bool = True
+    quality: int = 0  # 0: the per-format default from format_quality
+    # Effective default quality per output format, settings and URL merged.
+    format_quality: tuple[tuple[str, int], ...] = ()
+    format: str | None = None  # None: the source's format when writable, else JPEG
+    strip_metadata: bool = True
+    keep_copyright: bool = True
+    strip_color_profile: bool = True
+    cachebuster: str = ""
+    expires: int | None = None  # unix time
+    filename: str | None = None
+    return_attachment: bool = False
+
+    def quality_for(self, fmt: str) -> int:
+        if self.quality:
+            return self.quality
+        return dict(self.format_quality).get(fmt, 80)
+
+    def canonical(self) -> str:
+        parts = [
+            f"rt:{self.resizing_type.value}",
+            f"w:{self.width}",
+            f"h:{self.height}",
+            f"mw:{self.min_width}",
+            f"mh:{self.min_height}",
+            f"z:{format_number(self.zoom_x)}:{format_number(self.zoom_y)}",
+            f"dpr:{format_number(self.dpr)}",
+            f"el:{int(self.enlarge)}",
+            f"ex:{int(self.extend)}:{self.extend_gravity.canonical_args()}",
+            f"g:{self.gravity.canonical_args()}",
+        ]
+        if self.crop.enabled:
+            crop = f"c:{format_number(self.crop.width)}:{format_number(self.crop.height)}"
+            if self.crop.gravity is not None:
+                crop += f":{self.crop.gravity.canonical_args()}"
+            parts.append(crop)
+        parts += [
+            f"ar:{int(self.auto_rotate)}",
+            f"q:{self.quality}",
+            "fq:" + ":".join(f"{fmt}:{q}" for fmt, q in self.format_quality),
+            f"sm:{int(self.strip_metadata)}",
+            f"kcr:{int(self.keep_copyright)}",
+            f"scp:{int(self.strip_color_profile)}",
+            f"att:{int(self.return_attachment)}",
+        ]
+        if self.cachebuster:
+            parts.append(f"cb:{self.cachebuster}")
+        if self.expires is not None:
+            parts.append(f"exp:{self.expires}")
+        if self.filename is not None:
+            encoded = base64.urlsafe_b64encode(self.filename.encode()).rstrip(b"=").decode()
+            parts.append(f"fn:{encoded}:1")
+        source = "plain/" + quote(self.source_url, safe="/:")
+        if self.format is not None:
+            source += f"@{self.format}"
+        return "/" + "/".join([*parts, source])

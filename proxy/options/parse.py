@@ -1,0 +1,378 @@
+"""Option segments -> ProcessingOptions, through one table of option parsers.
+
+Each option is declared once in `OPTIONS`: its full name, its aliases and a
+parser. A parser reads the option's arguments and writes fields into the
+draft (a plain dict) that becomes the frozen `ProcessingOptions` at the end.
+Argument rules follow imgproxy's documentation; every rejection raises an
+`InvalidURL` subclass (404, as imgproxy) with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from proxy.errors import InvalidOptionArgument, UnknownOption, UnknownPreset
+from proxy.options.formats import OUTPUT_FORMATS, normalise_format_name
+from proxy.options.model import Crop, Gravity, GravityType, ProcessingOptions, ResizingType
+from proxy.options.url import ARGUMENT_SEPARATOR
+
+# Larger than any encoder we use can write (JPEG: 65535); rejecting here keeps
+# absurd numbers from reaching the arithmetic at all.
+MAX_DIMENSION = 65535
+
+Draft = dict[str, Any]
+OptionParser = Callable[[list[str], Draft, "ParserConfig"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ParserConfig:
+    """What parsing needs from the settings: presets and the defaults."""
+
+    presets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    auto_rotate: bool = True
+    strip_metadata: bool = True
+    keep_copyright: bool = True
+    strip_color_profile: bool = True
+    return_attachment: bool = False
+    quality: int = 80
+    format_quality: Mapping[str, int] = field(default_factory=lambda: {"avif": 65})
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    name: str
+    aliases: tuple[str, ...]
+    parser: OptionParser
+    args: str  # argument synopsis, for error messages and the README
+
+
+# --- argument readers -------------------------------------------------------
+
+
+def _bad(option: str, args: list[str], expected: str) -> InvalidOptionArgument:
+    given = ARGUMENT_SEPARATOR.join(args)
+    return InvalidOptionArgument(f"invalid {option} arguments {given!r}: expected {expected}")
+
+
+def _arity(option: str, args: list[str], low: int, high: int, synopsis: str) -> None:
+    if not low <= len(args) <= high:
+        raise _bad(option, args, synopsis)
+
+
+def read_bool(option: str, text: str) -> bool:
+    # Go's strconv.ParseBool spellings, which imgproxy's URL builders emit.
+    if text in {"1", "t", "T", "true", "TRUE", "True"}:
+        return True
+    if text in {"0", "f", "F", "false", "FALSE", "False"}:
+        return False
+    raise _bad(option, [text], "1, t, true, 0, f or false")
+
+
+def read_dimension(option: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(option, [text], "a whole number >= 0") from None
+    if not 0 <= value <= MAX_DIMENSION:
+        raise _bad(option, [text], f"a whole number from 0 to {MAX_DIMENSION}")
+    return value
+
+
+def read_float(option: str, text: str, *, low: float, low_inclusive: bool, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad(option, [text], "a number") from None
+    ok = math.isfinite(value) and (value >= low if low_inclusive else value > low)
+    if not ok or value > high:
+        bound = ">=" if low_inclusive else ">"
+        raise _bad(option, [text], f"a number {bound} {format(low, 'g')} and <= {high:g}")
+    return value
+
+
+def read_positive_float(option: str, text: str) -> float:
+    return read_float(option, text, low=0.0, low_inclusive=False, high=float(MAX_DIMENSION))
+
+
+def read_gravity(option: str, args: list[str], *, allow_smart: bool) -> Gravity:
+    if not args or not args[0]:
+        raise _bad(option, args, "a gravity type")
+    try:
+        kind = GravityType(args[0])
+    except ValueError:
+        raise _bad(option, args, "no, so, ea, we, noea, nowe, soea, sowe, ce, sm or fp") from None
+    if kind is GravityType.SMART:
+        if not allow_smart:
+            raise _bad(option, args, "a gravity other than sm")
+        _arity(option, args, 1, 1, "sm with no offsets")
+        return Gravity(kind)
+    if kind is GravityType.FOCUS_POINT:
+        _arity(option, args, 3, 3, "fp:x:y with x and y from 0 to 1")
+        x = read_float(option, args[1], low=0.0, low_inclusive=True, high=1.0)
+        y = read_float(option, args[2], low=0.0, low_inclusive=True, high=1.0)
+        return Gravity(kind, x, y)
+    _arity(option, args, 1, 3, "type[:x_offset[:y_offset]]")
+    offsets = [read_offset(option, text) for text in args[1:]] + [0.0, 0.0]
+    return Gravity(kind, offsets[0], offsets[1])
+
+
+def read_offset(option: str, text: str) -> float:
+    limit = float(MAX_DIMENSION)
+    return read_float(option, text, low=-limit, low_inclusive=True, high=limit)
+
+
+def read_quality(option: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(option, [text], "a quality from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise _bad(option, [text], "a quality from 0 to 100")
+    return value
+
+
+def read_output_format(option: str, text: str) -> str:
+    fmt = normalise_format_name(text)
+    if fmt not in OUTPUT_FORMATS:
+        raise _bad(option, [text], "one of " + ", ".join(sorted(OUTPUT_FORMATS | {"jpg"})))
+    return fmt
+
+
+# --- option parsers ---------------------------------------------------------
+
+
+def parse_resizing_type(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("resizing_type", args, 1, 1, "fit, fill, fill-down, force or auto")
+    try:
+        draft["resizing_type"] = ResizingType(args[0])
+    except ValueError:
+        raise _bad("resizing_type", args, "fit, fill, fill-down, force or auto") from None
+
+
+def parse_width(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("width", args, 1, 1, "width")
+    draft["width"] = read_dimension("width", args[0])
+
+
+def parse_height(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("height", args, 1, 1, "height")
+    draft["height"] = read_dimension("height", args[0])
+
+
+def parse_min_width(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("min-width", args, 1, 1, "width")
+    draft["min_width"] = read_dimension("min-width", args[0])
+
+
+def parse_min_height(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("min-height", args, 1, 1, "height")
+    draft["min_height"] = read_dimension("min-height", args[0])
+
+
+def parse_enlarge(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("enlarge", args, 1, 1, "a boolean")
+    draft["enlarge"] = read_bool("enlarge", args[0])
+
+
+def parse_extend(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("extend", args, 1, 4, "extend[:gravity[:x[:y]]]")
+    draft["extend"] = read_bool("extend", args[0])
+    if len(args) > 1:
+        draft["extend_gravity"] = read_gravity("extend", args[1:], allow_smart=False)
+
+
+def parse_size(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("size", args, 1, 7, "width:height:enlarge:extend")
+    readers: tuple[OptionParser, ...] = (parse_width, parse_height, parse_enlarge)
+    for reader, arg in zip(readers, args, strict=False):
+        if arg:
+            reader([arg], draft, config)
+    if len(args) > 3 and args[3]:
+        parse_extend(args[3:], draft, config)
+
+
+def parse_resize(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("resize", args, 1, 8, "type:width:height:enlarge:extend")
+    if args[0]:
+        parse_resizing_type(args[:1], draft, config)
+    if len(args) > 1:
+        parse_size(args[1:], draft, config)
+
+
+def parse_zoom(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("zoom", args, 1, 2, "zoom or zoom_x:zoom_y")
+    draft["zoom_x"] = read_positive_float("zoom", args[0])
+    draft["zoom_y"] = read_positive_float("zoom", args[1]) if len(args) > 1 else draft["zoom_x"]
+
+
+def parse_dpr(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("dpr", args, 1, 1, "a number > 0")
+    draft["dpr"] = read_positive_float("dpr", args[0])
+
+
+def parse_gravity(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    draft["gravity"] = read_gravity("gravity", args, allow_smart=True)
+
+
+def parse_crop(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("crop", args, 1, 5, "width:height[:gravity]")
+    limit = float(MAX_DIMENSION)
+    width = read_float("crop", args[0], low=0.0, low_inclusive=True, high=limit)
+    height = (
+        read_float("crop", args[1], low=0.0, low_inclusive=True, high=limit) if len(args) > 1 else 0
+    )
+    gravity = read_gravity("crop", args[2:], allow_smart=True) if len(args) > 2 else None
+    draft["crop"] = Crop(float(width), float(height), gravity)
+
+
+def _bool_field(option: str, key: str) -> OptionParser:
+    def parse(args: list[str], draft: Draft, config: ParserConfig) -> None:
+        _arity(option, args, 1, 1, "a boolean")
+        draft[key] = read_bool(option, args[0])
+
+    return parse
+
+
+def parse_quality(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("quality", args, 1, 1, "a quality from 0 to 100")
+    draft["quality"] = read_quality("quality", args[0])
+
+
+def parse_format_quality(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    if not args or len(args) % 2:
+        raise _bad("format_quality", args, "format:quality pairs")
+    table = dict(draft["format_quality"])
+    for name, quality in zip(args[::2], args[1::2], strict=True):
+        table[read_output_format("format_quality", name)] = read_quality("format_quality", quality)
+    draft["format_quality"] = table
+
+
+def parse_format(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("format", args, 1, 1, "an output format")
+    draft["format"] = read_output_format("format", args[0])
+
+
+def parse_cachebuster(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("cachebuster", args, 1, 1, "one string")
+    draft["cachebuster"] = args[0]
+
+
+def parse_expires(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("expires", args, 1, 1, "a unix timestamp")
+    try:
+        draft["expires"] = int(args[0])
+    except ValueError:
+        raise _bad("expires", args, "a unix timestamp") from None
+
+
+def parse_filename(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("filename", args, 1, 2, "filename[:encoded]")
+    name = args[0]
+    if len(args) > 1 and args[1] and read_bool("filename", args[1]):
+        try:
+            padded = name + "=" * (-len(name) % 4)
+            name = base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            raise _bad("filename", args, "URL-safe base64 when encoded is set") from None
+    else:
+        name = unquote(name)
+    draft["filename"] = name
+
+
+def parse_preset(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    if not args or not all(args):
+        raise _bad("preset", args, "preset names")
+    for name in args:
+        if name not in config.presets:
+            raise UnknownPreset(f"unknown preset: {name}")
+        stack: list[str] = draft["_presets"]
+        if name in stack:  # a preset naming itself, directly or not: skip, as imgproxy
+            continue
+        stack.append(name)
+        apply_segments(config.presets[name], draft, config)
+        stack.pop()
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("resize", ("rs",), parse_resize, "type:width:height:enlarge:extend"),
+    OptionSpec("size", ("s",), parse_size, "width:height:enlarge:extend"),
+    OptionSpec("resizing_type", ("rt",), parse_resizing_type, "fit|fill|fill-down|force|auto"),
+    OptionSpec("width", ("w",), parse_width, "width"),
+    OptionSpec("height", ("h",), parse_height, "height"),
+    OptionSpec("min-width", ("mw",), parse_min_width, "width"),
+    OptionSpec("min-height", ("mh",), parse_min_height, "height"),
+    OptionSpec("zoom", ("z",), parse_zoom, "zoom_x_y | zoom_x:zoom_y"),
+    OptionSpec("dpr", (), parse_dpr, "dpr"),
+    OptionSpec("enlarge", ("el",), parse_enlarge, "enlarge"),
+    OptionSpec("extend", ("ex",), parse_extend, "extend:gravity:x:y"),
+    OptionSpec("gravity", ("g",), parse_gravity, "type:x:y | sm | fp:x:y"),
+    OptionSpec("crop", ("c",), parse_crop, "width:height:gravity"),
+    OptionSpec("auto_rotate", ("ar",), _bool_field("auto_rotate", "auto_rotate"), "bool"),
+    OptionSpec("quality", ("q",), parse_quality, "quality"),
+    OptionSpec("format_quality", ("fq",), parse_format_quality, "format:quality:..."),
+    OptionSpec("format", ("f", "ext"), parse_format, "extension"),
+    OptionSpec("strip_metadata", ("sm",), _bool_field("strip_metadata", "strip_metadata"), "bool"),
+    OptionSpec("keep_copyright", ("kcr",), _bool_field("keep_copyright", "keep_copyright"), "bool"),
+    OptionSpec(
+        "strip_color_profile",
+        ("scp",),
+        _bool_field("strip_color_profile", "strip_color_profile"),
+        "bool",
+    ),
+    OptionSpec("preset", ("pr",), parse_preset, "name:name:..."),
+    OptionSpec("cachebuster", ("cb",), parse_cachebuster, "string"),
+    OptionSpec("expires", ("exp",), parse_expires, "timestamp"),
+    OptionSpec("filename", ("fn",), parse_filename, "filename:encoded"),
+    OptionSpec(
+        "return_attachment",
+        ("att",),
+        _bool_field("return_attachment", "return_attachment"),
+        "bool",
+    ),
+)
+
+OPTIONS_BY_NAME: dict[str, OptionSpec] = {
+    alias: spec for spec in OPTIONS for alias in (spec.name, *spec.aliases)
+}
+
+
+def apply_segments(segments: tuple[str, ...], draft: Draft, config: ParserConfig) -> None:
+    for segment in segments:
+        name, *args = segment.split(ARGUMENT_SEPARATOR)
+        spec = OPTIONS_BY_NAME.get(name)
+        if spec is None:
+            raise UnknownOption(f"unknown option: {name[:40]}")
+        spec.parser(args, draft, config)
+
+
+def parse_options(
+    option_segments: tuple[str, ...],
+    source_url: str,
+    extension: str | None,
+    config: ParserConfig,
+) -> ProcessingOptions:
+    """Pure: the same segments and config always give the same options."""
+    base_quality = {fmt: config.quality for fmt in sorted(OUTPUT_FORMATS)}
+    draft: Draft = {
+        "auto_rotate": config.auto_rotate,
+        "strip_metadata": config.strip_metadata,
+        "keep_copyright": config.keep_copyright,
+        "strip_color_profile": config.strip_color_profile,
+        "return_attachment": config.return_attachment,
+        "format_quality": base_quality | dict(config.format_quality),
+        "_presets": [],
+    }
+    if "default" in config.presets:
+        parse_preset(["default"], draft, config)
+    apply_segments(option_segments, draft, config)
+    if extension is not None:
+        draft["format"] = read_output_format("extension", extension)
+    del draft["_presets"]
+    draft["format_quality"] = tuple(sorted(draft["format_quality"].items()))
+    return ProcessingOptions(source_url=source_url, **draft)

@@ -1,0 +1,94 @@
+"""Detect the source format, check its header, and decode with shrink-on-load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyvips
+from pyvips import ffi, vips_lib
+
+from proxy.errors import ImageTooLarge, NotAnImage, ProcessingFailed, UnsupportedFormat
+
+# Only these loaders are reachable from a URL. libvips has others (some read
+# files named inside the image, some parse exotic formats): a whitelist keeps
+# them out whatever libvips build is installed.
+LOADERS: dict[str, str] = {
+    "VipsForeignLoadJpegBuffer": "jpegload_buffer",
+    "VipsForeignLoadPngBuffer": "pngload_buffer",
+    "VipsForeignLoadWebpBuffer": "webpload_buffer",
+    "VipsForeignLoadHeifBuffer": "heifload_buffer",
+    "VipsForeignLoadNsgifBuffer": "gifload_buffer",
+    "VipsForeignLoadTiffBuffer": "tiffload_buffer",
+}
+
+_FORMAT_OF_LOADER = {
+    "jpegload_buffer": "jpeg",
+    "pngload_buffer": "png",
+    "webpload_buffer": "webp",
+    "gifload_buffer": "gif",
+    "tiffload_buffer": "tiff",
+}
+
+# Untrusted input: a truncated or corrupt file is an error, not a grey image.
+FAIL_ON = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceHeader:
+    loader: str  # libvips operation name, e.g. "jpegload_buffer"
+    format: str  # jpeg, png, webp, avif, heic, gif, tiff
+    width: int  # as stored, before EXIF orientation
+    height: int
+    orientation: int  # EXIF orientation 1..8
+
+
+def find_loader(data: bytes) -> str:
+    if not data:
+        raise NotAnImage("source is empty")
+    found = vips_lib.vips_foreign_find_load_buffer(data, len(data))
+    if found == ffi.NULL:
+        raise NotAnImage()
+    loader = LOADERS.get(ffi.string(found).decode())
+    if loader is None:
+        raise UnsupportedFormat()
+    return loader
+
+
+def read_header(data: bytes, max_pixels: int) -> SourceHeader:
+    """Header only: no pixel is decoded, so a bomb costs nothing to refuse."""
+    loader = find_loader(data)
+    try:
+        image = pyvips.Operation.call(loader, data, fail_on=FAIL_ON)
+    except pyvips.Error:
+        raise NotAnImage("source image header is invalid") from None
+    fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
+    if max_pixels and image.width * image.height > max_pixels:
+        raise ImageTooLarge()
+    orientation = image.get("orientation") if "orientation" in image.get_fields() else 1
+    return SourceHeader(loader, fmt, image.width, image.height, int(orientation))
+
+
+def _heif_format(image: pyvips.Image) -> str:
+    fields = image.get_fields()
+    compression = image.get("heif-compression") if "heif-compression" in fields else "hevc"
+    return "avif" if compression == "av1" else "heic"
+
+
+def load_image(data: bytes, header: SourceHeader, shrink: float) -> pyvips.Image:
+    """Decode, letting the format's decoder do a cheap first downscale when it can.
+
+    `shrink` >= 1 is the factor the pipeline would reduce by anyway; JPEG can
+    decode at 1/2, 1/4 and 1/8 size and WebP at any scale, far faster than
+    decoding everything and resizing afterwards.
+    """
+    options: dict[str, object] = {"fail_on": FAIL_ON}
+    if header.loader == "jpegload_buffer":
+        factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
+        if factor > 1:
+            options["shrink"] = factor
+    elif header.loader == "webpload_buffer" and shrink > 1:
+        options["scale"] = 1.0 / shrink
+    try:
+        return pyvips.Operation.call(header.loader, data, **options)
+    except pyvips.Error:
+        raise ProcessingFailed("source image could not be decoded") from None

@@ -1,0 +1,384 @@
+"""Settings, read once from the environment into one frozen, validated object.
+
+Every setting is declared once in `SETTINGS` (variable name, parser, default,
+whether imgproxy has it, a line of documentation). For a setting imgproxy also
+has, `IMGPROXY_<NAME>` is read when `PIXELPIPE_<NAME>` is unset, so an imgproxy
+deployment's environment carries over unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from proxy.options.formats import OUTPUT_FORMATS, normalise_format_name
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the variable, on one line."""
+
+
+# --- value parsers: text -> value, raising ValueError with a short reason ---
+
+_TRUE = {"1", "t", "true", "yes", "y", "on"}
+_FALSE = {"0", "f", "false", "no", "n", "off"}
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_non_negative_int(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if value < 0:
+        raise ValueError("expected a number >= 0")
+    return value
+
+
+def parse_positive_int(text: str) -> int:
+    value = parse_non_negative_int(text)
+    if value == 0:
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def parse_port(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > 65535:
+        raise ValueError("expected a port number from 1 to 65535")
+    return value
+
+
+def parse_non_negative_float(text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a finite number >= 0")
+    return value
+
+
+def parse_quality(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > 100:
+        raise ValueError("expected a quality from 1 to 100")
+    return value
+
+
+def parse_hex_list(text: str) -> tuple[bytes, ...]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return tuple(bytes.fromhex(item) for item in items)
+    except ValueError:
+        raise ValueError("expected hex-encoded values separated by commas") from None
+
+
+def parse_format_quality(text: str) -> dict[str, int]:
+    """`jpeg=70,avif=40` -> {"jpeg": 70, "avif": 40} (imgproxy's syntax)."""
+    result: dict[str, int] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, quality = item.partition("=")
+        fmt = normalise_format_name(name.strip())
+        if not sep or fmt not in OUTPUT_FORMATS:
+            raise ValueError(f"expected format=quality pairs, got {item!r}")
+        result[fmt] = parse_quality(quality)
+    return result
+
+
+def parse_presets(text: str) -> dict[str, tuple[str, ...]]:
+    """`name=rs:fill:300:300/q:80,other=bl:2` -> {"name": ("rs:fill:300:300", "q:80"), ...}."""
+    result: dict[str, tuple[str, ...]] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, body = item.partition("=")
+        segments = tuple(seg for seg in body.strip().split("/") if seg)
+        if not sep or not name.strip() or not segments:
+            raise ValueError(f"expected name=option/option pairs, got {item!r}")
+        result[name.strip()] = segments
+    return result
+
+
+def parse_log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in {"debug", "info", "warning", "error"}:
+        raise ValueError("expected debug, info, warning or error")
+    return level
+
+
+def parse_directory(text: str) -> str:
+    path = os.path.realpath(text.strip())
+    if not os.path.isdir(path):
+        raise ValueError("expected an existing directory")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    name: str  # the variable is PIXELPIPE_<NAME> (and IMGPROXY_<NAME> if imgproxy has it)
+    attr: str
+    parser: Callable[[str], Any]
+    imgproxy: bool
+    doc: str
+
+
+def _cpu_count() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    keys: tuple[bytes, ...] = ()
+    salts: tuple[bytes, ...] = ()
+    signature_size: int = 32
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = field(default_factory=_cpu_count)
+    concurrency: int = field(default_factory=_cpu_count)
+    ttl: int = 31_536_000
+    quality: int = 80
+    format_quality: Mapping[str, int] = field(default_factory=lambda: {"avif": 65})
+    max_src_file_size: int = 50 * 1024 * 1024
+    max_src_resolution: float = 16.8
+    download_timeout: float = 5.0
+    max_redirects: int = 10
+    user_agent: str = "pixelpipe"
+    local_filesystem_root: str | None = None
+    allow_loopback_source_addresses: bool = False
+    strip_metadata: bool = True
+    keep_copyright: bool = True
+    strip_color_profile: bool = True
+    auto_rotate: bool = True
+    return_attachment: bool = False
+    presets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    result_cache_bytes: int = 128 * 1024 * 1024
+    result_cache_ttl: int = 3600
+    log_level: str = "info"
+
+    @property
+    def signing_enabled(self) -> bool:
+        return bool(self.keys)
+
+    @property
+    def max_src_pixels(self) -> int:
+        return int(self.max_src_resolution * 1_000_000)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in SETTINGS:
+            variable, text = _lookup(env, spec)
+            if text is None:
+                continue
+            try:
+                values[spec.attr] = spec.parser(text)
+            except ValueError as exc:
+                raise SettingsError(f"{variable}: {exc} (got {text!r})") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if len(self.keys) != len(self.salts):
+            raise SettingsError(
+                "PIXELPIPE_KEY/PIXELPIPE_SALT: need as many salts as keys "
+                f"(got {len(self.keys)} keys and {len(self.salts)} salts)"
+            )
+        if not 1 <= self.signature_size <= 32:
+            raise SettingsError("PIXELPIPE_SIGNATURE_SIZE: expected a number from 1 to 32")
+
+
+def _lookup(env: Mapping[str, str], spec: SettingSpec) -> tuple[str, str | None]:
+    own = f"PIXELPIPE_{spec.name}"
+    if own in env:
+        return own, env[own]
+    theirs = f"IMGPROXY_{spec.name}"
+    if spec.imgproxy and theirs in env:
+        return theirs, env[theirs]
+    return own, None
+
+
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec("KEY", "keys", parse_hex_list, True, "hex-encoded signing keys, comma-separated"),
+    SettingSpec("SALT", "salts", parse_hex_list, True, "hex-encoded salts, one per key"),
+    SettingSpec(
+        "SIGNATURE_SIZE",
+        "signature_size",
+        parse_positive_int,
+        True,
+        "bytes of the HMAC digest kept in the signature",
+    ),
+    SettingSpec("HOST", "host", str.strip, False, "address `pixelpipe serve` listens on"),
+    SettingSpec("PORT", "port", parse_port, False, "port `pixelpipe serve` listens on"),
+    SettingSpec("WORKERS", "workers", parse_positive_int, False, "server processes"),
+    SettingSpec(
+        "CONCURRENCY",
+        "concurrency",
+        parse_positive_int,
+        False,
+        "image-processing threads per process",
+    ),
+    SettingSpec("TTL", "ttl", parse_non_negative_int, True, "Cache-Control max-age, seconds"),
+    SettingSpec("QUALITY", "quality", parse_quality, True, "default output quality"),
+    SettingSpec(
+        "FORMAT_QUALITY",
+        "format_quality",
+        parse_format_quality,
+        True,
+        "per-format default quality, e.g. `jpeg=70,avif=40`",
+    ),
+    SettingSpec(
+        "MAX_SRC_FILE_SIZE",
+        "max_src_file_size",
+        parse_non_negative_int,
+        True,
+        "largest source file in bytes; 0 = no limit",
+    ),
+    SettingSpec(
+        "MAX_SRC_RESOLUTION",
+        "max_src_resolution",
+        parse_non_negative_float,
+        True,
+        "largest source resolution in megapixels, checked from the header",
+    ),
+    SettingSpec(
+        "DOWNLOAD_TIMEOUT",
+        "download_timeout",
+        parse_non_negative_float,
+        True,
+        "seconds allowed for the whole source download",
+    ),
+    SettingSpec(
+        "MAX_REDIRECTS",
+        "max_redirects",
+        parse_non_negative_int,
+        True,
+        "redirects followed when fetching a source",
+    ),
+    SettingSpec("USER_AGENT", "user_agent", str.strip, True, "User-Agent sent to origins"),
+    SettingSpec(
+        "LOCAL_FILESYSTEM_ROOT",
+        "local_filesystem_root",
+        parse_directory,
+        True,
+        "directory served as `local:///`; unset = local sources disabled",
+    ),
+    SettingSpec(
+        "ALLOW_LOOPBACK_SOURCE_ADDRESSES",
+        "allow_loopback_source_addresses",
+        parse_bool,
+        True,
+        "allow sources on loopback addresses (127.0.0.0/8, ::1)",
+    ),
+    SettingSpec(
+        "STRIP_METADATA",
+        "strip_metadata",
+        parse_bool,
+        True,
+        "strip EXIF/XMP/IPTC from results",
+    ),
+    SettingSpec(
+        "KEEP_COPYRIGHT",
+        "keep_copyright",
+        parse_bool,
+        True,
+        "keep the EXIF copyright when stripping",
+    ),
+    SettingSpec(
+        "STRIP_COLOR_PROFILE",
+        "strip_color_profile",
+        parse_bool,
+        True,
+        "convert to sRGB and drop the ICC profile",
+    ),
+    SettingSpec("AUTO_ROTATE", "auto_rotate", parse_bool, True, "rotate by EXIF orientation"),
+    SettingSpec(
+        "RETURN_ATTACHMENT",
+        "return_attachment",
+        parse_bool,
+        True,
+        "`Content-Disposition: attachment` by default",
+    ),
+    SettingSpec(
+        "PRESETS",
+        "presets",
+        parse_presets,
+        True,
+        "named option sets, `name=opt/opt,other=opt`; `default` applies to every request",
+    ),
+    SettingSpec(
+        "RESULT_CACHE_BYTES",
+        "result_cache_bytes",
+        parse_non_negative_int,
+        False,
+        "in-process result cache size per process; 0 = off",
+    ),
+    SettingSpec(
+        "RESULT_CACHE_TTL",
+        "result_cache_ttl",
+        parse_positive_int,
+        False,
+        "seconds a result stays in the in-process cache",
+    ),
+    SettingSpec("LOG_LEVEL", "log_level", parse_log_level, True, "debug, info, warning, error"),
+)
+
+
+_DEFAULT_TEXT = {
+    "keys": "unset: signatures not checked",
+    "salts": "unset",
+    "workers": "CPU count",
+    "concurrency": "CPU count",
+    "local_filesystem_root": "unset: `local://` off",
+    "presets": "none",
+}
+
+
+def _default_text(attr: str) -> str:
+    if attr in _DEFAULT_TEXT:
+        return _DEFAULT_TEXT[attr]
+    value = next(f for f in fields(Settings) if f.name == attr)
+    default = value.default_factory() if callable(value.default_factory) else value.default
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, Mapping):
+        return ",".join(f"{k}={v}" for k, v in default.items())
+    return str(default)
+
+
+def settings_table() -> str:
+    """The README's settings table, made from `SETTINGS` so the two cannot drift."""
+    rows = [
+        "| variable | imgproxy name read too | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for spec in SETTINGS:
+        fallback = f"`IMGPROXY_{spec.name}`" if spec.imgproxy else "—"
+        rows.append(
+            f"| `PIXELPIPE_{spec.name}` | {fallback} | {_default_text(spec.attr)} | {spec.doc} |"
+        )
+    return "\n".join(rows)
+
+
+def _check_table() -> None:
+    # Every declared spec names a real field; a typo would otherwise be silent.
+    names = {f.name for f in fields(Settings)}
+    for spec in SETTINGS:
+        assert spec.attr in names, spec.attr
+
+
+_check_table()

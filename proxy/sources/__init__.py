@@ -1,0 +1,35 @@
+"""fetch(source URL) -> SourceImage, by the URL's scheme."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from proxy.errors import InvalidURL
+
+
+@dataclass(frozen=True, slots=True)
+class SourceImage:
+    url: str
+    data: bytes
+    content_type: str | None = None
+
+
+class Source(Protocol):
+    async def fetch(self, url: str) -> SourceImage: ...
+
+
+class Sources:
+    """Routes a source URL to the source that serves its scheme."""
+
+    def __init__(self, by_scheme: dict[str, Source]) -> None:
+        self._by_scheme = by_scheme
+
+    async def fetch(self, url: str) -> SourceImage:
+        scheme = urlsplit(url).scheme.lower()
+        source = self._by_scheme.get(scheme)
+        if source is None:
+            allowed = ", ".join(sorted(self._by_scheme)) or "none"
+            raise InvalidURL(f"unsupported source scheme {scheme[:20]!r}: expected {allowed}")
+        return await source.fetch(url)

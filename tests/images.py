@@ -1,0 +1,76 @@
+"""Test images made with pyvips, and helpers to look at results as images."""
+
+from __future__ import annotations
+
+import pyvips
+
+RED = (255, 0, 0)
+GREEN = (0, 255, 0)
+BLUE = (0, 0, 255)
+YELLOW = (255, 255, 0)
+WHITE = (255, 255, 255)
+
+
+def solid(width: int, height: int, colour: tuple[int, ...]) -> pyvips.Image:
+    image = pyvips.Image.black(width, height, bands=len(colour)) + list(colour)
+    interpretation = "srgb" if len(colour) >= 3 else "b-w"
+    return image.cast("uchar").copy(interpretation=interpretation)
+
+
+def quadrants(width: int = 400, height: int = 300) -> pyvips.Image:
+    """Red top-left, green top-right, blue bottom-left, yellow bottom-right."""
+    half_w, half_h = width // 2, height // 2
+    top = solid(half_w, half_h, RED).join(solid(width - half_w, half_h, GREEN), "horizontal")
+    bottom = solid(half_w, height - half_h, BLUE).join(
+        solid(width - half_w, height - half_h, YELLOW), "horizontal"
+    )
+    return top.join(bottom, "vertical")
+
+
+def gradient(width: int = 640, height: int = 480) -> pyvips.Image:
+    """A smooth RGB gradient: detail for comparisons that a flat image lacks."""
+    xyz = pyvips.Image.xyz(width, height)
+    red = xyz[0] * (255.0 / width)
+    green = xyz[1] * (255.0 / height)
+    blue = (xyz[0] + xyz[1]) * (255.0 / (width + height))
+    return red.bandjoin([green, blue]).cast("uchar").copy(interpretation="srgb")
+
+
+def with_alpha(image: pyvips.Image, alpha: int) -> pyvips.Image:
+    return image.bandjoin_const([alpha]).copy(interpretation="srgb")
+
+
+def with_orientation(image: pyvips.Image, orientation: int) -> pyvips.Image:
+    tagged = image.copy()
+    tagged.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    return tagged
+
+
+def encode(image: pyvips.Image, fmt: str, **options: object) -> bytes:
+    return image.write_to_buffer(f".{fmt}", **options)
+
+
+def decode(data: bytes) -> pyvips.Image:
+    return pyvips.Image.new_from_buffer(data, "")
+
+
+def loader_format(image: pyvips.Image) -> str:
+    loader = image.get("vips-loader")
+    if loader == "heifload_buffer":
+        return "avif" if image.get("heif-compression") == "av1" else "heic"
+    return loader.removesuffix("load_buffer").replace("jpeg", "jpeg")
+
+
+def pixel(image: pyvips.Image, x: int, y: int) -> tuple[int, ...]:
+    return tuple(round(v) for v in image(x, y))
+
+
+def close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 12) -> bool:
+    return len(actual) >= len(expected) and all(
+        abs(a - e) <= tolerance for a, e in zip(actual, expected, strict=False)
+    )
+
+
+def mean_abs_difference(a: pyvips.Image, b: pyvips.Image) -> float:
+    """Mean absolute pixel difference of two same-size images (0 = identical)."""
+    return float((a.cast("float") - b.cast("float")).abs().avg())

@@ -1,0 +1,105 @@
+"""Real servers on 127.0.0.1 for end-to-end tests: an origin and pixelpipe."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import uvicorn
+
+from proxy.app import create_app
+from proxy.settings import Settings
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before the body is sent
+    declared_length: int | None = None  # a Content-Length that lies, or None for the truth
+
+
+class Origin:
+    """A real HTTP/1.1 origin on loopback, serving what tests put in `routes`."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.hits: Counter[str] = Counter()
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                origin.hits[self.path] += 1
+                route = origin.routes.get(self.path)
+                if route is None:
+                    route = Route(b"not found", "text/plain", 404)
+                if route.delay:
+                    time.sleep(route.delay)
+                self.send_response(route.status)
+                self.send_header("Content-Type", route.content_type)
+                length = route.declared_length
+                self.send_header("Content-Length", str(len(route.body) if length is None else length))
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(route.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def add(self, path: str, body: bytes, content_type: str = "image/jpeg", **kw: object) -> str:
+        self.routes[path] = Route(body, content_type, **kw)  # type: ignore[arg-type]
+        return self.base + path
+
+    def start(self) -> Origin:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@contextmanager
+def serve_pixelpipe(settings: Settings, **app_kwargs: object) -> Iterator[str]:
+    """The real app, served by uvicorn on a free loopback port, in a thread."""
+    app = create_app(settings, **app_kwargs)  # type: ignore[arg-type]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("pixelpipe did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

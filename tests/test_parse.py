@@ -1,0 +1,232 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.errors import InvalidURL, ProxyError, UnknownOption, UnknownPreset
+from proxy.options import (
+    Crop,
+    Gravity,
+    GravityType,
+    ParserConfig,
+    ProcessingOptions,
+    ResizingType,
+    parse_options,
+    split_path,
+)
+from proxy.options.parse import OPTIONS
+
+CONFIG = ParserConfig()
+
+
+def parse(path: str, config: ParserConfig = CONFIG) -> ProcessingOptions:
+    split = split_path("/sig" + path)
+    return parse_options(split.option_segments, split.source_url, split.extension, config)
+
+
+SRC = "/plain/http://a.example/b.jpg"
+
+
+def test_defaults() -> None:
+    o = parse(SRC)
+    assert o.resizing_type is ResizingType.FIT
+    assert (o.width, o.height, o.enlarge, o.extend) == (0, 0, False, False)
+    assert o.gravity == Gravity(GravityType.CENTER)
+    assert o.format is None
+    assert o.quality_for("jpeg") == 80 and o.quality_for("avif") == 65
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("rs:fill:300:200", {"resizing_type": ResizingType.FILL, "width": 300, "height": 200}),
+        ("resize:fill-down:300:200:1:1", {"width": 300, "enlarge": True, "extend": True}),
+        ("rs:force:10:20:0:1:so:5:6", {"extend_gravity": Gravity(GravityType.SOUTH, 5, 6)}),
+        ("rs::300", {"resizing_type": ResizingType.FIT, "width": 300}),
+        ("s:100:50", {"width": 100, "height": 50}),
+        ("size:100::t", {"width": 100, "height": 0, "enlarge": True}),
+        ("rt:auto", {"resizing_type": ResizingType.AUTO}),
+        ("resizing_type:force", {"resizing_type": ResizingType.FORCE}),
+        ("w:10/h:20", {"width": 10, "height": 20}),
+        ("width:10/height:20", {"width": 10, "height": 20}),
+        ("mw:10/mh:20", {"min_width": 10, "min_height": 20}),
+        ("min-width:10/min-height:20", {"min_width": 10, "min_height": 20}),
+        ("z:2", {"zoom_x": 2.0, "zoom_y": 2.0}),
+        ("zoom:1.5:0.5", {"zoom_x": 1.5, "zoom_y": 0.5}),
+        ("dpr:2", {"dpr": 2.0}),
+        ("el:1", {"enlarge": True}),
+        ("enlarge:true", {"enlarge": True}),
+        ("ex:1", {"extend": True}),
+        ("extend:t:nowe", {"extend": True, "extend_gravity": Gravity(GravityType.NORTH_WEST)}),
+        ("g:sm", {"gravity": Gravity(GravityType.SMART)}),
+        ("gravity:soea:10:0.5", {"gravity": Gravity(GravityType.SOUTH_EAST, 10, 0.5)}),
+        ("g:fp:0.25:0.75", {"gravity": Gravity(GravityType.FOCUS_POINT, 0.25, 0.75)}),
+        ("c:100:50", {"crop": Crop(100, 50)}),
+        ("crop:0.5:0.5:we", {"crop": Crop(0.5, 0.5, Gravity(GravityType.WEST))}),
+        ("ar:0", {"auto_rotate": False}),
+        ("auto_rotate:false", {"auto_rotate": False}),
+        ("q:55", {"quality": 55}),
+        ("quality:0", {"quality": 0}),
+        ("f:png", {"format": "png"}),
+        ("format:jpg", {"format": "jpeg"}),
+        ("ext:avif", {"format": "avif"}),
+        ("sm:0", {"strip_metadata": False}),
+        ("strip_metadata:1", {"strip_metadata": True}),
+        ("kcr:0", {"keep_copyright": False}),
+        ("keep_copyright:f", {"keep_copyright": False}),
+        ("scp:0", {"strip_color_profile": False}),
+        ("strip_color_profile:0", {"strip_color_profile": False}),
+        ("cb:v2", {"cachebuster": "v2"}),
+        ("cachebuster:abc", {"cachebuster": "abc"}),
+        ("exp:4102444800", {"expires": 4102444800}),
+        ("expires:0", {"expires": 0}),
+        ("fn:my%20cup", {"filename": "my cup"}),
+        ("filename:bXkgY3Vw:1", {"filename": "my cup"}),
+        ("att:1", {"return_attachment": True}),
+        ("return_attachment:true", {"return_attachment": True}),
+    ],
+)
+def test_options(options: str, expected: dict[str, object]) -> None:
+    o = parse(f"/{options}{SRC}")
+    for name, value in expected.items():
+        assert getattr(o, name) == value, name
+
+
+def test_format_quality_merges_over_settings() -> None:
+    o = parse(f"/fq:webp:50:jpg:60{SRC}")
+    assert o.quality_for("webp") == 50 and o.quality_for("jpeg") == 60
+    assert o.quality_for("avif") == 65
+    assert parse(f"/fq:webp:50/q:90{SRC}").quality_for("webp") == 90
+
+
+def test_extension_sets_the_format_and_wins_over_the_option() -> None:
+    assert parse(f"/f:png{SRC}@webp").format == "webp"
+
+
+def test_later_options_override_earlier_ones() -> None:
+    assert parse(f"/w:10/rs:fit:20{SRC}").width == 20
+
+
+def test_presets_apply_and_default_applies_first() -> None:
+    config = ParserConfig(
+        presets={"default": ("q:70", "rt:fill"), "thumb": ("s:100:100", "g:sm"), "loop": ("pr:loop",)}
+    )
+    o = parse(f"/pr:thumb{SRC}", config)
+    assert (o.quality, o.resizing_type, o.width, o.gravity.type) == (
+        70,
+        ResizingType.FILL,
+        100,
+        GravityType.SMART,
+    )
+    assert parse(f"/q:90{SRC}", config).quality == 90
+    assert parse(f"/preset:loop{SRC}", config).quality == 70  # recursion is skipped
+    with pytest.raises(UnknownPreset):
+        parse(f"/pr:nope{SRC}", config)
+
+
+def test_settings_defaults_reach_the_options() -> None:
+    config = ParserConfig(auto_rotate=False, strip_metadata=False, return_attachment=True)
+    o = parse(SRC, config)
+    assert (o.auto_rotate, o.strip_metadata, o.return_attachment) == (False, False, True)
+
+
+def test_aliases_option_order_and_spelling_share_one_canonical_form() -> None:
+    a = parse("/rs:fill:300:200/g:sm/q:80/plain/http://a.example/b.jpg@webp")
+    b = parse("/quality:80/gravity:sm/resizing_type:fill/width:300/height:200/format:webp" + SRC)
+    assert a == b
+    assert a.canonical() == b.canonical()
+    assert parse(f"/w:301{SRC}").canonical() != parse(f"/w:300{SRC}").canonical()
+
+
+def test_canonical_form_parses_back_to_the_same_options() -> None:
+    o = parse(
+        "/rs:fill-down:300:200:1:1:so:3:4/c:0.5:10:fp:0.1:0.2/z:1.5/dpr:2/fq:webp:33"
+        "/cb:x/exp:4102444800/fn:a%20b/att:1/plain/http://a.example/p%40th?.jpg@png"
+    )
+    assert parse(o.canonical()) == o
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "rs:stretch:10:10",
+        "rs:fit:-1:10",
+        "rs:fit:abc",
+        "rs:fit:10:10:maybe",
+        "rs:fit:1:2:3:4:5:6:7:8:9",
+        "w:-5",
+        "w:1.5",
+        "w:99999999",
+        "w",
+        "h:1:2",
+        "mw:x",
+        "z:0",
+        "z:-1",
+        "z:1:2:3",
+        "z:inf",
+        "dpr:0",
+        "dpr:nan",
+        "el:yes",
+        "ex:1:sm",
+        "ex:1:up",
+        "g:middle",
+        "g:sm:1",
+        "g:fp:0.5",
+        "g:fp:2:0.5",
+        "g:ce:1:2:3",
+        "g:ce:x",
+        "c:-1:10",
+        "c:",
+        "q:101",
+        "q:-1",
+        "q:high",
+        "fq:webp",
+        "fq:bmp:50",
+        "fq:webp:500",
+        "f:bmp",
+        "format:svg",
+        "exp:tomorrow",
+        "fn:Zm9v!:1",
+        "att:2",
+        "ar:on",
+        "pr:",
+        "cb:a:b",
+    ],
+)
+def test_bad_arguments_are_404(options: str) -> None:
+    with pytest.raises(InvalidURL) as caught:
+        parse(f"/{options}{SRC}")
+    assert caught.value.status == 404
+    assert "\n" not in caught.value.reason
+
+
+def test_unknown_option_is_404_and_named() -> None:
+    with pytest.raises(UnknownOption) as caught:
+        parse(f"/nope:1{SRC}")
+    assert "nope" in caught.value.reason
+
+
+def test_bad_extension_is_404() -> None:
+    with pytest.raises(InvalidURL):
+        parse(f"{SRC}@tiff")
+
+
+def test_every_option_has_a_unique_name_and_aliases() -> None:
+    names = [n for spec in OPTIONS for n in (spec.name, *spec.aliases)]
+    assert len(names) == len(set(names))
+
+
+segment = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz:0123456789.-_%@/"), max_size=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(segment, max_size=6), st.text(max_size=40))
+def test_any_path_gives_options_or_a_clean_client_error(parts: list[str], tail: str) -> None:
+    path = "/sig/" + "/".join(parts) + "/" + tail
+    try:
+        split = split_path(path)
+        parse_options(split.option_segments, split.source_url, split.extension, CONFIG)
+    except ProxyError as error:
+        assert 400 <= error.status < 500
+        assert "\n" not in error.reason
