@@ -49,7 +49,9 @@ class Origin:
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)
                 length = route.declared_length
-                self.send_header("Content-Length", str(len(route.body) if length is None else length))
+                self.send_header(
+                    "Content-Length", str(len(route.body) if length is None else length)
+                )
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()

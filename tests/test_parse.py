@@ -110,7 +110,11 @@ def test_later_options_override_earlier_ones() -> None:
 
 def test_presets_apply_and_default_applies_first() -> None:
     config = ParserConfig(
-        presets={"default": ("q:70", "rt:fill"), "thumb": ("s:100:100", "g:sm"), "loop": ("pr:loop",)}
+        presets={
+            "default": ("q:70", "rt:fill"),
+            "thumb": ("s:100:100", "g:sm"),
+            "loop": ("pr:loop",),
+        }
     )
     o = parse(f"/pr:thumb{SRC}", config)
     assert (o.quality, o.resizing_type, o.width, o.gravity.type) == (
@@ -217,7 +221,9 @@ def test_every_option_has_a_unique_name_and_aliases() -> None:
     assert len(names) == len(set(names))
 
 
-segment = st.text(alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz:0123456789.-_%@/"), max_size=30)
+segment = st.text(
+    alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyz:0123456789.-_%@/"), max_size=30
+)
 
 
 @settings(max_examples=400, deadline=None)

@@ -60,14 +60,20 @@ FIT, FILL, FILL_DOWN, FORCE, AUTO = (
         # zoom and dpr multiply
         ((2000, 1000), {"width": 100, "zoom_x": 2.0, "zoom_y": 2.0}, (200, 100)),
         ((2000, 1000), {"width": 100, "dpr": 3.0}, (300, 150)),
-        ((2000, 1000), {"width": 100, "height": 100, "resizing_type": FILL, "dpr": 2.0}, (200, 200)),
+        (
+            (2000, 1000),
+            {"width": 100, "height": 100, "resizing_type": FILL, "dpr": 2.0},
+            (200, 200),
+        ),
         # dpr never enlarges without enlarge
         ((300, 150), {"width": 200, "dpr": 3.0}, (300, 150)),
         # nothing asked: the source size
         ((640, 480), {}, (640, 480)),
     ],
 )
-def test_result_sizes(src: tuple[int, int], kw: dict[str, object], expected: tuple[int, int]) -> None:
+def test_result_sizes(
+    src: tuple[int, int], kw: dict[str, object], expected: tuple[int, int]
+) -> None:
     assert result_size(src, **kw) == expected
 
 

@@ -35,14 +35,21 @@ def test_signature_size_truncates_the_digest() -> None:
 
 @pytest.mark.parametrize(
     "signature",
-    ["", "x", "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH9", "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8="],
+    [
+        "",
+        "x",
+        "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH9",
+        "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8=",
+    ],
 )
 def test_verify_rejects_anything_but_the_exact_signature(signature: str) -> None:
     assert not Signer(b"secret", b"hello").verify(signature, DOCS_PATH)
 
 
 def test_verify_accepts_the_exact_signature() -> None:
-    assert Signer(b"secret", b"hello").verify("oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8", DOCS_PATH)
+    assert Signer(b"secret", b"hello").verify(
+        "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8", DOCS_PATH
+    )
 
 
 def test_verify_survives_non_ascii_input() -> None:

@@ -29,7 +29,9 @@ def test_plain_source_is_percent_decoded() -> None:
 
 def test_base64_source_split_by_slashes_with_extension() -> None:
     # imgproxy's documentation example.
-    split = split_path("/sig/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png")
+    split = split_path(
+        "/sig/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png"
+    )
     assert split.source_url == "http://example.com/images/curiosity.jpg"
     assert split.extension == "png"
 
