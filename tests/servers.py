@@ -8,7 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,7 +25,7 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before the body is sent
-    declared_length: int | None = None  # a Content-Length that lies, or None for the truth
+    send_length: bool = True  # False: no Content-Length, the body runs to the close
 
 
 class Origin:
@@ -48,17 +48,15 @@ class Origin:
                     time.sleep(route.delay)
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)
-                length = route.declared_length
-                self.send_header(
-                    "Content-Length", str(len(route.body) if length is None else length)
-                )
+                if route.send_length:
+                    self.send_header("Content-Length", str(len(route.body)))
+                else:
+                    self.close_connection = True  # the body ends when the connection does
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                try:
+                with suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(route.body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -236,3 +236,12 @@ def test_any_path_gives_options_or_a_clean_client_error(parts: list[str], tail: 
     except ProxyError as error:
         assert 400 <= error.status < 500
         assert "\n" not in error.reason
+
+
+def test_readme_lists_every_option() -> None:
+    from pathlib import Path
+
+    from proxy.options.parse import options_table
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert options_table() in readme

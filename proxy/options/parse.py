@@ -49,7 +49,8 @@ class OptionSpec:
     name: str
     aliases: tuple[str, ...]
     parser: OptionParser
-    args: str  # argument synopsis, for error messages and the README
+    args: str  # argument synopsis, for the README
+    default: str  # what applies when the option is absent, for the README
 
 
 # --- argument readers -------------------------------------------------------
@@ -300,46 +301,87 @@ def parse_preset(args: list[str], draft: Draft, config: ParserConfig) -> None:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("resize", ("rs",), parse_resize, "type:width:height:enlarge:extend"),
-    OptionSpec("size", ("s",), parse_size, "width:height:enlarge:extend"),
-    OptionSpec("resizing_type", ("rt",), parse_resizing_type, "fit|fill|fill-down|force|auto"),
-    OptionSpec("width", ("w",), parse_width, "width"),
-    OptionSpec("height", ("h",), parse_height, "height"),
-    OptionSpec("min-width", ("mw",), parse_min_width, "width"),
-    OptionSpec("min-height", ("mh",), parse_min_height, "height"),
-    OptionSpec("zoom", ("z",), parse_zoom, "zoom_x_y | zoom_x:zoom_y"),
-    OptionSpec("dpr", (), parse_dpr, "dpr"),
-    OptionSpec("enlarge", ("el",), parse_enlarge, "enlarge"),
-    OptionSpec("extend", ("ex",), parse_extend, "extend:gravity:x:y"),
-    OptionSpec("gravity", ("g",), parse_gravity, "type:x:y | sm | fp:x:y"),
-    OptionSpec("crop", ("c",), parse_crop, "width:height:gravity"),
-    OptionSpec("auto_rotate", ("ar",), _bool_field("auto_rotate", "auto_rotate"), "bool"),
-    OptionSpec("quality", ("q",), parse_quality, "quality"),
-    OptionSpec("format_quality", ("fq",), parse_format_quality, "format:quality:..."),
-    OptionSpec("format", ("f", "ext"), parse_format, "extension"),
-    OptionSpec("strip_metadata", ("sm",), _bool_field("strip_metadata", "strip_metadata"), "bool"),
-    OptionSpec("keep_copyright", ("kcr",), _bool_field("keep_copyright", "keep_copyright"), "bool"),
+    OptionSpec(
+        "resize", ("rs",), parse_resize, "type:width:height:enlarge:extend", "fit:0:0:false:false"
+    ),
+    OptionSpec("size", ("s",), parse_size, "width:height:enlarge:extend", "0:0:false:false"),
+    OptionSpec(
+        "resizing_type", ("rt",), parse_resizing_type, "fit, fill, fill-down, force or auto", "fit"
+    ),
+    OptionSpec("width", ("w",), parse_width, "width", "0 (from height and aspect ratio)"),
+    OptionSpec("height", ("h",), parse_height, "height", "0 (from width and aspect ratio)"),
+    OptionSpec("min-width", ("mw",), parse_min_width, "width", "0"),
+    OptionSpec("min-height", ("mh",), parse_min_height, "height", "0"),
+    OptionSpec("zoom", ("z",), parse_zoom, "zoom or zoom_x:zoom_y", "1"),
+    OptionSpec("dpr", (), parse_dpr, "dpr", "1"),
+    OptionSpec("enlarge", ("el",), parse_enlarge, "enlarge", "false"),
+    OptionSpec("extend", ("ex",), parse_extend, "extend:gravity:x:y", "false:ce:0:0"),
+    OptionSpec("gravity", ("g",), parse_gravity, "type:x:y, sm or fp:x:y", "ce:0:0"),
+    OptionSpec("crop", ("c",), parse_crop, "width:height:gravity", "none"),
+    OptionSpec(
+        "auto_rotate",
+        ("ar",),
+        _bool_field("auto_rotate", "auto_rotate"),
+        "bool",
+        "`PIXELPIPE_AUTO_ROTATE` (true)",
+    ),
+    OptionSpec("quality", ("q",), parse_quality, "quality", "0 (per-format default)"),
+    OptionSpec(
+        "format_quality",
+        ("fq",),
+        parse_format_quality,
+        "format:quality:...",
+        "`PIXELPIPE_FORMAT_QUALITY`",
+    ),
+    OptionSpec(
+        "format", ("f", "ext"), parse_format, "extension", "source format if writable, else jpeg"
+    ),
+    OptionSpec(
+        "strip_metadata",
+        ("sm",),
+        _bool_field("strip_metadata", "strip_metadata"),
+        "bool",
+        "`PIXELPIPE_STRIP_METADATA` (true)",
+    ),
+    OptionSpec(
+        "keep_copyright",
+        ("kcr",),
+        _bool_field("keep_copyright", "keep_copyright"),
+        "bool",
+        "`PIXELPIPE_KEEP_COPYRIGHT` (true)",
+    ),
     OptionSpec(
         "strip_color_profile",
         ("scp",),
         _bool_field("strip_color_profile", "strip_color_profile"),
         "bool",
+        "`PIXELPIPE_STRIP_COLOR_PROFILE` (true)",
     ),
-    OptionSpec("preset", ("pr",), parse_preset, "name:name:..."),
-    OptionSpec("cachebuster", ("cb",), parse_cachebuster, "string"),
-    OptionSpec("expires", ("exp",), parse_expires, "timestamp"),
-    OptionSpec("filename", ("fn",), parse_filename, "filename:encoded"),
+    OptionSpec("preset", ("pr",), parse_preset, "name:name:...", "`default` preset, if defined"),
+    OptionSpec("cachebuster", ("cb",), parse_cachebuster, "string", "empty"),
+    OptionSpec("expires", ("exp",), parse_expires, "timestamp", "none"),
+    OptionSpec("filename", ("fn",), parse_filename, "filename:encoded", "from the source URL"),
     OptionSpec(
         "return_attachment",
         ("att",),
         _bool_field("return_attachment", "return_attachment"),
         "bool",
+        "`PIXELPIPE_RETURN_ATTACHMENT` (false)",
     ),
 )
 
 OPTIONS_BY_NAME: dict[str, OptionSpec] = {
     alias: spec for spec in OPTIONS for alias in (spec.name, *spec.aliases)
 }
+
+
+def options_table() -> str:
+    """The README's option reference, made from `OPTIONS` so the two cannot drift."""
+    rows = ["| option | short | arguments | default |", "|---|---|---|---|"]
+    for spec in OPTIONS:
+        short = ", ".join(f"`{alias}`" for alias in spec.aliases) or "—"
+        rows.append(f"| `{spec.name}` | {short} | `{spec.args}` | {spec.default} |")
+    return "\n".join(rows)
 
 
 def apply_segments(segments: tuple[str, ...], draft: Draft, config: ParserConfig) -> None:

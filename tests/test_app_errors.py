@@ -1,0 +1,175 @@
+"""End to end: every kind of bad input gets its status and a one-line reason,
+nothing leaks, and the server answers the next good request."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.conftest import signed
+from tests.images import decode, encode, gradient, quadrants
+from tests.servers import Origin
+
+_names = itertools.count()
+GOOD_PNG = encode(quadrants(200, 100), "png")
+
+
+def good_request(client: httpx.Client, base: str, origin: Origin) -> None:
+    url = origin.add(f"/good/{next(_names)}.png", GOOD_PNG, "image/png")
+    response = client.get(base + signed(f"/rs:fit:20:20/plain/{url}"))
+    assert response.status_code == 200
+    assert decode(response.content).width == 20
+
+
+def add(origin: Origin, body: bytes, content_type: str = "image/jpeg", **kw: object) -> str:
+    return origin.add(f"/bad/{next(_names)}", body, content_type, **kw)
+
+
+JPEG = encode(gradient(300, 200), "jpg")
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+
+# (name, make path from origin, status, reason starts with)
+CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
+    ("no source", lambda o: signed("/rs:fit:10:10"), 404, "invalid URL"),
+    ("empty plain source", lambda o: signed("/rs:fit:10:10/plain/"), 404, "invalid URL"),
+    ("unknown option", lambda o: signed(f"/nope:1/plain/{add(o, JPEG)}"), 404, "unknown option"),
+    ("bad argument", lambda o: signed(f"/w:-1/plain/{add(o, JPEG)}"), 404, "invalid width"),
+    ("bad enum", lambda o: signed(f"/rt:squash/plain/{add(o, JPEG)}"), 404, "invalid"),
+    ("bad format", lambda o: signed(f"/plain/{add(o, JPEG)}@bmp"), 404, "invalid extension"),
+    ("bad base64", lambda o: signed("/w:10/!!!notbase64"), 404, "invalid URL"),
+    ("bad scheme", lambda o: signed("/w:10/plain/ftp://example.invalid/a.jpg"), 404, "unsupported"),
+    ("local off", lambda o: signed("/plain/local:///a.jpg"), 404, "unsupported"),
+    ("credentials", lambda o: signed("/plain/http://u:p%40127.0.0.1/a.jpg"), 404, "invalid source"),
+    (
+        "bad signature",
+        lambda o: "/AAAA" + signed(f"/plain/{add(o, JPEG)}")[44:],
+        403,
+        "invalid sig",
+    ),
+    ("expired", lambda o: signed(f"/exp:1000/plain/{add(o, JPEG)}"), 404, "expired URL"),
+    ("origin 404", lambda o: signed(f"/plain/{o.base}/missing.jpg"), 404, "source image not found"),
+    ("origin 500", lambda o: signed(f"/plain/{add(o, b'x', status=500)}"), 502, "source answered"),
+    (
+        "html",
+        lambda o: signed(f"/plain/{add(o, b'<html>hi</html>', 'text/html')}"),
+        422,
+        "source is not",
+    ),
+    ("empty body", lambda o: signed(f"/plain/{add(o, b'')}"), 422, "source is empty"),
+    (
+        "truncated",
+        lambda o: signed(f"/plain/{add(o, JPEG[: len(JPEG) // 2])}@png"),
+        422,
+        "source image",
+    ),
+    ("garbage", lambda o: signed(f"/plain/{add(o, bytes(range(256)) * 8)}"), 422, "source is not"),
+    (
+        "svg",
+        lambda o: signed(f"/plain/{add(o, SVG, 'image/svg+xml')}"),
+        422,
+        "source image format is not supported",
+    ),
+    (
+        "too big result",
+        lambda o: signed(f"/rs:fit:20000:20000:1/plain/{add(o, JPEG)}"),
+        422,
+        "result",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "make", "status", "reason"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input(
+    client: httpx.Client,
+    pixelpipe: str,
+    origin: Origin,
+    name: str,
+    make: Callable[[Origin], str],
+    status: int,
+    reason: str,
+) -> None:
+    response = client.get(pixelpipe + make(origin))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text.startswith(reason), response.text
+    assert response.text.count("\n") == 1
+    assert "Traceback" not in response.text and "127.0.0.1" not in response.text
+    assert response.headers["cache-control"] == "no-cache"
+    good_request(client, pixelpipe, origin)
+
+
+def test_loopback_sources_are_refused_by_default(
+    client: httpx.Client,
+    pixelpipe_with,
+    origin: Origin,  # type: ignore[no-untyped-def]
+) -> None:
+    url = add(origin, JPEG)
+    with pixelpipe_with(allow_loopback_source_addresses=False) as base:
+        for target in (
+            url,
+            url.replace("127.0.0.1", "localhost"),
+            url.replace("127.0.0.1", "[::1]"),
+        ):
+            response = client.get(base + signed(f"/plain/{target}"))
+            assert response.status_code == 403, target
+            assert response.text == "source address is not allowed (loopback)\n"
+    assert origin.hits[url.removeprefix(origin.base)] == 0
+
+
+def test_source_timeout_is_504(client: httpx.Client, pixelpipe_with, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    url = add(origin, JPEG, delay=2.0)
+    with pixelpipe_with(download_timeout=0.3) as base:
+        response = client.get(base + signed(f"/plain/{url}"))
+        assert response.status_code == 504
+        assert response.text == "source image download timed out\n"
+        good_request(client, base, origin)
+
+
+@pytest.mark.parametrize("send_length", [True, False], ids=["declared", "streamed"])
+def test_source_too_large_is_422(
+    client: httpx.Client,
+    pixelpipe_with,
+    origin: Origin,
+    send_length: bool,  # type: ignore[no-untyped-def]
+) -> None:
+    url = add(origin, JPEG + b"\0" * 50_000, send_length=send_length)
+    with pixelpipe_with(max_src_file_size=20_000) as base:
+        response = client.get(base + signed(f"/plain/{url}"))
+        assert response.status_code == 422
+        assert response.text == "source image file is too large\n"
+        good_request(client, base, origin)
+
+
+def test_source_resolution_limit_is_422(
+    client: httpx.Client, pixelpipe_with, origin: Origin
+) -> None:  # type: ignore[no-untyped-def]
+    url = add(origin, JPEG)  # 300x200 = 0.06 MP
+    with pixelpipe_with(max_src_resolution=0.05) as base:
+        response = client.get(base + signed(f"/plain/{url}"))
+        assert response.status_code == 422
+        assert response.text == "source image resolution is too large\n"
+
+
+def test_redirects_are_followed_up_to_the_limit(
+    client: httpx.Client,
+    pixelpipe_with,
+    origin: Origin,  # type: ignore[no-untyped-def]
+) -> None:
+    target = origin.add(f"/redirected/{next(_names)}.png", GOOD_PNG, "image/png")
+    hop1 = add(origin, b"", status=302, headers={"Location": target})
+    hop2 = add(origin, b"", status=301, headers={"Location": hop1.removeprefix(origin.base)})
+    with pixelpipe_with(max_redirects=2) as base:
+        assert client.get(base + signed(f"/plain/{hop2}")).status_code == 200
+    with pixelpipe_with(max_redirects=1) as base:
+        response = client.get(base + signed(f"/plain/{hop2}"))
+        assert response.status_code == 502
+        assert response.text == "source image redirects too many times\n"
+
+
+def test_no_500_for_unexpected_paths(client: httpx.Client, pixelpipe: str) -> None:
+    for path in ("/", "/x", "/%ff%fe/plain/x", "//////", "/sig/w:1/plain/http://[::1"):
+        response = client.get(pixelpipe + path)
+        assert 400 <= response.status_code < 500, path

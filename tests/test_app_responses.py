@@ -1,0 +1,135 @@
+"""End to end: the HTTP side of a good answer (headers, caching, methods)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import httpx
+
+from tests.conftest import signed
+from tests.images import decode, encode, quadrants
+from tests.servers import Origin
+
+_names = itertools.count()
+
+
+def source(origin: Origin) -> str:
+    return origin.add(
+        f"/resp/{next(_names)}/cup.png", encode(quadrants(200, 100), "png"), "image/png"
+    )
+
+
+def test_headers_of_an_image(client: httpx.Client, pixelpipe: str, origin: Origin) -> None:
+    url = source(origin)
+    response = client.get(pixelpipe + signed(f"/rs:fit:50:50/plain/{url}@webp"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["cache-control"] == "public, max-age=31536000"
+    assert "expires" in response.headers
+    etag = response.headers["etag"]
+    assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
+    assert response.headers["content-disposition"] == 'inline; filename="cup.webp"'
+
+
+def test_if_none_match_gives_304(client: httpx.Client, pixelpipe: str, origin: Origin) -> None:
+    path = signed(f"/rs:fit:50:50/plain/{source(origin)}")
+    etag = client.get(pixelpipe + path).headers["etag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        response = client.get(pixelpipe + path, headers={"If-None-Match": header})
+        assert response.status_code == 304, header
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+    assert client.get(pixelpipe + path, headers={"If-None-Match": '"x"'}).status_code == 200
+
+
+def test_etag_depends_on_options_and_cachebuster(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    url = source(origin)
+    a = client.get(pixelpipe + signed(f"/w:50/plain/{url}"))
+    b = client.get(pixelpipe + signed(f"/width:50/plain/{url}"))
+    c = client.get(pixelpipe + signed(f"/w:50/cb:v2/plain/{url}"))
+    d = client.get(pixelpipe + signed(f"/w:51/plain/{url}"))
+    assert a.headers["etag"] == b.headers["etag"]
+    assert a.content == c.content
+    assert len({a.headers["etag"], c.headers["etag"], d.headers["etag"]}) == 3
+
+
+def test_head_has_headers_and_no_body(client: httpx.Client, pixelpipe: str, origin: Origin) -> None:
+    path = signed(f"/rs:fit:50:50/plain/{source(origin)}@png")
+    full = client.get(pixelpipe + path)
+    head = client.head(pixelpipe + path)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == full.headers["content-length"]
+    assert head.headers["etag"] == full.headers["etag"]
+
+
+def test_result_cache_serves_repeats_without_the_origin(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    url = source(origin)
+    path = url.removeprefix(origin.base)
+    first = client.get(pixelpipe + signed(f"/rs:fit:40:40/plain/{url}"))
+    again = client.get(pixelpipe + signed(f"/resize:fit:40:40/plain/{url}"))
+    assert first.content == again.content
+    assert origin.hits[path] == 1
+    client.get(pixelpipe + signed(f"/rs:fit:41:41/plain/{url}"))
+    assert origin.hits[path] == 2
+
+
+def test_filename_and_attachment(client: httpx.Client, pixelpipe: str, origin: Origin) -> None:
+    url = source(origin)
+    named = client.get(pixelpipe + signed(f"/fn:my%20cup/plain/{url}@jpg"))
+    assert named.headers["content-disposition"] == 'inline; filename="my cup"'
+    attached = client.get(pixelpipe + signed(f"/att:1/plain/{url}@jpg"))
+    assert attached.headers["content-disposition"] == 'attachment; filename="cup.jpg"'
+    unicode = client.get(pixelpipe + signed(f"/fn:YsO2bmUuanBn:1/plain/{url}@jpg"))
+    assert "filename*=UTF-8''b%C3%B6ne.jpg" in unicode.headers["content-disposition"]
+
+
+def test_expires_in_the_future_limits_max_age(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    expires = int(time.time()) + 600
+    response = client.get(pixelpipe + signed(f"/exp:{expires}/plain/{source(origin)}"))
+    assert response.status_code == 200
+    age = int(response.headers["cache-control"].rsplit("=", 1)[1])
+    assert 0 < age <= 600
+
+
+def test_ttl_setting(client: httpx.Client, pixelpipe_with, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    with pixelpipe_with(ttl=60) as base:
+        response = client.get(base + signed(f"/plain/{source(origin)}"))
+    assert response.headers["cache-control"] == "public, max-age=60"
+
+
+def test_presets_from_settings(client: httpx.Client, pixelpipe_with, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    presets = {"default": ("f:png",), "thumb": ("rs:fill:30:30",)}
+    with pixelpipe_with(presets=presets) as base:
+        plain = client.get(base + signed(f"/plain/{source(origin)}"))
+        thumb = client.get(base + signed(f"/pr:thumb/plain/{source(origin)}"))
+        unknown = client.get(base + signed(f"/pr:nope/plain/{source(origin)}"))
+    assert plain.headers["content-type"] == "image/png"
+    image = decode(thumb.content)
+    assert (image.width, image.height) == (30, 30)
+    assert unknown.status_code == 404 and unknown.text == "unknown preset: nope\n"
+
+
+def test_local_sources_from_the_root(client: httpx.Client, pixelpipe_with, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "shop" / "cup.png").write_bytes(encode(quadrants(200, 100), "png"))
+    with pixelpipe_with(local_filesystem_root=str(tmp_path)) as base:
+        good = client.get(base + signed("/rs:fit:50:50/plain/local:///shop/cup.png"))
+        missing = client.get(base + signed("/plain/local:///shop/none.png"))
+        escape = client.get(base + signed("/plain/local:///../../etc/passwd"))
+    assert good.status_code == 200 and decode(good.content).width == 50
+    assert missing.status_code == 404
+    assert escape.status_code == 403
+
+
+def test_health(client: httpx.Client, pixelpipe: str) -> None:
+    response = client.get(pixelpipe + "/health")
+    assert (response.status_code, response.text) == (200, "ok\n")
