@@ -181,7 +181,7 @@ def test_canonical_form_parses_back_to_the_same_options() -> None:
         "g:ce:1:2:3",
         "g:ce:x",
         "c:-1:10",
-        "c:",
+        "c:x:1",
         "q:101",
         "q:-1",
         "q:high",
@@ -245,3 +245,19 @@ def test_readme_lists_every_option() -> None:
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert options_table() in readme
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "value"),
+    [
+        # shapes that imgproxy's official URL builders emit
+        ("g:ce::5", "gravity", Gravity(GravityType.CENTER, 0, 5)),
+        ("g:nowe:3", "gravity", Gravity(GravityType.NORTH_WEST, 3, 0)),
+        ("rs:fill_down:10:10", "resizing_type", ResizingType.FILL_DOWN),
+        ("rs:fill:300::0", "height", 0),
+        ("rs:fit:300:200:1:1:ce::", "extend", True),
+        ("c:100::sm", "crop", Crop(100, 0, Gravity(GravityType.SMART))),
+    ],
+)
+def test_builder_spellings(options: str, field: str, value: object) -> None:
+    assert getattr(parse(f"/{options}{SRC}"), field) == value

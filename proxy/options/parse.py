@@ -124,6 +124,9 @@ def read_gravity(option: str, args: list[str], *, allow_smart: bool) -> Gravity:
 
 
 def read_offset(option: str, text: str) -> float:
+    # Official URL builders write an unset offset as an empty argument ("ce::5").
+    if not text:
+        return 0.0
     limit = float(MAX_DIMENSION)
     return read_float(option, text, low=-limit, low_inclusive=True, high=limit)
 
@@ -151,7 +154,8 @@ def read_output_format(option: str, text: str) -> str:
 def parse_resizing_type(args: list[str], draft: Draft, config: ParserConfig) -> None:
     _arity("resizing_type", args, 1, 1, "fit, fill, fill-down, force or auto")
     try:
-        draft["resizing_type"] = ResizingType(args[0])
+        # "fill_down" appears in some URL builders; imgproxy itself spells it "fill-down".
+        draft["resizing_type"] = ResizingType(args[0].replace("_", "-"))
     except ValueError:
         raise _bad("resizing_type", args, "fit, fill, fill-down, force or auto") from None
 
@@ -223,13 +227,16 @@ def parse_gravity(args: list[str], draft: Draft, config: ParserConfig) -> None:
 
 def parse_crop(args: list[str], draft: Draft, config: ParserConfig) -> None:
     _arity("crop", args, 1, 5, "width:height[:gravity]")
-    limit = float(MAX_DIMENSION)
-    width = read_float("crop", args[0], low=0.0, low_inclusive=True, high=limit)
-    height = (
-        read_float("crop", args[1], low=0.0, low_inclusive=True, high=limit) if len(args) > 1 else 0
-    )
+    sizes = [read_crop_size(text) for text in args[:2]] + [0.0]
+    width, height = sizes[0], sizes[1]
     gravity = read_gravity("crop", args[2:], allow_smart=True) if len(args) > 2 else None
     draft["crop"] = Crop(float(width), float(height), gravity)
+
+
+def read_crop_size(text: str) -> float:
+    if not text:  # an empty size is the whole source, as 0
+        return 0.0
+    return read_float("crop", text, low=0.0, low_inclusive=True, high=float(MAX_DIMENSION))
 
 
 def _bool_field(option: str, key: str) -> OptionParser:
