@@ -52,11 +52,18 @@ def parse_positive_int(text: str) -> int:
     return value
 
 
-def parse_port(text: str) -> int:
-    value = parse_positive_int(text)
-    if value > 65535:
-        raise ValueError("expected a port number from 1 to 65535")
-    return value
+def int_between(low: int, high: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = parse_non_negative_int(text)
+        if not low <= value <= high:
+            raise ValueError(f"expected {what} from {low} to {high}")
+        return value
+
+    return parse
+
+
+parse_port = int_between(1, 65535, "a port number")
+parse_quality = int_between(1, 100, "a quality")
 
 
 def parse_non_negative_float(text: str) -> float:
@@ -66,13 +73,6 @@ def parse_non_negative_float(text: str) -> float:
         raise ValueError("expected a number") from None
     if not value >= 0 or value == float("inf"):
         raise ValueError("expected a finite number >= 0")
-    return value
-
-
-def parse_quality(text: str) -> int:
-    value = parse_positive_int(text)
-    if value > 100:
-        raise ValueError("expected a quality from 1 to 100")
     return value
 
 

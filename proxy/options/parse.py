@@ -160,29 +160,27 @@ def parse_resizing_type(args: list[str], draft: Draft, config: ParserConfig) -> 
         raise _bad("resizing_type", args, "fit, fill, fill-down, force or auto") from None
 
 
-def parse_width(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("width", args, 1, 1, "width")
-    draft["width"] = read_dimension("width", args[0])
+def _dimension_field(option: str, key: str) -> OptionParser:
+    def parse(args: list[str], draft: Draft, config: ParserConfig) -> None:
+        _arity(option, args, 1, 1, "a whole number")
+        draft[key] = read_dimension(option, args[0])
+
+    return parse
 
 
-def parse_height(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("height", args, 1, 1, "height")
-    draft["height"] = read_dimension("height", args[0])
+def _bool_field(option: str, key: str) -> OptionParser:
+    def parse(args: list[str], draft: Draft, config: ParserConfig) -> None:
+        _arity(option, args, 1, 1, "a boolean")
+        draft[key] = read_bool(option, args[0])
+
+    return parse
 
 
-def parse_min_width(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("min-width", args, 1, 1, "width")
-    draft["min_width"] = read_dimension("min-width", args[0])
-
-
-def parse_min_height(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("min-height", args, 1, 1, "height")
-    draft["min_height"] = read_dimension("min-height", args[0])
-
-
-def parse_enlarge(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("enlarge", args, 1, 1, "a boolean")
-    draft["enlarge"] = read_bool("enlarge", args[0])
+parse_width = _dimension_field("width", "width")
+parse_height = _dimension_field("height", "height")
+parse_min_width = _dimension_field("min-width", "min_width")
+parse_min_height = _dimension_field("min-height", "min_height")
+parse_enlarge = _bool_field("enlarge", "enlarge")
 
 
 def parse_extend(args: list[str], draft: Draft, config: ParserConfig) -> None:
@@ -237,14 +235,6 @@ def read_crop_size(text: str) -> float:
     if not text:  # an empty size is the whole source, as 0
         return 0.0
     return read_float("crop", text, low=0.0, low_inclusive=True, high=float(MAX_DIMENSION))
-
-
-def _bool_field(option: str, key: str) -> OptionParser:
-    def parse(args: list[str], draft: Draft, config: ParserConfig) -> None:
-        _arity(option, args, 1, 1, "a boolean")
-        draft[key] = read_bool(option, args[0])
-
-    return parse
 
 
 def parse_quality(args: list[str], draft: Draft, config: ParserConfig) -> None:
