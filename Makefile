@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format venv install install-test
+.PHONY: run test lint format docs venv install install-test
 
 # Debian ships venv support (ensurepip) in a separate package.
 venv:
@@ -34,3 +34,7 @@ test: lint
 format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Rewrite the README's option and settings tables from their declarations.
+docs: install
+	$(BIN)/python -m proxy.docs README.md

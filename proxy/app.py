@@ -36,7 +36,8 @@ from proxy.http_headers import (
 from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
 from proxy.options.formats import EXTENSIONS
 from proxy.options.url import split_signature
-from proxy.pipeline.process import ProcessedImage, process_image
+from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
+from proxy.pipeline.watermark import load_watermark
 from proxy.settings import Settings
 from proxy.sources import Source, Sources
 from proxy.sources.http import HttpLimits, HttpSource, Resolver, resolve_host
@@ -61,6 +62,7 @@ class ImageService:
         sources: Sources,
         executor: ThreadPoolExecutor,
         cache: ResultCache,
+        watermark: pyvips.Image | None = None,
     ) -> None:
         self.settings = settings
         self.sources = sources
@@ -76,7 +78,15 @@ class ImageService:
             return_attachment=settings.return_attachment,
             quality=settings.quality,
             format_quality=settings.format_quality,
+            enforce_thumbnail=settings.enforce_thumbnail,
+            skip_processing=settings.skip_processing_formats,
         )
+        self.limits = ProcessingLimits(
+            max_src_pixels=settings.max_src_pixels,
+            max_animation_frames=settings.max_animation_frames,
+            sanitize_svg=settings.sanitize_svg,
+        )
+        self.watermark = watermark
         self.pipeline_runs = 0
 
     def parse(self, raw_path: str) -> ProcessingOptions:
@@ -103,6 +113,14 @@ class ImageService:
 
     async def _produce(self, options: ProcessingOptions, key: str) -> CachedResult:
         source = await self.sources.fetch(options.source_url)
+        if options.raw:
+            # raw: the source's bytes as they came, unchecked (size limits still applied).
+            return CachedResult(
+                body=source.data,
+                content_type=source.content_type or "application/octet-stream",
+                etag=make_etag(key, source_digest(source.data)),
+                filename=default_filename(options.source_url, "").rstrip("."),
+            )
         loop = asyncio.get_running_loop()
         self.pipeline_runs += 1
         processed, digest = await loop.run_in_executor(
@@ -116,7 +134,8 @@ class ImageService:
         )
 
     def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, str]:
-        return process_image(data, options, self.settings.max_src_pixels), source_digest(data)
+        processed = process_image(data, options, self.limits, self.watermark)
+        return processed, source_digest(data)
 
     def _image_response(
         self,
@@ -183,11 +202,13 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
             headers={"User-Agent": settings.user_agent},
         ) as client:
             executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
+            sources = build_sources(settings, client, resolver)
             app.state.service = ImageService(
                 settings,
-                build_sources(settings, client, resolver),
+                sources,
                 executor,
                 ResultCache(settings.result_cache_bytes, settings.result_cache_ttl),
+                await load_watermark(settings, sources),
             )
             try:
                 yield

@@ -8,12 +8,14 @@ deployment's environment carries over unchanged.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from proxy.options.formats import OUTPUT_FORMATS, normalise_format_name
+from proxy.options.formats import INPUT_FORMATS, OUTPUT_FORMATS, normalise_format_name
 
 
 class SettingsError(ValueError):
@@ -112,6 +114,35 @@ def parse_presets(text: str) -> dict[str, tuple[str, ...]]:
     return result
 
 
+def parse_base64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("expected base64-encoded data") from None
+
+
+def parse_file(text: str) -> str:
+    path = os.path.realpath(text.strip())
+    if not os.path.isfile(path):
+        raise ValueError("expected an existing file")
+    return path
+
+
+def parse_opacity(text: str) -> float:
+    value = parse_non_negative_float(text)
+    if value > 1:
+        raise ValueError("expected an opacity from 0 to 1")
+    return value
+
+
+def parse_format_list(text: str) -> tuple[str, ...]:
+    formats = [normalise_format_name(part.strip()) for part in text.split(",") if part.strip()]
+    unknown = [fmt for fmt in formats if fmt not in INPUT_FORMATS]
+    if unknown:
+        raise ValueError(f"unknown formats {', '.join(unknown)}")
+    return tuple(sorted(set(formats)))
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -164,6 +195,14 @@ class Settings:
     auto_rotate: bool = True
     return_attachment: bool = False
     presets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    enforce_thumbnail: bool = False
+    skip_processing_formats: tuple[str, ...] = ()
+    max_animation_frames: int = 100
+    sanitize_svg: bool = True
+    watermark_data: bytes | None = None
+    watermark_path: str | None = None
+    watermark_url: str | None = None
+    watermark_opacity: float = 1.0
     result_cache_bytes: int = 128 * 1024 * 1024
     result_cache_ttl: int = 3600
     log_level: str = "info"
@@ -321,6 +360,57 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "named option sets, `name=opt/opt,other=opt`; `default` applies to every request",
     ),
     SettingSpec(
+        "ENFORCE_THUMBNAIL",
+        "enforce_thumbnail",
+        parse_bool,
+        True,
+        "use a HEIC/AVIF source's embedded thumbnail when it has one",
+    ),
+    SettingSpec(
+        "SKIP_PROCESSING_FORMATS",
+        "skip_processing_formats",
+        parse_format_list,
+        True,
+        "source formats returned untouched, e.g. `svg,gif`",
+    ),
+    SettingSpec(
+        "MAX_ANIMATION_FRAMES",
+        "max_animation_frames",
+        parse_positive_int,
+        True,
+        "frames of an animation processed; beyond it, the first frame only",
+    ),
+    SettingSpec(
+        "SANITIZE_SVG",
+        "sanitize_svg",
+        parse_bool,
+        True,
+        "strip scripts and external references from SVG passed through; "
+        "false refuses SVG pass-through",
+    ),
+    SettingSpec(
+        "WATERMARK_DATA",
+        "watermark_data",
+        parse_base64,
+        True,
+        "watermark image, base64-encoded",
+    ),
+    SettingSpec("WATERMARK_PATH", "watermark_path", parse_file, True, "watermark image file"),
+    SettingSpec(
+        "WATERMARK_URL",
+        "watermark_url",
+        str.strip,
+        True,
+        "watermark image URL, fetched once at start-up",
+    ),
+    SettingSpec(
+        "WATERMARK_OPACITY",
+        "watermark_opacity",
+        parse_opacity,
+        True,
+        "base watermark opacity; `wm`'s opacity multiplies it",
+    ),
+    SettingSpec(
         "RESULT_CACHE_BYTES",
         "result_cache_bytes",
         parse_non_negative_int,
@@ -345,6 +435,10 @@ _DEFAULT_TEXT = {
     "concurrency": "CPU count",
     "local_filesystem_root": "unset: `local://` off",
     "presets": "none",
+    "skip_processing_formats": "none",
+    "watermark_data": "unset",
+    "watermark_path": "unset",
+    "watermark_url": "unset",
 }
 
 

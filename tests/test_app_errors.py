@@ -29,7 +29,12 @@ def add(origin: Origin, body: bytes, content_type: str = "image/jpeg", **kw: obj
 
 
 JPEG = encode(gradient(300, 200), "jpg")
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>'
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+SVG_BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
+    b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><text>&b;</text></svg>'
+)
 
 # (name, make path from origin, status, reason starts with)
 CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
@@ -66,12 +71,14 @@ CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
         "source image",
     ),
     ("garbage", lambda o: signed(f"/plain/{add(o, bytes(range(256)) * 8)}"), 422, "source is not"),
+    ("pdf", lambda o: signed(f"/plain/{add(o, PDF, 'application/pdf')}"), 422, "source is not"),
     (
-        "svg",
-        lambda o: signed(f"/plain/{add(o, SVG, 'image/svg+xml')}"),
+        "svg entities",
+        lambda o: signed(f"/plain/{add(o, SVG_BOMB, 'image/svg+xml')}"),
         422,
-        "source image format is not supported",
+        "SVG with entity declarations",
     ),
+    ("svg output from jpeg", lambda o: signed(f"/plain/{add(o, JPEG)}@svg"), 422, "SVG output"),
     (
         "too big result",
         lambda o: signed(f"/rs:fit:20000:20000:1/plain/{add(o, JPEG)}"),

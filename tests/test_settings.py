@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from proxy.settings import SETTINGS, Settings, SettingsError, settings_table
+from proxy.settings import Settings, SettingsError
 
 
 def test_defaults_without_environment() -> None:
@@ -82,10 +80,3 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(AttributeError):
         settings.ttl = 1  # type: ignore[misc]
-
-
-def test_readme_documents_every_setting_with_its_default() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    assert settings_table() in readme
-    for spec in SETTINGS:
-        assert f"PIXELPIPE_{spec.name}" in readme

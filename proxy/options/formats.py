@@ -5,8 +5,15 @@ from __future__ import annotations
 # Formats pixelpipe writes. Names are canonical; `jpg` is accepted as an alias.
 OUTPUT_FORMATS: frozenset[str] = frozenset({"jpeg", "png", "webp", "avif", "gif"})
 
+# SVG is written only as a sanitised copy of an SVG source, never encoded from pixels.
+REQUESTABLE_FORMATS: frozenset[str] = OUTPUT_FORMATS | {"svg"}
+
 # Formats pixelpipe reads (names as the loader reports them after detection).
-INPUT_FORMATS: frozenset[str] = frozenset({"jpeg", "png", "webp", "avif", "heic", "gif", "tiff"})
+INPUT_FORMATS: frozenset[str] = frozenset(
+    {"jpeg", "png", "webp", "avif", "heic", "gif", "tiff", "svg"}
+)
+
+FORMATS_WITH_ANIMATION: frozenset[str] = frozenset({"gif", "webp"})
 
 FORMATS_WITH_ALPHA: frozenset[str] = frozenset({"png", "webp", "avif", "gif"})
 
@@ -16,6 +23,9 @@ CONTENT_TYPES: dict[str, str] = {
     "webp": "image/webp",
     "avif": "image/avif",
     "gif": "image/gif",
+    "svg": "image/svg+xml",
+    "tiff": "image/tiff",
+    "heic": "image/heif",
 }
 
 EXTENSIONS: dict[str, str] = {
@@ -24,6 +34,9 @@ EXTENSIONS: dict[str, str] = {
     "webp": "webp",
     "avif": "avif",
     "gif": "gif",
+    "svg": "svg",
+    "tiff": "tiff",
+    "heic": "heic",
 }
 
 _ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "heif": "heic"}

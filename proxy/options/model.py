@@ -66,6 +66,61 @@ class Crop:
         return self.width > 0 or self.height > 0
 
 
+Colour = tuple[int, int, int]
+
+
+def format_colour(colour: Colour) -> str:
+    return "{:02x}{:02x}{:02x}".format(*colour)
+
+
+@dataclass(frozen=True, slots=True)
+class Trim:
+    threshold: float
+    colour: Colour | None = None  # None: the top-left pixel's colour
+    equal_horizontal: bool = False
+    equal_vertical: bool = False
+
+    def canonical_args(self) -> str:
+        colour = format_colour(self.colour) if self.colour else ""
+        return (
+            f"{format_number(self.threshold)}:{colour}:"
+            f"{int(self.equal_horizontal)}:{int(self.equal_vertical)}"
+        )
+
+
+class WatermarkPosition(StrEnum):
+    NORTH = "no"
+    SOUTH = "so"
+    EAST = "ea"
+    WEST = "we"
+    NORTH_EAST = "noea"
+    NORTH_WEST = "nowe"
+    SOUTH_EAST = "soea"
+    SOUTH_WEST = "sowe"
+    CENTER = "ce"
+    REPLICATE = "re"
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    opacity: float  # multiplies the configured base opacity
+    position: WatermarkPosition = WatermarkPosition.CENTER
+    x: float = 0.0  # >= 1 or <= -1: pixels; otherwise a fraction; with `re`, spacing
+    y: float = 0.0
+    scale: float = 0.0  # watermark size relative to the result; 0: as is
+
+    def canonical_args(self) -> str:
+        return ":".join(
+            [
+                format_number(self.opacity),
+                self.position.value,
+                format_number(self.x),
+                format_number(self.y),
+                format_number(self.scale),
+            ]
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ProcessingOptions:
     source_url: str
@@ -94,6 +149,22 @@ class ProcessingOptions:
     expires: int | None = None  # unix time
     filename: str | None = None
     return_attachment: bool = False
+    trim: Trim | None = None
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, right, bottom, left
+    extend_aspect_ratio: bool = False
+    extend_aspect_ratio_gravity: Gravity = field(default_factory=Gravity)
+    rotate: int = 0  # 0, 90, 180 or 270, clockwise
+    flip_horizontal: bool = False
+    flip_vertical: bool = False
+    background: Colour | None = None  # None: transparent where possible, else white
+    enforce_thumbnail: bool = False
+    blur: float = 0.0
+    sharpen: float = 0.0
+    pixelate: int = 0
+    watermark: Watermark | None = None
+    skip_processing: tuple[str, ...] = ()
+    raw: bool = False
+    max_bytes: int = 0
 
     def quality_for(self, fmt: str) -> int:
         if self.quality:
@@ -112,7 +183,26 @@ class ProcessingOptions:
             f"el:{int(self.enlarge)}",
             f"ex:{int(self.extend)}:{self.extend_gravity.canonical_args()}",
             f"g:{self.gravity.canonical_args()}",
+            f"exar:{int(self.extend_aspect_ratio)}:"
+            f"{self.extend_aspect_ratio_gravity.canonical_args()}",
+            "pd:" + ":".join(str(side) for side in self.padding),
+            f"rot:{self.rotate}",
+            f"fl:{int(self.flip_horizontal)}:{int(self.flip_vertical)}",
+            f"eth:{int(self.enforce_thumbnail)}",
+            f"bl:{format_number(self.blur)}",
+            f"sh:{format_number(self.sharpen)}",
+            f"pix:{self.pixelate}",
+            f"mb:{self.max_bytes}",
+            f"raw:{int(self.raw)}",
         ]
+        if self.trim is not None:
+            parts.append(f"t:{self.trim.canonical_args()}")
+        if self.background is not None:
+            parts.append(f"bg:{format_colour(self.background)}")
+        if self.watermark is not None:
+            parts.append(f"wm:{self.watermark.canonical_args()}")
+        if self.skip_processing:
+            parts.append("skp:" + ":".join(self.skip_processing))
         if self.crop.enabled:
             crop = f"c:{format_number(self.crop.width)}:{format_number(self.crop.height)}"
             if self.crop.gravity is not None:

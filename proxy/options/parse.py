@@ -18,8 +18,23 @@ from typing import Any
 from urllib.parse import unquote
 
 from proxy.errors import InvalidOptionArgument, UnknownOption, UnknownPreset
-from proxy.options.formats import OUTPUT_FORMATS, normalise_format_name
-from proxy.options.model import Crop, Gravity, GravityType, ProcessingOptions, ResizingType
+from proxy.options.formats import (
+    INPUT_FORMATS,
+    OUTPUT_FORMATS,
+    REQUESTABLE_FORMATS,
+    normalise_format_name,
+)
+from proxy.options.model import (
+    Colour,
+    Crop,
+    Gravity,
+    GravityType,
+    ProcessingOptions,
+    ResizingType,
+    Trim,
+    Watermark,
+    WatermarkPosition,
+)
 from proxy.options.url import ARGUMENT_SEPARATOR
 
 # Larger than any encoder we use can write (JPEG: 65535); rejecting here keeps
@@ -42,6 +57,8 @@ class ParserConfig:
     return_attachment: bool = False
     quality: int = 80
     format_quality: Mapping[str, int] = field(default_factory=lambda: {"avif": 65})
+    enforce_thumbnail: bool = False
+    skip_processing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +158,41 @@ def read_quality(option: str, text: str) -> int:
     return value
 
 
-def read_output_format(option: str, text: str) -> str:
+def read_output_format(option: str, text: str, allowed: frozenset[str] = OUTPUT_FORMATS) -> str:
     fmt = normalise_format_name(text)
-    if fmt not in OUTPUT_FORMATS:
-        raise _bad(option, [text], "one of " + ", ".join(sorted(OUTPUT_FORMATS | {"jpg"})))
+    if fmt not in allowed:
+        raise _bad(option, [text], "one of " + ", ".join(sorted(allowed | {"jpg"})))
     return fmt
+
+
+def read_colour(option: str, args: list[str]) -> Colour:
+    """`ff8800`, `f80` or `255:136:0`."""
+    if len(args) == 3:
+        try:
+            channels = [int(arg) for arg in args]
+        except ValueError:
+            raise _bad(option, args, "r:g:b from 0 to 255") from None
+        if not all(0 <= c <= 255 for c in channels):
+            raise _bad(option, args, "r:g:b from 0 to 255")
+        return channels[0], channels[1], channels[2]
+    text = args[0] if len(args) == 1 else ""
+    digits = text
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    if len(digits) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in digits):
+        raise _bad(option, args, "a hex colour (rrggbb or rgb) or r:g:b")
+    value = int(digits, 16)
+    return (value >> 16) & 255, (value >> 8) & 255, value & 255
+
+
+def read_positive_int(option: str, text: str, high: int = MAX_DIMENSION) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(option, [text], "a whole number >= 0") from None
+    if not 0 <= value <= high:
+        raise _bad(option, [text], f"a whole number from 0 to {high}")
+    return value
 
 
 # --- option parsers ---------------------------------------------------------
@@ -253,7 +300,7 @@ def parse_format_quality(args: list[str], draft: Draft, config: ParserConfig) ->
 
 def parse_format(args: list[str], draft: Draft, config: ParserConfig) -> None:
     _arity("format", args, 1, 1, "an output format")
-    draft["format"] = read_output_format("format", args[0])
+    draft["format"] = read_output_format("format", args[0], REQUESTABLE_FORMATS)
 
 
 def parse_cachebuster(args: list[str], draft: Draft, config: ParserConfig) -> None:
@@ -295,6 +342,103 @@ def parse_preset(args: list[str], draft: Draft, config: ParserConfig) -> None:
         stack.append(name)
         apply_segments(config.presets[name], draft, config)
         stack.pop()
+
+
+def parse_trim(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("trim", args, 1, 4, "threshold[:colour[:equal_hor[:equal_ver]]]")
+    if not args[0]:
+        draft["trim"] = None  # an empty threshold turns trimming off, as imgproxy
+        return
+    threshold = read_float("trim", args[0], low=0.0, low_inclusive=True, high=255.0)
+    colour = read_colour("trim", args[1:2]) if len(args) > 1 and args[1] else None
+    equal_hor = read_bool("trim", args[2]) if len(args) > 2 and args[2] else False
+    equal_ver = read_bool("trim", args[3]) if len(args) > 3 and args[3] else False
+    draft["trim"] = Trim(threshold, colour, equal_hor, equal_ver)
+
+
+def parse_padding(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    """CSS order: top[:right[:bottom[:left]]]; missing sides copy their opposite."""
+    _arity("padding", args, 1, 4, "top[:right[:bottom[:left]]]")
+    given = [read_positive_int("padding", arg) if arg else None for arg in args]
+    given += [None] * (4 - len(given))
+    top = given[0] or 0
+    right = given[1] if given[1] is not None else top
+    bottom = given[2] if given[2] is not None else top
+    left = given[3] if given[3] is not None else right
+    draft["padding"] = (top, right, bottom, left)
+
+
+def parse_extend_aspect_ratio(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("extend_aspect_ratio", args, 1, 4, "extend[:gravity[:x[:y]]]")
+    draft["extend_aspect_ratio"] = read_bool("extend_aspect_ratio", args[0])
+    if len(args) > 1:
+        gravity = read_gravity("extend_aspect_ratio", args[1:], allow_smart=False)
+        draft["extend_aspect_ratio_gravity"] = gravity
+
+
+def parse_rotate(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("rotate", args, 1, 1, "an angle in steps of 90")
+    try:
+        angle = int(args[0])
+    except ValueError:
+        raise _bad("rotate", args, "an angle in steps of 90") from None
+    if angle % 90 or abs(angle) > 3600:
+        raise _bad("rotate", args, "an angle in steps of 90")
+    draft["rotate"] = angle % 360
+
+
+def parse_flip(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("flip", args, 1, 2, "horizontal[:vertical]")
+    draft["flip_horizontal"] = read_bool("flip", args[0]) if args[0] else False
+    draft["flip_vertical"] = read_bool("flip", args[1]) if len(args) > 1 and args[1] else False
+
+
+def parse_background(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("background", args, 1, 3, "a hex colour or r:g:b")
+    if args == [""]:
+        draft["background"] = None  # no argument: back to no background, as imgproxy
+        return
+    draft["background"] = read_colour("background", args)
+
+
+def _sigma_field(option: str, key: str) -> OptionParser:
+    def parse(args: list[str], draft: Draft, config: ParserConfig) -> None:
+        _arity(option, args, 1, 1, "a sigma > 0")
+        draft[key] = read_float(option, args[0], low=0.0, low_inclusive=True, high=1000.0)
+
+    return parse
+
+
+def parse_pixelate(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("pixelate", args, 1, 1, "a pixel size")
+    draft["pixelate"] = read_positive_int("pixelate", args[0], high=10000)
+
+
+def parse_watermark(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("watermark", args, 1, 5, "opacity[:position[:x[:y[:scale]]]]")
+    opacity = read_float("watermark", args[0], low=0.0, low_inclusive=True, high=1.0)
+    position = WatermarkPosition.CENTER
+    if len(args) > 1 and args[1]:
+        try:
+            position = WatermarkPosition(args[1])
+        except ValueError:
+            raise _bad("watermark", args, "a position: ce, no, so, ea, we, noea, ...") from None
+    x = read_offset("watermark", args[2]) if len(args) > 2 else 0.0
+    y = read_offset("watermark", args[3]) if len(args) > 3 else 0.0
+    scale = 0.0
+    if len(args) > 4 and args[4]:
+        scale = read_float("watermark", args[4], low=0.0, low_inclusive=True, high=1.0)
+    draft["watermark"] = Watermark(opacity, position, x, y, scale) if opacity > 0 else None
+
+
+def parse_skip_processing(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    formats = {read_output_format("skip_processing", arg, INPUT_FORMATS) for arg in args if arg}
+    draft["skip_processing"] = tuple(sorted(set(draft.get("skip_processing", ())) | formats))
+
+
+def parse_max_bytes(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("max_bytes", args, 1, 1, "a number of bytes")
+    draft["max_bytes"] = read_positive_int("max_bytes", args[0], high=2**31 - 1)
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
@@ -358,6 +502,40 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("cachebuster", ("cb",), parse_cachebuster, "string", "empty"),
     OptionSpec("expires", ("exp",), parse_expires, "timestamp", "none"),
     OptionSpec("filename", ("fn",), parse_filename, "filename:encoded", "from the source URL"),
+    OptionSpec("trim", ("t",), parse_trim, "threshold:colour:equal_hor:equal_ver", "off"),
+    OptionSpec("padding", ("pd",), parse_padding, "top:right:bottom:left", "0"),
+    OptionSpec(
+        "extend_aspect_ratio",
+        ("extend_ar", "exar"),
+        parse_extend_aspect_ratio,
+        "extend:gravity:x:y",
+        "false:ce:0:0",
+    ),
+    OptionSpec("rotate", ("rot",), parse_rotate, "angle", "0"),
+    OptionSpec("flip", ("fl",), parse_flip, "horizontal:vertical", "false:false"),
+    OptionSpec(
+        "background", ("bg",), parse_background, "rrggbb or r:g:b", "none (white when flattening)"
+    ),
+    OptionSpec(
+        "enforce_thumbnail",
+        ("eth",),
+        _bool_field("enforce_thumbnail", "enforce_thumbnail"),
+        "bool",
+        "`PIXELPIPE_ENFORCE_THUMBNAIL` (false)",
+    ),
+    OptionSpec("blur", ("bl",), _sigma_field("blur", "blur"), "sigma", "off"),
+    OptionSpec("sharpen", ("sh",), _sigma_field("sharpen", "sharpen"), "sigma", "off"),
+    OptionSpec("pixelate", ("pix",), parse_pixelate, "size", "off"),
+    OptionSpec("watermark", ("wm",), parse_watermark, "opacity:position:x:y:scale", "off"),
+    OptionSpec(
+        "skip_processing",
+        ("skp",),
+        parse_skip_processing,
+        "format:format:...",
+        "`PIXELPIPE_SKIP_PROCESSING_FORMATS`",
+    ),
+    OptionSpec("raw", (), _bool_field("raw", "raw"), "bool", "false"),
+    OptionSpec("max_bytes", ("mb",), parse_max_bytes, "bytes", "0 (no limit)"),
     OptionSpec(
         "return_attachment",
         ("att",),
@@ -404,6 +582,8 @@ def parse_options(
         "keep_copyright": config.keep_copyright,
         "strip_color_profile": config.strip_color_profile,
         "return_attachment": config.return_attachment,
+        "enforce_thumbnail": config.enforce_thumbnail,
+        "skip_processing": tuple(sorted(config.skip_processing)),
         "format_quality": base_quality | dict(config.format_quality),
         "_presets": [],
     }
@@ -411,7 +591,7 @@ def parse_options(
         parse_preset(["default"], draft, config)
     apply_segments(option_segments, draft, config)
     if extension is not None:
-        draft["format"] = read_output_format("extension", extension)
+        draft["format"] = read_output_format("extension", extension, REQUESTABLE_FORMATS)
     del draft["_presets"]
     draft["format_quality"] = tuple(sorted(draft["format_quality"].items()))
     return ProcessingOptions(source_url=source_url, **draft)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyvips
 
 from proxy.options.model import ProcessingOptions
@@ -39,6 +41,47 @@ def _exif_text(value: object) -> str:
     # libvips spells EXIF strings as "value (value, ASCII, n components, m bytes)".
     text = str(value)
     return text.split(" (", 1)[0].strip()
+
+
+# Formats whose size follows the quality setting (imgproxy: jpg, webp, heic/avif).
+QUALITY_FORMATS = frozenset({"jpeg", "webp", "avif"})
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    data: bytes
+    quality: int
+    encodes: int  # how many times the image was encoded to get here
+
+
+def encode_within(
+    image: pyvips.Image, fmt: str, quality: int, keep: str, max_bytes: int
+) -> Encoded:
+    """Encode at `quality`; with a byte budget, the highest quality that fits.
+
+    Bisection over 1..quality: about log2(quality) encodes rather than a
+    step-by-step walk down. When even quality 1 does not fit, quality 1 is
+    returned (the smallest this format can make at this size).
+    """
+    first = encode(image, fmt, quality, keep)
+    if not max_bytes or len(first) <= max_bytes or fmt not in QUALITY_FORMATS:
+        return Encoded(first, quality, 1)
+    encodes = 1
+    best: Encoded | None = None
+    smallest = Encoded(first, quality, 1)
+    low, high = 1, quality - 1
+    while low <= high:
+        middle = (low + high) // 2
+        data = encode(image, fmt, middle, keep)
+        encodes += 1
+        if len(data) <= max_bytes:
+            best = Encoded(data, middle, encodes)
+            low = middle + 1
+        else:
+            high = middle - 1
+            smallest = Encoded(data, middle, encodes)
+    chosen = best or smallest
+    return Encoded(chosen.data, chosen.quality, encodes)
 
 
 def encode(image: pyvips.Image, fmt: str, quality: int, keep: str) -> bytes:

@@ -19,6 +19,7 @@ LOADERS: dict[str, str] = {
     "VipsForeignLoadHeifBuffer": "heifload_buffer",
     "VipsForeignLoadNsgifBuffer": "gifload_buffer",
     "VipsForeignLoadTiffBuffer": "tiffload_buffer",
+    "VipsForeignLoadSvgBuffer": "svgload_buffer",
 }
 
 _FORMAT_OF_LOADER = {
@@ -27,7 +28,10 @@ _FORMAT_OF_LOADER = {
     "webpload_buffer": "webp",
     "gifload_buffer": "gif",
     "tiffload_buffer": "tiff",
+    "svgload_buffer": "svg",
 }
+
+_ANIMATED_LOADERS = {"gifload_buffer", "webpload_buffer"}
 
 # Untrusted input: a truncated or corrupt file is an error, not a grey image.
 FAIL_ON = "error"
@@ -36,10 +40,15 @@ FAIL_ON = "error"
 @dataclass(frozen=True, slots=True)
 class SourceHeader:
     loader: str  # libvips operation name, e.g. "jpegload_buffer"
-    format: str  # jpeg, png, webp, avif, heic, gif, tiff
+    format: str  # jpeg, png, webp, avif, heic, gif, tiff, svg
     width: int  # as stored, before EXIF orientation
-    height: int
+    height: int  # of one frame
     orientation: int  # EXIF orientation 1..8
+    frames: int = 1
+
+    @property
+    def vector(self) -> bool:
+        return self.format == "svg"
 
 
 def find_loader(data: bytes) -> str:
@@ -61,11 +70,14 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
         image = pyvips.Operation.call(loader, data, fail_on=FAIL_ON)
     except pyvips.Error:
         raise NotAnImage("source image header is invalid") from None
+    fields = image.get_fields()
     fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
-    if max_pixels and image.width * image.height > max_pixels:
+    frames = int(image.get("n-pages")) if loader in _ANIMATED_LOADERS and "n-pages" in fields else 1
+    # Every frame is decoded, so an animation counts all of them (as imgproxy).
+    if fmt != "svg" and max_pixels and image.width * image.height * frames > max_pixels:
         raise ImageTooLarge()
-    orientation = image.get("orientation") if "orientation" in image.get_fields() else 1
-    return SourceHeader(loader, fmt, image.width, image.height, int(orientation))
+    orientation = int(image.get("orientation")) if "orientation" in fields else 1
+    return SourceHeader(loader, fmt, image.width, image.height, orientation, max(1, frames))
 
 
 def _heif_format(image: pyvips.Image) -> str:
@@ -74,20 +86,36 @@ def _heif_format(image: pyvips.Image) -> str:
     return "avif" if compression == "av1" else "heic"
 
 
-def load_image(data: bytes, header: SourceHeader, shrink: float) -> pyvips.Image:
+def load_image(
+    data: bytes,
+    header: SourceHeader,
+    shrink: float,
+    *,
+    all_frames: bool = False,
+    thumbnail: bool = False,
+) -> pyvips.Image:
     """Decode, letting the format's decoder do a cheap first downscale when it can.
 
-    `shrink` >= 1 is the factor the pipeline would reduce by anyway; JPEG can
-    decode at 1/2, 1/4 and 1/8 size and WebP at any scale, far faster than
-    decoding everything and resizing afterwards.
+    `shrink` is the factor the pipeline reduces by anyway; JPEG can decode at
+    1/2, 1/4 and 1/8 size and WebP and SVG at any scale, far faster (or, for
+    SVG, sharper) than decoding at full size and resizing afterwards.
     """
-    options: dict[str, object] = {"fail_on": FAIL_ON}
+    options: dict[str, object] = {}
+    if header.loader != "svgload_buffer":
+        options["fail_on"] = FAIL_ON
     if header.loader == "jpegload_buffer":
         factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
         if factor > 1:
             options["shrink"] = factor
     elif header.loader == "webpload_buffer" and shrink > 1:
         options["scale"] = 1.0 / shrink
+    elif header.loader == "svgload_buffer":
+        options["scale"] = 1.0 / shrink
+        options["unlimited"] = False  # librsvg's own size limits stay on
+    elif header.loader == "heifload_buffer" and thumbnail:
+        options["thumbnail"] = True
+    if all_frames and header.loader in _ANIMATED_LOADERS:
+        options["n"] = header.frames
     try:
         return pyvips.Operation.call(header.loader, data, **options)
     except pyvips.Error:

@@ -56,6 +56,9 @@ class Plan:
     target_height: int
     result_crop_width: int  # crop after resize (fill); 0: none on that axis
     result_crop_height: int
+    aspect_width: int  # extend_aspect_ratio canvas; 0: nothing to extend
+    aspect_height: int
+    padding: tuple[int, int, int, int]  # top, right, bottom, left, in output pixels
 
     @property
     def shrink(self) -> float:
@@ -68,7 +71,9 @@ def _resolve_auto(src_w: float, src_h: float, dst_w: float, dst_h: float) -> Res
     return ResizingType.FILL if same_orientation else ResizingType.FIT
 
 
-def calc_scale(width: int, height: int, o: ProcessingOptions) -> tuple[float, float, float]:
+def calc_scale(
+    width: int, height: int, o: ProcessingOptions, vector: bool = False
+) -> tuple[float, float, float]:
     src_w, src_h = float(width), float(height)
     dst_w = float(o.width) if o.width else src_w
     dst_h = float(o.height) if o.height else src_h
@@ -92,7 +97,8 @@ def calc_scale(width: int, height: int, o: ProcessingOptions) -> tuple[float, fl
     hshrink /= o.zoom_y
 
     dpr_scale = o.dpr
-    if not o.enlarge:
+    # A vector source has no pixel size to protect: it renders sharp at any scale.
+    if not o.enlarge and not vector:
         least = min(wshrink, hshrink)
         if least < 1:
             wshrink /= least
@@ -117,13 +123,15 @@ def calc_scale(width: int, height: int, o: ProcessingOptions) -> tuple[float, fl
     return 1.0 / wshrink, 1.0 / hshrink, dpr_scale
 
 
-def plan_geometry(source_width: int, source_height: int, o: ProcessingOptions) -> Plan:
+def plan_geometry(
+    source_width: int, source_height: int, o: ProcessingOptions, vector: bool = False
+) -> Plan:
     crop_w = crop_size(source_width, o.crop.width)
     crop_h = crop_size(source_height, o.crop.height)
     width_to_scale = crop_w or source_width
     height_to_scale = crop_h or source_height
 
-    wscale, hscale, dpr_scale = calc_scale(width_to_scale, height_to_scale, o)
+    wscale, hscale, dpr_scale = calc_scale(width_to_scale, height_to_scale, o, vector)
 
     target_w = scale_size(o.width, dpr_scale * o.zoom_x)
     target_h = scale_size(o.height, dpr_scale * o.zoom_y)
@@ -140,6 +148,18 @@ def plan_geometry(source_width: int, source_height: int, o: ProcessingOptions) -
         elif diff_h > diff_w and diff_h > 1:
             result_w, result_h = scale_size(scaled_h, target_w / target_h), scaled_h
 
+    aspect_w = aspect_h = 0
+    if o.extend_aspect_ratio and target_w and target_h:
+        # The canvas that gives the result the requested aspect ratio.
+        out_w = min_non_zero(scaled_w, result_w)
+        out_h = min_non_zero(scaled_h, result_h)
+        if target_h / out_h > target_w / out_w:
+            aspect_w, aspect_h = out_w, scale_size(out_w, target_h / target_w)
+        elif target_w / out_w > target_h / out_h:
+            aspect_w, aspect_h = scale_size(out_h, target_w / target_h), out_h
+
+    padding = tuple(round(side * dpr_scale) for side in o.padding)
+
     return Plan(
         source_width=source_width,
         source_height=source_height,
@@ -154,6 +174,9 @@ def plan_geometry(source_width: int, source_height: int, o: ProcessingOptions) -
         target_height=target_h,
         result_crop_width=result_w,
         result_crop_height=result_h,
+        aspect_width=aspect_w,
+        aspect_height=aspect_h,
+        padding=(padding[0], padding[1], padding[2], padding[3]),
     )
 
 

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 
-from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError
-from proxy.options.formats import CONTENT_TYPES, OUTPUT_FORMATS
+from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError, UnsupportedFormat
+from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ANIMATION, OUTPUT_FORMATS
 from proxy.options.model import ProcessingOptions
-from proxy.pipeline.encode import encode, prepare_metadata
-from proxy.pipeline.load import load_image, read_header
-from proxy.pipeline.plan import plan_geometry
-from proxy.pipeline.steps import STEPS, PipelineContext
+from proxy.pipeline.encode import encode_within, prepare_metadata
+from proxy.pipeline.load import SourceHeader, load_image, read_header
+from proxy.pipeline.plan import Plan, plan_geometry
+from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
+from proxy.pipeline.svg import sanitize_svg
 
 # The largest result we agree to build: beyond this, enlarge/extend/dpr turn a
 # tiny URL into gigabytes of pixels.
 MAX_RESULT_PIXELS = 50_000_000
 MAX_RESULT_SIDE = 16383  # WebP's limit, the smallest among our encoders
+
+# Options that change pixels. An SVG asked for none of them may pass through.
+_PROCESSING_FIELDS = (
+    "width", "height", "min_width", "min_height", "zoom_x", "zoom_y", "dpr", "extend",
+    "crop", "trim", "padding", "extend_aspect_ratio", "rotate", "flip_horizontal",
+    "flip_vertical", "background", "blur", "sharpen", "pixelate", "watermark", "max_bytes",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingLimits:
+    max_src_pixels: int
+    max_animation_frames: int
+    sanitize_svg: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,22 +42,36 @@ class ProcessedImage:
     width: int
     height: int
     source_format: str
+    encodes: int = 1
+    frames: int = 1
 
     @property
     def content_type(self) -> str:
         return CONTENT_TYPES[self.format]
 
 
-def output_format(options: ProcessingOptions, source_format: str) -> str:
+def asks_processing(options: ProcessingOptions) -> bool:
+    defaults = ProcessingOptions(source_url="")
+    return any(getattr(options, name) != getattr(defaults, name) for name in _PROCESSING_FIELDS)
+
+
+def output_format(options: ProcessingOptions, header: SourceHeader) -> str:
     if options.format is not None:
         return options.format
-    return source_format if source_format in OUTPUT_FORMATS else "jpeg"
+    if header.vector:
+        return "png" if asks_processing(options) else "svg"
+    return header.format if header.format in OUTPUT_FORMATS else "jpeg"
 
 
-def process_image(data: bytes, options: ProcessingOptions, max_src_pixels: int) -> ProcessedImage:
+def process_image(
+    data: bytes,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    watermark: pyvips.Image | None = None,
+) -> ProcessedImage:
     """Blocking and CPU-bound: call from a worker thread."""
     try:
-        return _process(data, options, max_src_pixels)
+        return _process(data, options, limits, watermark)
     except ProxyError:
         raise
     except pyvips.Error:
@@ -50,32 +79,126 @@ def process_image(data: bytes, options: ProcessingOptions, max_src_pixels: int) 
         raise ProcessingFailed() from None
 
 
-def _process(data: bytes, options: ProcessingOptions, max_src_pixels: int) -> ProcessedImage:
-    header = read_header(data, max_src_pixels)
-    turned = options.auto_rotate and header.orientation in (5, 6, 7, 8)
-    width, height = (header.height, header.width) if turned else (header.width, header.height)
-    plan = plan_geometry(width, height, options)
-    _check_result_size(plan.scaled_width, plan.scaled_height, plan.target_width, plan.target_height)
+def _process(
+    data: bytes,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    watermark: pyvips.Image | None,
+) -> ProcessedImage:
+    passed = _pass_through(data, options, limits)
+    if passed is not None:
+        return passed
+    header = read_header(data, limits.max_src_pixels)
+    fmt = output_format(options, header)
+    if fmt == "svg":
+        if not header.vector:
+            raise UnsupportedFormat("SVG output needs an SVG source")
+        return _svg_result(data, header, limits)
+    if header.vector:
+        data = sanitize_svg(data)  # librsvg is careful, but it never sees script at all
 
-    image = load_image(data, header, plan.shrink)
-    loaded_w, loaded_h = (image.height, image.width) if turned else (image.width, image.height)
-    fmt = output_format(options, header.format)
+    animate = (
+        header.frames > 1
+        and fmt in FORMATS_WITH_ANIMATION
+        and header.frames <= limits.max_animation_frames
+    )
+    width, height = _upright_size(header, options)
+    trimming = options.trim is not None and not animate
+    plan = None if trimming else plan_geometry(width, height, options, header.vector)
+    if plan is not None:
+        _check_result_size(plan)
+    image = load_image(
+        data,
+        header,
+        plan.shrink if plan else 1.0,
+        all_frames=animate,
+        thumbnail=options.enforce_thumbnail,
+    )
+    frames = _split_frames(image, header.frames if animate else 1)
+    if animate and options.trim is not None:
+        options = replace(options, trim=None)  # imgproxy does not trim animations either
+    for prepare_step in PREPARE:
+        frames = [prepare_step(frame, options) for frame in frames]
+    if plan is None:
+        plan = plan_geometry(frames[0].width, frames[0].height, options, header.vector)
+        _check_result_size(plan)
     ctx = PipelineContext(
-        header=header,
         plan=plan,
         output_format=fmt,
-        load_scale_x=loaded_w / width,
-        load_scale_y=loaded_h / height,
+        load_scale_x=frames[0].width / plan.source_width,
+        load_scale_y=frames[0].height / plan.source_height,
+        watermark=watermark,
     )
     for step in STEPS:
-        image = step(image, options, ctx)
+        frames = [step(frame, options, ctx) for frame in frames]
+    result = _join_frames(frames, image) if animate else frames[0]
 
-    image, keep = prepare_metadata(image, options)
-    encoded = encode(image, fmt, options.quality_for(fmt), keep)
-    return ProcessedImage(encoded, fmt, image.width, image.height, header.format)
+    result, keep = prepare_metadata(result, options)
+    encoded = encode_within(result, fmt, options.quality_for(fmt), keep, options.max_bytes)
+    return ProcessedImage(
+        encoded.data,
+        fmt,
+        result.width,
+        frames[0].height,
+        header.format,
+        encodes=encoded.encodes,
+        frames=len(frames),
+    )
 
 
-def _check_result_size(scaled_w: int, scaled_h: int, target_w: int, target_h: int) -> None:
-    width, height = max(scaled_w, target_w), max(scaled_h, target_h)
+def _pass_through(
+    data: bytes, options: ProcessingOptions, limits: ProcessingLimits
+) -> ProcessedImage | None:
+    """skip_processing: listed source formats go back untouched (SVG still sanitised)."""
+    if not options.skip_processing:
+        return None
+    header = read_header(data, limits.max_src_pixels)
+    if header.format not in options.skip_processing:
+        return None
+    if options.format not in (None, header.format):
+        return None  # imgproxy: skipping only when the format would not change
+    if header.vector:
+        return _svg_result(data, header, limits)
+    return ProcessedImage(data, header.format, header.width, header.height, header.format)
+
+
+def _svg_result(data: bytes, header: SourceHeader, limits: ProcessingLimits) -> ProcessedImage:
+    if not limits.sanitize_svg:
+        raise UnsupportedFormat("SVG pass-through is off (PIXELPIPE_SANITIZE_SVG=false)")
+    return ProcessedImage(sanitize_svg(data), "svg", header.width, header.height, "svg")
+
+
+def _upright_size(header: SourceHeader, options: ProcessingOptions) -> tuple[int, int]:
+    turns = 0
+    if options.auto_rotate and header.orientation in (5, 6, 7, 8):
+        turns += 1
+    if options.rotate in (90, 270):
+        turns += 1
+    if turns % 2:
+        return header.height, header.width
+    return header.width, header.height
+
+
+def _split_frames(image: pyvips.Image, count: int) -> list[pyvips.Image]:
+    if count <= 1:
+        return [image]
+    page_height = image.height // count
+    return [image.crop(0, i * page_height, image.width, page_height) for i in range(count)]
+
+
+def _join_frames(frames: list[pyvips.Image], source: pyvips.Image) -> pyvips.Image:
+    joined = pyvips.Image.arrayjoin(frames, across=1).copy()
+    joined.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    for name in ("delay", "loop"):
+        if name in source.get_fields():
+            joined.set(name, source.get(name))
+    return joined
+
+
+def _check_result_size(plan: Plan) -> None:
+    pad_w = plan.padding[1] + plan.padding[3]
+    pad_h = plan.padding[0] + plan.padding[2]
+    width = max(plan.scaled_width, plan.target_width, plan.aspect_width) + pad_w
+    height = max(plan.scaled_height, plan.target_height, plan.aspect_height) + pad_h
     if width > MAX_RESULT_SIDE or height > MAX_RESULT_SIDE or width * height > MAX_RESULT_PIXELS:
         raise ImageTooLarge("result image would be too large")

@@ -1,7 +1,12 @@
 """The processing steps, in imgproxy's documented order, over one pyvips image.
 
-Each step is `(image, options, context) -> image` and does one thing; `STEPS`
-is the pipeline. Steps that have nothing to do return the image unchanged.
+Two stages, each a visible list:
+  PREPARE  (image, options)       -> decode-side fixes before sizes are planned:
+           to sRGB, orientation (EXIF, rotate, flip), trim
+  STEPS    (image, options, ctx)  -> with the geometry plan in `ctx`:
+           crop, resize, fill crop, filters, extend, extend to aspect ratio,
+           padding, flatten, watermark
+Steps that have nothing to do return the image unchanged.
 """
 
 from __future__ import annotations
@@ -12,29 +17,36 @@ from dataclasses import dataclass
 import pyvips
 
 from proxy.options.formats import FORMATS_WITH_ALPHA
-from proxy.options.model import Gravity, GravityType, ProcessingOptions
-from proxy.pipeline.load import SourceHeader
+from proxy.options.model import (
+    Gravity,
+    GravityType,
+    ProcessingOptions,
+    WatermarkPosition,
+)
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 
-WHITE = (255.0, 255.0, 255.0)
+WHITE = (255, 255, 255)
+MAGENTA = (255, 0, 255)  # imgproxy's transparency key for trim
 
 
 @dataclass(frozen=True, slots=True)
 class PipelineContext:
-    header: SourceHeader
     plan: Plan
     output_format: str
     # Decoded size over planned source size: below 1 after shrink-on-load.
     load_scale_x: float
     load_scale_y: float
+    watermark: pyvips.Image | None = None  # sRGB with alpha, from the settings
 
 
+PrepareStep = Callable[[pyvips.Image, ProcessingOptions], pyvips.Image]
 Step = Callable[[pyvips.Image, ProcessingOptions, PipelineContext], pyvips.Image]
 
 
-def to_processing_colourspace(
-    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
-) -> pyvips.Image:
+# --- PREPARE ------------------------------------------------------------------
+
+
+def to_processing_colourspace(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     """Work in 8-bit sRGB; keep the source's RGB profile only when asked to."""
     has_icc = "icc-profile-data" in image.get_fields()
     is_rgb = image.interpretation in ("srgb", "rgb") and image.format == "uchar"
@@ -52,16 +64,51 @@ def to_processing_colourspace(
     return image
 
 
-def auto_rotate(
-    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
-) -> pyvips.Image:
+def orient(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
+    """EXIF orientation, then the `rotate` and `flip` options."""
     if options.auto_rotate:
-        return image.autorot()
-    if "orientation" in image.get_fields():
+        image = image.autorot()
+    elif "orientation" in image.get_fields():
         # imgproxy drops the tag either way, so viewers don't rotate a second time.
         image = image.copy()
         image.remove("orientation")
+    if options.rotate:
+        image = image.rotate(options.rotate)
+    if options.flip_horizontal:
+        image = image.fliphor()
+    if options.flip_vertical:
+        image = image.flipver()
     return image
+
+
+def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
+    settings = options.trim
+    if settings is None:
+        return image
+    search = image
+    if image.hasalpha():
+        search = image.flatten(background=list(MAGENTA))
+    colour = settings.colour or tuple(search(0, 0)[:3])
+    left, top, width, height = search.find_trim(
+        threshold=settings.threshold, background=list(colour)
+    )
+    if width == 0 or height == 0:
+        return image  # all background: keep the image rather than nothing
+    if settings.equal_horizontal:
+        right = image.width - left - width
+        left = min(left, right)
+        width = image.width - 2 * left
+    if settings.equal_vertical:
+        bottom = image.height - top - height
+        top = min(top, bottom)
+        height = image.height - 2 * top
+    return image.crop(left, top, width, height)
+
+
+PREPARE: tuple[PrepareStep, ...] = (to_processing_colourspace, orient, trim)
+
+
+# --- STEPS --------------------------------------------------------------------
 
 
 def crop(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
@@ -81,24 +128,30 @@ def resize(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
     if (width, height) == (image.width, image.height):
         return image
     hscale, vscale = width / image.width, height / image.height
-    if not image.hasalpha():
-        return image.resize(hscale, vscale=vscale)
-    # Resampling straight alpha bleeds the colour of transparent pixels into
-    # the edges; premultiplying first keeps them out.
-    resized = image.premultiply().resize(hscale, vscale=vscale).unpremultiply()
-    return resized.cast("uchar")
+    return _premultiplied(image, lambda im: im.resize(hscale, vscale=vscale))
 
 
 def crop_to_result(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
     """fill and fill-down: cut the resized image down to the requested box."""
-    width = min_non_zero(ctx.plan.result_crop_width, image.width)
-    height = min_non_zero(ctx.plan.result_crop_height, image.height)
-    width, height = min(width, image.width), min(height, image.height)
+    width = min(min_non_zero(ctx.plan.result_crop_width, image.width), image.width)
+    height = min(min_non_zero(ctx.plan.result_crop_height, image.height), image.height)
     if (width, height) == (image.width, image.height):
         return image
     return _crop_by_gravity(image, width, height, options.gravity, ctx.plan.dpr_scale)
+
+
+def apply_filters(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    if options.blur > 0:
+        image = _premultiplied(image, lambda im: im.gaussblur(options.blur))
+    if options.sharpen > 0:
+        image = _sharpen(image, options.sharpen)
+    if options.pixelate > 1:
+        image = _pixelate(image, options.pixelate)
+    return image
 
 
 def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
@@ -106,20 +159,89 @@ def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
         return image
     width = max(ctx.plan.target_width, image.width)
     height = max(ctx.plan.target_height, image.height)
-    if (width, height) == (image.width, image.height):
+    return _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
+
+
+def extend_aspect_ratio(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    if not options.extend_aspect_ratio or not ctx.plan.aspect_width:
         return image
-    left, top = calc_position(
-        width, height, image.width, image.height, options.extend_gravity, ctx.plan.dpr_scale
-    )
-    # Transparent now; `flatten` paints it when the output format has no alpha.
+    width = max(ctx.plan.aspect_width, image.width)
+    height = max(ctx.plan.aspect_height, image.height)
+    return _embed(image, width, height, options.extend_aspect_ratio_gravity, ctx.plan.dpr_scale)
+
+
+def padding(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
+    top, right, bottom, left = ctx.plan.padding
+    if not any((top, right, bottom, left)):
+        return image
     base = image if image.hasalpha() else image.addalpha()
-    return base.embed(left, top, width, height, extend="background", background=[0, 0, 0, 0])
+    return base.embed(
+        left,
+        top,
+        image.width + left + right,
+        image.height + top + bottom,
+        extend="background",
+        background=[0, 0, 0, 0],
+    )
 
 
 def flatten(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
-    if not image.hasalpha() or ctx.output_format in FORMATS_WITH_ALPHA:
+    """Paint transparency: with `background` when set, else white where alpha can't go."""
+    if not image.hasalpha():
         return image
-    return image.flatten(background=list(WHITE)).cast("uchar")
+    if options.background is None and ctx.output_format in FORMATS_WITH_ALPHA:
+        return image
+    return image.flatten(background=list(options.background or WHITE)).cast("uchar")
+
+
+def watermark(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    mark, settings = ctx.watermark, options.watermark
+    if mark is None or settings is None:
+        return image
+    if settings.scale > 0:
+        box_w = max(1, round(image.width * settings.scale))
+        box_h = max(1, round(image.height * settings.scale))
+        mark = mark.thumbnail_image(box_w, height=box_h)
+    if settings.opacity < 1:
+        mark = mark[: mark.bands - 1].bandjoin(mark[mark.bands - 1] * settings.opacity)
+    if settings.position is WatermarkPosition.REPLICATE:
+        gap_x = max(0, round(settings.x * ctx.plan.dpr_scale))
+        gap_y = max(0, round(settings.y * ctx.plan.dpr_scale))
+        tile = mark.embed(0, 0, mark.width + gap_x, mark.height + gap_y, background=[0, 0, 0, 0])
+        across = -(-image.width // tile.width)
+        down = -(-image.height // tile.height)
+        layer = tile.replicate(across, down).crop(0, 0, image.width, image.height)
+    else:
+        gravity = Gravity(GravityType(settings.position.value), settings.x, settings.y)
+        left, top = calc_position(
+            image.width, image.height, mark.width, mark.height, gravity, ctx.plan.dpr_scale
+        )
+        layer = mark.embed(left, top, image.width, image.height, background=[0, 0, 0, 0])
+    had_alpha = image.hasalpha()
+    marked = image.composite2(layer.cast(image.format), "over")
+    if not had_alpha:
+        marked = marked[: marked.bands - 1]
+    return marked.cast("uchar")
+
+
+STEPS: tuple[Step, ...] = (
+    crop,
+    resize,
+    crop_to_result,
+    apply_filters,
+    extend,
+    extend_aspect_ratio,
+    padding,
+    flatten,
+    watermark,
+)
+
+
+# --- helpers --------------------------------------------------------------------
 
 
 def _to_loaded(size: int, scale: float, limit: int) -> int:
@@ -135,12 +257,41 @@ def _crop_by_gravity(
     return image.crop(left, top, width, height)
 
 
-STEPS: tuple[Step, ...] = (
-    to_processing_colourspace,
-    auto_rotate,
-    crop,
-    resize,
-    crop_to_result,
-    extend,
-    flatten,
-)
+def _embed(
+    image: pyvips.Image, width: int, height: int, gravity: Gravity, offset_scale: float
+) -> pyvips.Image:
+    if (width, height) == (image.width, image.height):
+        return image
+    left, top = calc_position(width, height, image.width, image.height, gravity, offset_scale)
+    # Transparent now; `flatten` paints it when asked or when the format has no alpha.
+    base = image if image.hasalpha() else image.addalpha()
+    return base.embed(left, top, width, height, extend="background", background=[0, 0, 0, 0])
+
+
+def _premultiplied(
+    image: pyvips.Image, operation: Callable[[pyvips.Image], pyvips.Image]
+) -> pyvips.Image:
+    # Resampling straight alpha bleeds the colour of transparent pixels into
+    # the edges; premultiplying first keeps them out.
+    if not image.hasalpha():
+        return operation(image)
+    return operation(image.premultiply()).unpremultiply().cast("uchar")
+
+
+def _sharpen(image: pyvips.Image, sigma: float) -> pyvips.Image:
+    if not image.hasalpha():
+        return image.sharpen(sigma=sigma).colourspace("srgb").cast("uchar")
+    alpha = image[image.bands - 1]
+    colour = image[: image.bands - 1].sharpen(sigma=sigma).colourspace("srgb").cast("uchar")
+    return colour.bandjoin(alpha)
+
+
+def _pixelate(image: pyvips.Image, size: int) -> pyvips.Image:
+    size = min(size, image.width, image.height)
+    if size <= 1:
+        return image
+    width, height = image.width, image.height
+    # Pad to whole blocks by repeating the edge, average each block, blow it back up.
+    padded = image.embed(0, 0, -(-width // size) * size, -(-height // size) * size, extend="copy")
+    blocks = padded.shrink(size, size).cast(image.format)
+    return blocks.zoom(size, size).crop(0, 0, width, height)
