@@ -153,7 +153,9 @@ class ImageService:
         headers["Content-Disposition"] = content_disposition(
             options.filename or result.filename, options.return_attachment
         )
-        return Response(result.body, media_type=result.content_type, headers=headers)
+        # Set verbatim: Starlette would append a charset to text/* types.
+        headers["Content-Type"] = result.content_type
+        return Response(result.body, headers=headers)
 
 
 def error_response(error: ProxyError) -> Response:

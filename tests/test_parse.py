@@ -15,6 +15,7 @@ from proxy.options import (
     parse_options,
     split_path,
 )
+from proxy.options.model import Trim, Watermark, WatermarkPosition
 from proxy.options.parse import OPTIONS
 
 CONFIG = ParserConfig()
@@ -85,6 +86,36 @@ def test_defaults() -> None:
         ("filename:bXkgY3Vw:1", {"filename": "my cup"}),
         ("att:1", {"return_attachment": True}),
         ("return_attachment:true", {"return_attachment": True}),
+        ("t:10", {"trim": Trim(10.0)}),
+        ("trim:5.5:ff0000:1:t", {"trim": Trim(5.5, (255, 0, 0), True, True)}),
+        ("t:", {"trim": None}),
+        ("pd:10", {"padding": (10, 10, 10, 10)}),
+        ("pd:1:2", {"padding": (1, 2, 1, 2)}),
+        ("pd:1:2:3", {"padding": (1, 2, 3, 2)}),
+        ("padding:1:2:3:4", {"padding": (1, 2, 3, 4)}),
+        ("exar:1:so", {"extend_aspect_ratio": True}),
+        ("extend_ar:1", {"extend_aspect_ratio": True}),
+        ("rot:-90", {"rotate": 270}),
+        ("rotate:450", {"rotate": 90}),
+        ("fl:1", {"flip_horizontal": True, "flip_vertical": False}),
+        ("flip:0:1", {"flip_horizontal": False, "flip_vertical": True}),
+        ("bg:f80", {"background": (255, 136, 0)}),
+        ("background:10:20:30", {"background": (10, 20, 30)}),
+        ("bg:FFFFFF/bg:", {"background": None}),
+        ("eth:1", {"enforce_thumbnail": True}),
+        ("bl:2.5", {"blur": 2.5}),
+        ("sharpen:0.7", {"sharpen": 0.7}),
+        ("pix:8", {"pixelate": 8}),
+        (
+            "wm:0.5:re:10:10:0.2",
+            {"watermark": Watermark(0.5, WatermarkPosition.REPLICATE, 10, 10, 0.2)},
+        ),
+        ("watermark:1", {"watermark": Watermark(1.0)}),
+        ("wm:0", {"watermark": None}),
+        ("skp:jpg:svg", {"skip_processing": ("jpeg", "svg")}),
+        ("raw:1", {"raw": True}),
+        ("mb:1000", {"max_bytes": 1000}),
+        ("f:svg", {"format": "svg"}),
     ],
 )
 def test_options(options: str, expected: dict[str, object]) -> None:
@@ -146,7 +177,9 @@ def test_aliases_option_order_and_spelling_share_one_canonical_form() -> None:
 def test_canonical_form_parses_back_to_the_same_options() -> None:
     o = parse(
         "/rs:fill-down:300:200:1:1:so:3:4/c:0.5:10:fp:0.1:0.2/z:1.5/dpr:2/fq:webp:33"
-        "/cb:x/exp:4102444800/fn:a%20b/att:1/plain/http://a.example/p%40th?.jpg@png"
+        "/cb:x/exp:4102444800/fn:a%20b/att:1/t:5:ff0000:1:0/pd:1:2:3:4/exar:1:no"
+        "/rot:90/fl:1:0/bg:10:20:30/eth:1/bl:1.5/sh:0.5/pix:4/wm:0.5:re:1:2:0.3"
+        "/skp:gif/raw:0/mb:5000/plain/http://a.example/p%40th?.jpg@png"
     )
     assert parse(o.canonical()) == o
 
@@ -196,6 +229,41 @@ def test_canonical_form_parses_back_to_the_same_options() -> None:
         "ar:on",
         "pr:",
         "cb:a:b",
+        "t:abc",
+        "t:10:zzzzzz",
+        "t:300",
+        "t:10:fff:maybe",
+        "pd:-1",
+        "pd:1:2:3:4:5",
+        "pd:x",
+        "exar:maybe",
+        "exar:1:sm",
+        "rot:45",
+        "rot:abc",
+        "rot:99999999",
+        "fl:yes",
+        "fl:1:2",
+        "bg:12345",
+        "bg:1:2",
+        "bg:256:0:0",
+        "bg:gg0000",
+        "bl:-1",
+        "bl:abc",
+        "bl:1e9",
+        "sh:-2",
+        "pix:-3",
+        "pix:1.5",
+        "wm:2",
+        "wm:-0.5",
+        "wm:1:middle",
+        "wm:1:ce:x",
+        "wm:1:ce:0:0:5",
+        "wm:1:ce:0:0:0:1",
+        "skp:bmp",
+        "raw:maybe",
+        "mb:-1",
+        "mb:abc",
+        "eth:2",
     ],
 )
 def test_bad_arguments_are_404(options: str) -> None:
