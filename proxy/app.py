@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -22,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from proxy.admission import Admission
 from proxy.cache import CachedResult, ResultCache
-from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError
+from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError, Unauthorized
 from proxy.http_headers import (
     cache_headers,
     content_disposition,
@@ -40,9 +42,10 @@ from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_ima
 from proxy.pipeline.watermark import load_watermark
 from proxy.settings import Settings
 from proxy.sources import Source, Sources
-from proxy.sources.http import HttpLimits, HttpSource, Resolver, resolve_host
+from proxy.sources.http import HttpLimits, HttpSource
 from proxy.sources.local import LocalSource
-from proxy.sources.policy import AddressPolicy
+from proxy.sources.network import PolicyNetworkBackend, PolicyTransport, Resolver, resolve_host
+from proxy.sources.policy import AddressPolicy, compile_allowed_sources
 from signing import KeyRing
 
 log = logging.getLogger("pixelpipe")
@@ -85,9 +88,23 @@ class ImageService:
             max_src_pixels=settings.max_src_pixels,
             max_animation_frames=settings.max_animation_frames,
             sanitize_svg=settings.sanitize_svg,
+            max_result_dimension=settings.max_result_dimension,
         )
         self.watermark = watermark
+        # Jobs running plus jobs waiting for a processing thread.
+        self.admission = Admission(settings.concurrency + settings.requests_queue_size)
+        self.secret = settings.secret.encode() if settings.secret else None
         self.pipeline_runs = 0
+
+    def authorize(self, authorization: str | None) -> None:
+        if self.secret is None:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        # compare_digest: the time taken must not tell how close a guess was.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode("utf-8", "replace"), self.secret
+        ):
+            raise Unauthorized()
 
     def parse(self, raw_path: str) -> ProcessingOptions:
         # The signature is checked before anything else in the URL is read.
@@ -107,7 +124,8 @@ class ImageService:
         key = options.canonical()
         result = self.cache.get(key)
         if result is None:
-            result = await self._produce(options, key)
+            with self.admission.slot():
+                result = await self._produce(options, key)
             self.cache.put(key, result)
         return self._image_response(result, options, if_none_match, now)
 
@@ -159,9 +177,10 @@ class ImageService:
 
 
 def error_response(error: ProxyError) -> Response:
-    return PlainTextResponse(
-        error.reason + "\n", status_code=error.status, headers={"Cache-Control": "no-cache"}
-    )
+    headers = {"Cache-Control": "no-cache"}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    return PlainTextResponse(error.reason + "\n", status_code=error.status, headers=headers)
 
 
 def raw_request_path(request: Request) -> str:
@@ -174,20 +193,40 @@ def raw_request_path(request: Request) -> str:
         raise InvalidURL("invalid URL: path is not valid UTF-8") from None
 
 
-def build_sources(
-    settings: Settings, client: httpx.AsyncClient, resolver: Resolver = resolve_host
-) -> Sources:
+def address_policy(settings: Settings) -> AddressPolicy:
+    return AddressPolicy(
+        allow_loopback=settings.allow_loopback_source_addresses,
+        allow_link_local=settings.allow_link_local_source_addresses,
+        allow_private=settings.allow_private_source_addresses,
+        allow_multicast=settings.allow_multicast_source_addresses,
+    )
+
+
+def build_client(settings: Settings, resolver: Resolver = resolve_host) -> httpx.AsyncClient:
+    """The one HTTP client: every connection it makes passes the address policy."""
+    backend = PolicyNetworkBackend(address_policy(settings), resolver)
+    return httpx.AsyncClient(
+        transport=PolicyTransport(backend),
+        timeout=httpx.Timeout(settings.download_timeout or None, connect=settings.connect_timeout),
+        follow_redirects=False,
+        headers={"User-Agent": settings.user_agent},
+    )
+
+
+def build_sources(settings: Settings, client: httpx.AsyncClient) -> Sources:
+    allowed = compile_allowed_sources(settings.allowed_sources)
     limits = HttpLimits(
         max_bytes=settings.max_src_file_size,
         timeout=settings.download_timeout,
         max_redirects=settings.max_redirects,
+        allow_credentials=settings.allow_source_credentials,
+        allowed_sources=allowed,
     )
-    policy = AddressPolicy(allow_loopback=settings.allow_loopback_source_addresses)
-    http = HttpSource(client, limits, policy, resolver)
+    http = HttpSource(client, limits)
     by_scheme: dict[str, Source] = {"http": http, "https": http}
     if settings.local_filesystem_root:
         by_scheme["local"] = LocalSource(settings.local_filesystem_root, settings.max_src_file_size)
-    return Sources(by_scheme)
+    return Sources(by_scheme, allowed)
 
 
 def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:
@@ -197,14 +236,9 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if not settings.signing_enabled:
             log.warning("no PIXELPIPE_KEY/PIXELPIPE_SALT set: URL signatures are NOT checked")
-        timeout = httpx.Timeout(settings.download_timeout or None)
-        async with httpx.AsyncClient(
-            timeout=timeout,
-            follow_redirects=False,
-            headers={"User-Agent": settings.user_agent},
-        ) as client:
+        async with build_client(settings, resolver) as client:
             executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
-            sources = build_sources(settings, client, resolver)
+            sources = build_sources(settings, client)
             app.state.service = ImageService(
                 settings,
                 sources,
@@ -223,6 +257,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
     async def image(request: Request) -> Response:
         service: ImageService = request.app.state.service
         try:
+            service.authorize(request.headers.get("authorization"))
             return await service.respond(
                 raw_request_path(request), request.headers.get("if-none-match")
             )

@@ -61,8 +61,20 @@ def run_serve(args: argparse.Namespace) -> int:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=workers,
-        log_level=settings.log_level,
-        server_header=False,
-        proxy_headers=False,
+        **server_options(settings),
     )
     return 0
+
+
+def server_options(settings: Settings) -> dict[str, object]:
+    """uvicorn settings that are part of our limits, shared with the tests' server."""
+    return {
+        "log_level": settings.log_level,
+        "server_header": False,
+        "proxy_headers": False,
+        # h11 enforces a bound on the request line plus headers (431/400 beyond it).
+        "http": "h11",
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        # SIGTERM: stop accepting, give in-flight requests this long to finish.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }

@@ -10,6 +10,7 @@ from __future__ import annotations
 class ProxyError(Exception):
     status: int = 500
     default_reason: str = "internal error"
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, reason: str | None = None) -> None:
         text = reason or self.default_reason
@@ -48,6 +49,14 @@ class InvalidSignature(ProxyError):
 class Unauthorized(ProxyError):
     status = 403
     default_reason = "forbidden"
+
+
+class ServiceOverloaded(ProxyError):
+    """More requests than the processing slots and the queue hold (429, with Retry-After)."""
+
+    status = 429
+    default_reason = "too many requests, try again shortly"
+    retry_after = 1
 
 
 class ExpiredURL(ProxyError):

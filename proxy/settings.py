@@ -143,6 +143,23 @@ def parse_format_list(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(formats)))
 
 
+def parse_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_secret(text: str) -> str:
+    if not text.strip():
+        raise ValueError("expected a non-empty secret")
+    return text.strip()
+
+
+def parse_result_dimension(text: str) -> int:
+    value = parse_positive_int(text)
+    if value > 16383:
+        raise ValueError("expected a size from 1 to 16383 (WebP's limit)")
+    return value
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -189,6 +206,17 @@ class Settings:
     user_agent: str = "pixelpipe"
     local_filesystem_root: str | None = None
     allow_loopback_source_addresses: bool = False
+    allow_link_local_source_addresses: bool = False
+    allow_private_source_addresses: bool = False
+    allow_multicast_source_addresses: bool = False
+    allowed_sources: tuple[str, ...] = ()
+    allow_source_credentials: bool = False
+    connect_timeout: float = 3.0
+    secret: str | None = None
+    requests_queue_size: int = 32
+    max_result_dimension: int = 16383
+    shutdown_timeout: float = 10.0
+    max_header_bytes: int = 16384
     strip_metadata: bool = True
     keep_copyright: bool = True
     strip_color_profile: bool = True
@@ -439,6 +467,8 @@ _DEFAULT_TEXT = {
     "watermark_data": "unset",
     "watermark_path": "unset",
     "watermark_url": "unset",
+    "allowed_sources": "unset: any",
+    "secret": "unset",
 }
 
 

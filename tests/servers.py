@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import uvicorn
 
 from proxy.app import create_app
+from proxy.cli import server_options
 from proxy.settings import Settings
 
 
@@ -88,7 +89,8 @@ def serve_pixelpipe(settings: Settings, **app_kwargs: object) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
+    options = server_options(settings) | {"log_level": "warning"}
+    config = uvicorn.Config(app, lifespan="on", **options)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))
     thread.start()

@@ -18,7 +18,6 @@ from proxy.pipeline.svg import sanitize_svg
 # The largest result we agree to build: beyond this, enlarge/extend/dpr turn a
 # tiny URL into gigabytes of pixels.
 MAX_RESULT_PIXELS = 50_000_000
-MAX_RESULT_SIDE = 16383  # WebP's limit, the smallest among our encoders
 
 # Options that change pixels. An SVG asked for none of them may pass through.
 _PROCESSING_FIELDS = (
@@ -33,6 +32,7 @@ class ProcessingLimits:
     max_src_pixels: int
     max_animation_frames: int
     sanitize_svg: bool
+    max_result_dimension: int = 16383
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ def _process(
     trimming = options.trim is not None and not animate
     plan = None if trimming else plan_geometry(width, height, options, header.vector)
     if plan is not None:
-        _check_result_size(plan)
+        _check_result_size(plan, limits.max_result_dimension)
     image = load_image(
         data,
         header,
@@ -121,7 +121,7 @@ def _process(
         frames = [prepare_step(frame, options) for frame in frames]
     if plan is None:
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.vector)
-        _check_result_size(plan)
+        _check_result_size(plan, limits.max_result_dimension)
     ctx = PipelineContext(
         plan=plan,
         output_format=fmt,
@@ -195,10 +195,10 @@ def _join_frames(frames: list[pyvips.Image], source: pyvips.Image) -> pyvips.Ima
     return joined
 
 
-def _check_result_size(plan: Plan) -> None:
+def _check_result_size(plan: Plan, max_side: int) -> None:
     pad_w = plan.padding[1] + plan.padding[3]
     pad_h = plan.padding[0] + plan.padding[2]
     width = max(plan.scaled_width, plan.target_width, plan.aspect_width) + pad_w
     height = max(plan.scaled_height, plan.target_height, plan.aspect_height) + pad_h
-    if width > MAX_RESULT_SIDE or height > MAX_RESULT_SIDE or width * height > MAX_RESULT_PIXELS:
+    if width > max_side or height > max_side or width * height > MAX_RESULT_PIXELS:
         raise ImageTooLarge("result image would be too large")

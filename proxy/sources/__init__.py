@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from proxy.errors import InvalidURL
+from proxy.sources.policy import check_allowed_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +25,14 @@ class Source(Protocol):
 class Sources:
     """Routes a source URL to the source that serves its scheme."""
 
-    def __init__(self, by_scheme: dict[str, Source]) -> None:
+    def __init__(
+        self, by_scheme: dict[str, Source], allowed: tuple[re.Pattern[str], ...] = ()
+    ) -> None:
         self._by_scheme = by_scheme
+        self._allowed = allowed
 
     async def fetch(self, url: str) -> SourceImage:
+        check_allowed_source(url, self._allowed)
         scheme = urlsplit(url).scheme.lower()
         source = self._by_scheme.get(scheme)
         if source is None:

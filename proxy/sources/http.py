@@ -1,14 +1,14 @@
 """HTTP(S) sources: one shared httpx.AsyncClient, streamed, with limits.
 
-Redirects are followed here, hop by hop, rather than by httpx, so the
-address policy is applied to every host the chain visits.
+Redirects are followed here, hop by hop, rather than by httpx, so the URL
+rules (scheme, credentials, allowed sources) apply to every hop; the address
+policy applies to every connection in the client's network backend.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Awaitable, Callable
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -21,17 +21,9 @@ from proxy.errors import (
     SourceUnavailable,
 )
 from proxy.sources import SourceImage
-from proxy.sources.policy import AddressPolicy, check_address
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
+from proxy.sources.policy import check_allowed_source
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-
-
-async def resolve_host(host: str, port: int) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [str(info[4][0]) for info in infos]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +31,14 @@ class HttpLimits:
     max_bytes: int  # 0: no limit
     timeout: float  # seconds for the whole download, redirects included
     max_redirects: int
+    allow_credentials: bool = False
+    allowed_sources: tuple[re.Pattern[str], ...] = ()
 
 
 class HttpSource:
-    def __init__(
-        self,
-        client: httpx.AsyncClient,
-        limits: HttpLimits,
-        policy: AddressPolicy,
-        resolver: Resolver = resolve_host,
-    ) -> None:
+    def __init__(self, client: httpx.AsyncClient, limits: HttpLimits) -> None:
         self._client = client
         self._limits = limits
-        self._policy = policy
-        self._resolve = resolver
 
     async def fetch(self, url: str) -> SourceImage:
         try:
@@ -62,16 +48,15 @@ class HttpSource:
             raise SourceTimeout() from None
 
     async def _follow(self, url: str) -> SourceImage:
-        current = _parse_url(url)
+        current = self._check_url(url)
         for _hop in range(self._limits.max_redirects + 1):
-            await self._check_host(current)
             try:
                 async with self._client.stream("GET", current) as response:
                     if response.status_code in REDIRECT_STATUSES:
                         location = response.headers.get("location")
                         if not location:
                             raise SourceUnavailable("source redirect has no Location")
-                        current = _parse_url(str(current.join(location)))
+                        current = self._check_url(str(current.join(location)))
                         continue
                     return await self._read(url, response)
             except httpx.TimeoutException:
@@ -80,18 +65,12 @@ class HttpSource:
                 raise SourceUnavailable("source image could not be downloaded") from None
         raise SourceUnavailable("source image redirects too many times")
 
-    async def _check_host(self, url: httpx.URL) -> None:
-        port = url.port or (443 if url.scheme == "https" else 80)
-        try:
-            addresses = await self._resolve(url.host, port)
-        except OSError:
-            raise SourceNotFound("source host not found") from None
-        if not addresses:
-            raise SourceNotFound("source host not found")
-        # Every address the name resolves to must pass: httpx may pick any of them.
-        # (Pinning the connection to the checked address comes with the full policy.)
-        for address in addresses:
-            check_address(address, self._policy)
+    def _check_url(self, url: str) -> httpx.URL:
+        parsed = _parse_url(url)
+        if parsed.userinfo and not self._limits.allow_credentials:
+            raise InvalidURL("invalid source URL: credentials are not allowed")
+        check_allowed_source(str(parsed), self._limits.allowed_sources)
+        return parsed
 
     async def _read(self, url: str, response: httpx.Response) -> SourceImage:
         if response.status_code in (404, 410):
@@ -119,6 +98,4 @@ def _parse_url(url: str) -> httpx.URL:
         raise InvalidURL("invalid source URL") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise InvalidURL("invalid source URL: expected http(s)://host/...")
-    if parsed.userinfo:
-        raise InvalidURL("invalid source URL: credentials are not allowed")
     return parsed
