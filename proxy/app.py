@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 import pyvips
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -35,11 +36,13 @@ from proxy.http_headers import (
     max_age,
     source_digest,
 )
+from proxy.limits import RequestLimits
 from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
 from proxy.options.formats import EXTENSIONS
 from proxy.options.url import split_signature
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
 from proxy.pipeline.watermark import load_watermark
+from proxy.responses import error_response
 from proxy.settings import Settings
 from proxy.sources import Source, Sources
 from proxy.sources.http import HttpLimits, HttpSource
@@ -176,13 +179,6 @@ class ImageService:
         return Response(result.body, headers=headers)
 
 
-def error_response(error: ProxyError) -> Response:
-    headers = {"Cache-Control": "no-cache"}
-    if error.retry_after is not None:
-        headers["Retry-After"] = str(error.retry_after)
-    return PlainTextResponse(error.reason + "\n", status_code=error.status, headers=headers)
-
-
 def raw_request_path(request: Request) -> str:
     raw = request.scope.get("raw_path")
     if raw is None:
@@ -269,6 +265,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
             return error_response(ProxyError())
 
     return Starlette(
+        middleware=[Middleware(RequestLimits, max_bytes=settings.max_header_bytes)],
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
             Route("/{path:path}", image, methods=["GET", "HEAD"]),

@@ -41,6 +41,16 @@ class UnknownPreset(InvalidURL):
     default_reason = "unknown preset"
 
 
+class URITooLong(ProxyError):
+    status = 414
+    default_reason = "request URI is too long"
+
+
+class HeadersTooLarge(ProxyError):
+    status = 431
+    default_reason = "request headers are too large"
+
+
 class InvalidSignature(ProxyError):
     status = 403
     default_reason = "invalid signature"

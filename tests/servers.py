@@ -35,6 +35,7 @@ class Origin:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        self.last_headers: dict[str, dict[str, str]] = {}
         origin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +43,7 @@ class Origin:
 
             def do_GET(self) -> None:
                 origin.hits[self.path] += 1
+                origin.last_headers[self.path] = dict(self.headers.items())
                 route = origin.routes.get(self.path)
                 if route is None:
                     route = Route(b"not found", "text/plain", 404)
