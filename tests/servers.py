@@ -83,9 +83,17 @@ class Origin:
         self._server.server_close()
 
 
+async def loopback_only_resolver(host: str, port: int) -> list[str]:
+    """Tests never ask a real DNS server: only `localhost` resolves, to loopback."""
+    if host == "localhost":
+        return ["127.0.0.1", "::1"]
+    raise OSError(f"test resolver: {host} does not resolve")
+
+
 @contextmanager
 def serve_pixelpipe(settings: Settings, **app_kwargs: object) -> Iterator[str]:
     """The real app, served by uvicorn on a free loopback port, in a thread."""
+    app_kwargs.setdefault("resolver", loopback_only_resolver)
     app = create_app(settings, **app_kwargs)  # type: ignore[arg-type]
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

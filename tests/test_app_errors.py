@@ -3,12 +3,14 @@ nothing leaks, and the server answers the next good request."""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 from collections.abc import Callable
 
 import httpx
 import pytest
 
+from tests.bombs import jpeg_with_size, png_bomb
 from tests.conftest import signed
 from tests.images import decode, encode, gradient, quadrants
 from tests.servers import Origin
@@ -29,6 +31,16 @@ def add(origin: Origin, body: bytes, content_type: str = "image/jpeg", **kw: obj
 
 
 JPEG = encode(gradient(300, 200), "jpg")
+PNG = encode(gradient(300, 200), "png")
+WEBP = encode(gradient(300, 200), "webp")
+GIF = encode(gradient(300, 200), "gif")
+PNG_BOMB = png_bomb()  # 50,000 x 50,000 RGB in a few KB
+TALL_BOMB = png_bomb(1, 20_000_000)
+JPEG_BOMB = jpeg_with_size(60000, 60000)
+JSON = b'{"a": 1}'
+ZIP = b"PK\x03\x04" + b"\x00" * 26 + b"PK\x05\x06" + b"\x00" * 18
+# Starts like a GIF, goes on as script: not a decodable image.
+POLYGLOT = b"GIF89a/*\x00\x00*/=alert(document.domain);//" + b"\x00" * 16
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 SVG_BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaaaaaaaa">'
@@ -85,6 +97,52 @@ CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
         422,
         "result",
     ),
+    # more URL-level cases
+    ("signature only", lambda o: "/onlyasignature", 404, "invalid URL"),
+    ("two extensions", lambda o: signed(f"/plain/{add(o, JPEG)}@png@jpg"), 404, "invalid URL"),
+    ("empty option name", lambda o: signed(f"/:1/plain/{add(o, JPEG)}"), 404, "unknown option"),
+    ("long option name", lambda o: signed(f"/{'x' * 300}:1/plain/{add(o, JPEG)}"), 404, "unknown"),
+    ("too many args", lambda o: signed(f"/w:1:2/plain/{add(o, JPEG)}"), 404, "invalid width"),
+    ("bad gravity", lambda o: signed(f"/g:middle/plain/{add(o, JPEG)}"), 404, "invalid gravity"),
+    ("bad rotation", lambda o: signed(f"/rot:45/plain/{add(o, JPEG)}"), 404, "invalid rotate"),
+    ("bad expiry", lambda o: signed(f"/exp:soon/plain/{add(o, JPEG)}"), 404, "invalid expires"),
+    ("unknown preset", lambda o: signed(f"/pr:nope/plain/{add(o, JPEG)}"), 404, "unknown preset"),
+    ("javascript source", lambda o: signed("/plain/javascript:alert(1)"), 404, "unsupported"),
+    ("file source", lambda o: signed("/plain/file:///etc/passwd"), 404, "unsupported"),
+    ("unresolvable host", lambda o: signed("/plain/http://no-such.test/a.jpg"), 404, "source host"),
+    # more file-level cases
+    (
+        "truncated png",
+        lambda o: signed(f"/plain/{add(o, PNG[: len(PNG) // 2])}@jpg"),
+        422,
+        "source",
+    ),
+    (
+        "truncated webp",
+        lambda o: signed(f"/plain/{add(o, WEBP[: len(WEBP) // 2])}@png"),
+        422,
+        "source",
+    ),
+    (
+        "truncated gif",
+        lambda o: signed(f"/plain/{add(o, GIF[: len(GIF) // 3])}@png"),
+        422,
+        "source",
+    ),
+    ("header only", lambda o: signed(f"/plain/{add(o, JPEG[:20])}"), 422, "source"),
+    ("broken magic", lambda o: signed(f"/plain/{add(o, b'xx' + JPEG[2:])}"), 422, "source is not"),
+    ("json", lambda o: signed(f"/plain/{add(o, JSON, 'application/json')}"), 422, "source is not"),
+    ("text as jpeg", lambda o: signed(f"/plain/{add(o, b'hello world')}"), 422, "source is not"),
+    ("zip", lambda o: signed(f"/plain/{add(o, ZIP, 'application/zip')}"), 422, "source is not"),
+    ("gif polyglot", lambda o: signed(f"/plain/{add(o, POLYGLOT, 'image/gif')}"), 422, "source"),
+    ("png bomb", lambda o: signed(f"/plain/{add(o, PNG_BOMB)}"), 422, "source image resolution"),
+    (
+        "tall png bomb",
+        lambda o: signed(f"/plain/{add(o, TALL_BOMB)}"),
+        422,
+        "source image resolution",
+    ),
+    ("jpeg bomb", lambda o: signed(f"/plain/{add(o, JPEG_BOMB)}"), 422, "source image resolution"),
 ]
 
 
@@ -106,6 +164,41 @@ def test_bad_input(
     assert "Traceback" not in response.text and "127.0.0.1" not in response.text
     assert response.headers["cache-control"] == "no-cache"
     good_request(client, pixelpipe, origin)
+
+
+def test_matrix_has_at_least_forty_cases() -> None:
+    assert len(CASES) >= 40
+
+
+def test_content_type_is_not_trusted_the_bytes_decide(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    url = add(origin, JPEG, "text/html")
+    response = client.get(pixelpipe + signed(f"/w:30/plain/{url}"))
+    assert response.status_code == 200
+    assert decode(response.content).width == 30
+
+
+def test_payload_after_an_image_does_not_survive(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    url = add(origin, JPEG + b"<script>alert(1)</script>", "image/jpeg")
+    response = client.get(pixelpipe + signed(f"/plain/{url}"))
+    assert response.status_code == 200
+    assert b"<script>" not in response.content
+
+
+def test_gzip_encoded_sources_count_decoded_bytes(
+    client: httpx.Client,
+    pixelpipe_with,
+    origin: Origin,  # type: ignore[no-untyped-def]
+) -> None:
+    bomb = gzip.compress(b"\x00" * 5_000_000)  # ~5 KB on the wire
+    url = add(origin, bomb, "image/png", headers={"Content-Encoding": "gzip"})
+    with pixelpipe_with(max_src_file_size=100_000) as base:
+        response = client.get(base + signed(f"/plain/{url}"))
+        assert response.status_code == 422
+        assert response.text == "source image file is too large\n"
 
 
 def test_loopback_sources_are_refused_by_default(

@@ -1,0 +1,33 @@
+"""Hostile files made by hand: tiny on the wire, enormous when decoded."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from tests.images import encode, gradient
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A valid PNG header claiming width x height RGB, with a few rows of data."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (1 + width * 3) * 4, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", rows)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_with_size(width: int, height: int) -> bytes:
+    """A real small JPEG whose frame header claims another size."""
+    data = bytearray(encode(gradient(64, 64), "jpg"))
+    at = data.index(b"\xff\xc0")  # baseline SOF0
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
