@@ -320,3 +320,28 @@ def test_any_path_gives_options_or_a_clean_client_error(parts: list[str], tail: 
 )
 def test_builder_spellings(options: str, field: str, value: object) -> None:
     assert getattr(parse(f"/{options}{SRC}"), field) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60), st.text(max_size=200))
+def test_signature_check_never_raises(signature: str, path: str) -> None:
+    from signing import KeyRing
+
+    ring = KeyRing.from_pairs([b"k1", b"k2"], [b"s1", b"s2"])
+    assert ring.verify(signature, path) in (True, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_the_whole_url_front_end_never_raises_anything_but_client_errors(raw: str) -> None:
+    from proxy.options.url import split_signature
+    from signing import KeyRing
+
+    ring = KeyRing.from_pairs([b"k"], [b"s"])
+    try:
+        signature, signed_path = split_signature(raw)
+        ring.verify(signature, signed_path)
+        split = split_path(raw)
+        parse_options(split.option_segments, split.source_url, split.extension, CONFIG)
+    except ProxyError as error:
+        assert 400 <= error.status < 500
