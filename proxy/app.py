@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from urllib.parse import quote
 
 import httpx
@@ -25,7 +26,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from proxy.admission import Admission
-from proxy.cache import CachedResult, ResultCache
+from proxy.cache import CachedResult, ResultCache, SourceCache
+from proxy.coalesce import SingleFlight
 from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError, Unauthorized
 from proxy.http_headers import (
     cache_headers,
@@ -44,7 +46,8 @@ from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_ima
 from proxy.pipeline.watermark import load_watermark
 from proxy.responses import error_response
 from proxy.settings import Settings
-from proxy.sources import Source, Sources
+from proxy.shared_cache import SharedCache
+from proxy.sources import Source, SourceImage, Sources
 from proxy.sources.http import HttpLimits, HttpSource
 from proxy.sources.local import LocalSource
 from proxy.sources.network import PolicyNetworkBackend, PolicyTransport, Resolver, resolve_host
@@ -69,11 +72,17 @@ class ImageService:
         executor: ThreadPoolExecutor,
         cache: ResultCache,
         watermark: pyvips.Image | None = None,
+        shared: SharedCache | None = None,
     ) -> None:
         self.settings = settings
         self.sources = sources
         self.executor = executor
         self.cache = cache
+        self.shared = shared
+        self.source_cache = SourceCache(settings.source_cache_bytes, settings.source_cache_ttl)
+        self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
+        self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
+        self.fetches = 0
         self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
         self.parser_config = ParserConfig(
             presets=settings.presets,
@@ -127,36 +136,57 @@ class ImageService:
         key = options.canonical()
         result = self.cache.get(key)
         if result is None:
-            with self.admission.slot():
-                result = await self._produce(options, key)
-            self.cache.put(key, result)
+            result = await self.result_flights.run(key, lambda: self._miss(options, key))
         return self._image_response(result, options, if_none_match, now)
 
+    async def _miss(self, options: ProcessingOptions, key: str) -> CachedResult:
+        """Not in this process's cache: the shared tier, else fetch and process."""
+        result = await self.shared.get(key) if self.shared else None
+        if result is None:
+            with self.admission.slot():
+                result = await self._produce(options, key)
+            if self.shared:
+                self.shared.put(key, result)
+        self.cache.put(key, result)
+        return result
+
+    async def _source(self, url: str) -> SourceImage:
+        cached = self.source_cache.get(url)
+        if cached is not None:
+            return cached
+        return await self.fetch_flights.run(url, lambda: self._fetch(url))
+
+    async def _fetch(self, url: str) -> SourceImage:
+        self.fetches += 1
+        source = await self.sources.fetch(url)
+        # Hashing megabytes would stall the event loop: off it, with the pixels.
+        digest = await asyncio.to_thread(source_digest, source.data)
+        source = replace(source, digest=digest)
+        self.source_cache.put(source)
+        return source
+
     async def _produce(self, options: ProcessingOptions, key: str) -> CachedResult:
-        source = await self.sources.fetch(options.source_url)
+        source = await self._source(options.source_url)
         if options.raw:
             # raw: the source's bytes as they came, unchecked (size limits still applied).
             return CachedResult(
                 body=source.data,
                 content_type=source.content_type or "application/octet-stream",
-                etag=make_etag(key, source_digest(source.data)),
+                etag=make_etag(key, source.digest or ""),
                 filename=default_filename(options.source_url, "").rstrip("."),
             )
         loop = asyncio.get_running_loop()
         self.pipeline_runs += 1
-        processed, digest = await loop.run_in_executor(
-            self.executor, self._process, source.data, options
-        )
+        processed = await loop.run_in_executor(self.executor, self._process, source.data, options)
         return CachedResult(
             body=processed.data,
             content_type=processed.content_type,
-            etag=make_etag(key, digest),
+            etag=make_etag(key, source.digest or ""),
             filename=default_filename(options.source_url, EXTENSIONS[processed.format]),
         )
 
-    def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, str]:
-        processed = process_image(data, options, self.limits, self.watermark)
-        return processed, source_digest(data)
+    def _process(self, data: bytes, options: ProcessingOptions) -> ProcessedImage:
+        return process_image(data, options, self.limits, self.watermark)
 
     def _image_response(
         self,
@@ -225,6 +255,17 @@ def build_sources(settings: Settings, client: httpx.AsyncClient) -> Sources:
     return Sources(by_scheme, allowed)
 
 
+def build_shared_cache(settings: Settings) -> SharedCache | None:
+    if not settings.redis_url:
+        return None
+    return SharedCache(
+        settings.redis_url,
+        ttl=settings.redis_ttl,
+        max_item_bytes=settings.redis_max_item_bytes,
+        timeout=settings.redis_timeout,
+    )
+
+
 def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:
     configure_libvips()
 
@@ -235,16 +276,20 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
         async with build_client(settings, resolver) as client:
             executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
             sources = build_sources(settings, client)
+            shared = build_shared_cache(settings)
             app.state.service = ImageService(
                 settings,
                 sources,
                 executor,
                 ResultCache(settings.result_cache_bytes, settings.result_cache_ttl),
                 await load_watermark(settings, sources),
+                shared,
             )
             try:
                 yield
             finally:
+                if shared is not None:
+                    await shared.close()
                 executor.shutdown(wait=True, cancel_futures=True)
 
     async def health(request: Request) -> Response:

@@ -1,11 +1,18 @@
-"""The in-process result cache: bounded in bytes, keyed by canonical options."""
+"""In-process caches: results keyed by canonical options, sources by URL and content.
+
+Both are bounded in bytes. Results age out so that a changed origin shows
+up; sources are kept by content hash, so one image reachable at two URLs is
+stored once and serves every set of options asked of it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
+
+from proxy.sources import SourceImage
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +52,39 @@ class ResultCache:
     @property
     def size_bytes(self) -> int:
         return int(self._entries.currsize)
+
+
+class SourceCache:
+    """Fetched originals: URL -> content digest (aging), digest -> bytes (LRU in bytes)."""
+
+    def __init__(self, max_bytes: int, ttl: int, max_urls: int = 100_000) -> None:
+        self._enabled = max_bytes > 0
+        self._digest_of_url: TTLCache[str, str] = TTLCache(maxsize=max_urls, ttl=max(ttl, 1))
+        self._by_digest: LRUCache[str, SourceImage] = LRUCache(
+            maxsize=max(max_bytes, 1), getsizeof=lambda s: len(s.data) + 256
+        )
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, url: str) -> SourceImage | None:
+        digest = self._digest_of_url.get(url) if self._enabled else None
+        found = self._by_digest.get(digest) if digest else None
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return (
+            found if found.url == url else SourceImage(url, found.data, found.content_type, digest)
+        )
+
+    def put(self, source: SourceImage) -> None:
+        if not self._enabled or source.digest is None:
+            return
+        self._digest_of_url[source.url] = source.digest
+        if source.digest not in self._by_digest:
+            with contextlib.suppress(ValueError):  # larger than the whole budget
+                self._by_digest[source.digest] = source
+
+    @property
+    def size_bytes(self) -> int:
+        return int(self._by_digest.currsize)

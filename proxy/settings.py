@@ -160,6 +160,13 @@ def parse_result_dimension(text: str) -> int:
     return value
 
 
+def parse_redis_url(text: str) -> str:
+    url = text.strip()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected redis://host:port/db, rediss://… or unix://…")
+    return url
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -233,6 +240,12 @@ class Settings:
     watermark_opacity: float = 1.0
     result_cache_bytes: int = 128 * 1024 * 1024
     result_cache_ttl: int = 3600
+    source_cache_bytes: int = 64 * 1024 * 1024
+    source_cache_ttl: int = 300
+    redis_url: str | None = None
+    redis_ttl: int = 86400
+    redis_max_item_bytes: int = 5 * 1024 * 1024
+    redis_timeout: float = 0.25
     log_level: str = "info"
 
     @property
@@ -452,6 +465,44 @@ SETTINGS: tuple[SettingSpec, ...] = (
         False,
         "seconds a result stays in the in-process cache",
     ),
+    SettingSpec(
+        "SOURCE_CACHE_BYTES",
+        "source_cache_bytes",
+        parse_non_negative_int,
+        False,
+        "in-process cache of fetched originals per process; 0 = off",
+    ),
+    SettingSpec(
+        "SOURCE_CACHE_TTL",
+        "source_cache_ttl",
+        parse_positive_int,
+        False,
+        "seconds a URL keeps pointing at its cached original",
+    ),
+    SettingSpec(
+        "REDIS_URL",
+        "redis_url",
+        parse_redis_url,
+        False,
+        "shared result cache, e.g. `redis://redis:6379/0`; unset = off",
+    ),
+    SettingSpec(
+        "REDIS_TTL", "redis_ttl", parse_positive_int, False, "seconds a result stays in Redis"
+    ),
+    SettingSpec(
+        "REDIS_MAX_ITEM_BYTES",
+        "redis_max_item_bytes",
+        parse_positive_int,
+        False,
+        "larger results are not stored in Redis",
+    ),
+    SettingSpec(
+        "REDIS_TIMEOUT",
+        "redis_timeout",
+        parse_non_negative_float,
+        False,
+        "seconds a Redis call may take before it counts as a miss",
+    ),
     SettingSpec("LOG_LEVEL", "log_level", parse_log_level, True, "debug, info, warning, error"),
 )
 
@@ -469,6 +520,7 @@ _DEFAULT_TEXT = {
     "watermark_url": "unset",
     "allowed_sources": "unset: any",
     "secret": "unset",
+    "redis_url": "unset: off",
 }
 
 

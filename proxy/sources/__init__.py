@@ -16,6 +16,7 @@ class SourceImage:
     url: str
     data: bytes
     content_type: str | None = None
+    digest: str | None = None  # content hash, set once the bytes are in hand
 
 
 class Source(Protocol):
