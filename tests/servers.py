@@ -83,6 +83,10 @@ class Origin:
         self._server.server_close()
 
 
+# base URL -> the app serving it, so tests can read its counters.
+running_apps: dict[str, object] = {}
+
+
 async def loopback_only_resolver(host: str, port: int) -> list[str]:
     """Tests never ask a real DNS server: only `localhost` resolves, to loopback."""
     if host == "localhost":
@@ -109,9 +113,12 @@ def serve_pixelpipe(settings: Settings, **app_kwargs: object) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("pixelpipe did not start")
         time.sleep(0.01)
+    base = f"http://127.0.0.1:{port}"
+    running_apps[base] = app
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
+        running_apps.pop(base, None)
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
