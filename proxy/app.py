@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 import pyvips
+from cachetools import LRUCache
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -83,6 +84,7 @@ class ImageService:
         self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
         self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
         self.fetches = 0
+        self.parsed: LRUCache[str, tuple[ProcessingOptions, str]] = LRUCache(maxsize=20_000)
         self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
         self.parser_config = ParserConfig(
             presets=settings.presets,
@@ -128,12 +130,25 @@ class ImageService:
             split.option_segments, split.source_url, split.extension, self.parser_config
         )
 
+    def parse_cached(self, raw_path: str) -> tuple[ProcessingOptions, str]:
+        """parse() and canonical(), remembered per exact raw path.
+
+        A path that verified and parsed once gives the same answer again (the
+        settings are fixed for the process's life), so hot URLs skip the HMAC
+        and the parser. Failures are not remembered: they raise every time.
+        """
+        known = self.parsed.get(raw_path)
+        if known is None:
+            options = self.parse(raw_path)
+            known = (options, options.canonical())
+            self.parsed[raw_path] = known
+        return known
+
     async def respond(self, raw_path: str, if_none_match: str | None) -> Response:
-        options = self.parse(raw_path)
+        options, key = self.parse_cached(raw_path)
         now = time.time()
         if options.expires is not None and 0 < options.expires < now:
             raise ExpiredURL()
-        key = options.canonical()
         result = self.cache.get(key)
         if result is None:
             result = await self.result_flights.run(key, lambda: self._miss(options, key))
@@ -169,20 +184,26 @@ class ImageService:
         source = await self._source(options.source_url)
         if options.raw:
             # raw: the source's bytes as they came, unchecked (size limits still applied).
-            return CachedResult(
-                body=source.data,
-                content_type=source.content_type or "application/octet-stream",
-                etag=make_etag(key, source.digest or ""),
-                filename=default_filename(options.source_url, "").rstrip("."),
+            body, content_type, extension = (
+                source.data,
+                source.content_type or "application/octet-stream",
+                "",
             )
-        loop = asyncio.get_running_loop()
-        self.pipeline_runs += 1
-        processed = await loop.run_in_executor(self.executor, self._process, source.data, options)
+        else:
+            loop = asyncio.get_running_loop()
+            self.pipeline_runs += 1
+            processed = await loop.run_in_executor(
+                self.executor, self._process, source.data, options
+            )
+            body, content_type = processed.data, processed.content_type
+            extension = EXTENSIONS[processed.format]
+        # Everything in the key is fixed for this result, so its headers are too.
+        filename = options.filename or default_filename(options.source_url, extension).rstrip(".")
         return CachedResult(
-            body=processed.data,
-            content_type=processed.content_type,
+            body=body,
+            content_type=content_type,
             etag=make_etag(key, source.digest or ""),
-            filename=default_filename(options.source_url, EXTENSIONS[processed.format]),
+            disposition=content_disposition(filename, options.return_attachment),
         )
 
     def _process(self, data: bytes, options: ProcessingOptions) -> ProcessedImage:
@@ -197,13 +218,11 @@ class ImageService:
     ) -> Response:
         headers = {
             "ETag": result.etag,
-            **cache_headers(max_age(self.settings.ttl, options.expires, now), now),
+            **cache_headers(max_age(self.settings.ttl, options.expires, now), int(now)),
         }
         if etag_matches(if_none_match, result.etag):
             return Response(status_code=304, headers=headers)
-        headers["Content-Disposition"] = content_disposition(
-            options.filename or result.filename, options.return_attachment
-        )
+        headers["Content-Disposition"] = result.disposition
         # Set verbatim: Starlette would append a charset to text/* types.
         headers["Content-Type"] = result.content_type
         return Response(result.body, headers=headers)

@@ -20,7 +20,7 @@ class CachedResult:
     body: bytes
     content_type: str
     etag: str
-    filename: str  # the default Content-Disposition filename (from the source URL)
+    disposition: str  # the Content-Disposition header value
 
 
 class ResultCache:

@@ -73,7 +73,7 @@ def server_options(settings: Settings) -> dict[str, object]:
         "server_header": False,
         "proxy_headers": False,
         # h11 enforces a bound on the request line plus headers (431/400 beyond it).
-        "http": "h11",
+        "http": "proxy.server_protocol:NoDelayH11Protocol",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         # SIGTERM: stop accepting, give in-flight requests this long to finish.
         "timeout_graceful_shutdown": settings.shutdown_timeout,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 from email.utils import formatdate
@@ -36,7 +37,9 @@ def max_age(ttl: int, expires: int | None, now: float) -> int:
     return max(0, min(ttl, int(expires - now)))
 
 
-def cache_headers(age: int, now: float) -> dict[str, str]:
+@functools.lru_cache(maxsize=64)
+def cache_headers(age: int, now: int) -> dict[str, str]:
+    """Per whole second: a busy server formats each Expires date once, not per response."""
     return {
         "Cache-Control": f"public, max-age={age}",
         "Expires": formatdate(now + age, usegmt=True),

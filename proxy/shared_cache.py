@@ -20,11 +20,15 @@ from proxy.cache import CachedResult
 
 log = logging.getLogger("pixelpipe")
 
-_FORMAT = b"pixelpipe-result-v1\n"
+_FORMAT = b"pixelpipe-result-v2\n"
 
 
 def encode_result(result: CachedResult) -> bytes:
-    meta = {"content_type": result.content_type, "etag": result.etag, "filename": result.filename}
+    meta = {
+        "content_type": result.content_type,
+        "etag": result.etag,
+        "disposition": result.disposition,
+    }
     return _FORMAT + json.dumps(meta).encode() + b"\n" + result.body
 
 
@@ -36,7 +40,7 @@ def decode_result(blob: bytes) -> CachedResult | None:
         return None
     try:
         meta = json.loads(meta_line)
-        return CachedResult(body, meta["content_type"], meta["etag"], meta["filename"])
+        return CachedResult(body, meta["content_type"], meta["etag"], meta["disposition"])
     except (ValueError, KeyError, TypeError):
         return None
 

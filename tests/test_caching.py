@@ -173,10 +173,10 @@ def test_slow_redis_serves_uncached(client: httpx.Client, origin: Origin, redis_
 
 
 def test_result_blob_round_trip() -> None:
-    result = CachedResult(b"\x00\x01body\n", "image/png", '"e"', "cup.png")
+    result = CachedResult(b"\x00\x01body\n", "image/png", '"e"', 'inline; filename="cup.png"')
     assert decode_result(encode_result(result)) == result
     assert decode_result(b"garbage") is None
-    assert decode_result(b"pixelpipe-result-v1\n{not json}\nbody") is None
+    assert decode_result(b"pixelpipe-result-v2\n{not json}\nbody") is None
 
 
 def _canonical(signed_path: str) -> str:

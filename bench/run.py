@@ -1,0 +1,460 @@
+"""pixelpipe against its limits, side by side, in one run.
+
+    .venv/bin/python bench/run.py [--workers N] [--duration S] [--corpus DIR]
+
+Starts a loopback origin, pixelpipe (`pixelpipe serve`), and wrk as the load
+generator; in the same run measures raw pyvips doing the same operations
+in-process with as many threads as there are cores, and a bare Starlette app
+returning the same bytes from a dict with the same workers. Prints a markdown
+table with rates, latencies, errors, peak RSS per worker, and the ratios.
+Installs wrk with apt-get when it is missing. Only loopback is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyvips
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from signing import Signer  # noqa: E402
+
+KEY = "943b421c9eb07c830af81030552c86009268de4e532ba2ee2eab8247c6da0881"  # example pair
+SALT = "520f986b998545b4785e0defbc4f3c1203f22de2374a3d53cb7a7fe9fea309c5"
+SIGNER = Signer(KEY, SALT)
+
+
+def sign(path: str) -> str:
+    return "/" + SIGNER.sign(path) + path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run([*sudo, "apt-get", "update"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL
+    )
+    return shutil.which("wrk") or "wrk"
+
+
+# --- images -------------------------------------------------------------------
+
+
+def photo_like(width: int, height: int, seed: int) -> pyvips.Image:
+    """Smooth colour fields plus grain: compresses like a photo, not like a flat test card."""
+    xyz = pyvips.Image.xyz(width, height)
+    red = (xyz[0] * (255.0 / width) + seed * 17) % 256
+    green = (xyz[1] * (255.0 / height) + seed * 31) % 256
+    blue = ((xyz[0] + xyz[1]) * (128.0 / (width + height)) + seed * 7) % 256
+    base = red.bandjoin([green, blue])
+    grain = pyvips.Image.gaussnoise(width, height, sigma=12, mean=0).bandjoin([0, 0]).gaussblur(0.8)
+    return (base + grain).cast("uchar").copy(interpretation="srgb")
+
+
+def prepare_images(directory: Path, corpus: Path | None) -> dict[str, list[str]]:
+    """Names of the 2560x1600 and 5120x2880 JPEGs served by the origin."""
+    sizes: dict[str, list[str]] = {"2560": [], "5120": []}
+    if corpus is not None:
+        for path in sorted(corpus.glob("*.jpg")):
+            header = pyvips.Image.new_from_file(str(path))
+            if "orientation" in header.get_fields() and header.get("orientation") != 1:
+                continue
+            key = {2560: "2560", 5120: "5120"}.get(header.width)
+            if key:
+                shutil.copy(path, directory / path.name)
+                sizes[key].append(path.name)
+        return sizes
+    for i in range(8):
+        name = f"photo-2560-{i}.jpg"
+        photo_like(2560, 1600, i).jpegsave(str(directory / name), Q=90)
+        sizes["2560"].append(name)
+    for i in range(3):
+        name = f"photo-5120-{i}.jpg"
+        photo_like(5120, 2880, i + 50).jpegsave(str(directory / name), Q=90)
+        sizes["5120"].append(name)
+    return sizes
+
+
+# --- workloads ----------------------------------------------------------------
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    paths: list[str]
+    connections: int
+    raw: object | None = None  # callable(bytes) -> bytes: the same work in pyvips
+    raw_sources: list[str] = field(default_factory=list)
+    warm: list[str] = field(default_factory=list)
+
+
+def workloads(origin: str, images: dict[str, list[str]], count: int) -> list[Workload]:
+    big, huge = images["2560"], images["5120"]
+    w1 = [
+        sign(f"/rs:fill:300:300/q:80/cb:{i}/plain/{origin}/{big[i % len(big)]}@jpg")
+        for i in range(count)
+    ]
+    w2 = [
+        sign(f"/rs:fit:800:800/q:80/cb:{i}/plain/{origin}/{big[i % len(big)]}@webp")
+        for i in range(count)
+    ]
+    w3 = [
+        sign(f"/w:1200/q:80/cb:{i}/plain/{origin}/{huge[i % len(huge)]}@jpg") for i in range(count)
+    ]
+    w4 = [sign(f"/rs:fill:300:300/q:80/plain/{origin}/{name}@jpg") for name in big]
+    variants = [f"/rs:fill:{w}:{w * 2 // 3}/q:80" for w in range(160, 1600, 24)]
+    distinct = [
+        sign(f"{variant}/plain/{origin}/{name}@jpg") for variant in variants for name in big
+    ][:500]
+    rng = random.Random(7)
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(distinct))]
+    w5 = rng.choices(distinct, weights=weights, k=count)
+
+    def w1_raw(data: bytes) -> bytes:
+        image = pyvips.Image.thumbnail_buffer(data, 300, height=300, crop="centre")
+        return image.jpegsave_buffer(Q=80, optimize_coding=True, keep="none")
+
+    def w2_raw(data: bytes) -> bytes:
+        return pyvips.Image.thumbnail_buffer(data, 800, height=800).webpsave_buffer(
+            Q=80, keep="none"
+        )
+
+    def w3_raw(data: bytes) -> bytes:
+        image = pyvips.Image.thumbnail_buffer(data, 1200, height=100_000, size="down")
+        return image.jpegsave_buffer(Q=80, optimize_coding=True, keep="none")
+
+    return [
+        Workload("W1", "300x300 fill JPEG q80 from 2560x1600 JPEG, cold", w1, 8, w1_raw, big),
+        Workload("W2", "fit 800x800 WebP q80 from 2560x1600 JPEG, cold", w2, 8, w2_raw, big),
+        Workload("W3", "1200 px wide JPEG from 5120x2880 JPEG, cold", w3, 8, w3_raw, huge),
+        Workload("W4", "cache hits of W1", w4, 32, warm=w4),
+        Workload("W5", "Zipf mix over 500 distinct URLs", w5, 32),
+    ]
+
+
+# --- processes ----------------------------------------------------------------
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def start(args: list[str], env: dict[str, str], health: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until_up(health, process)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def run_wrk(
+    wrk: str, base: str, paths: list[str], connections: int, duration: int
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write("\n".join(paths))
+    try:
+        out = subprocess.run(
+            [wrk, f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s",
+             "--timeout", "30s", "-s", str(HERE / "report.lua"), base, "--", handle.name],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(handle.name)
+    stats = json.loads(out.strip().splitlines()[-1])
+    stats["rate"] = stats["requests"] / (stats["duration_us"] / 1e6)
+    return stats
+
+
+def raw_rate(work, sources: list[bytes], threads: int, duration: float) -> dict[str, float]:
+    """The same operation in-process, `threads` at a time, for `duration` seconds."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def loop(offset: int) -> None:
+        i = offset
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            work(sources[i % len(sources)])
+            with lock:
+                latencies.append(time.perf_counter() - started)
+            i += threads
+
+    begun = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(loop, range(threads)))
+    elapsed = time.perf_counter() - begun
+    latencies.sort()
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50_us": latencies[len(latencies) // 2] * 1e6,
+        "p99_us": latencies[int(len(latencies) * 0.99)] * 1e6,
+    }
+
+
+def pipeline_call(signed_path: str):  # type: ignore[no-untyped-def]
+    """The pipeline a request path asks for, as a plain function of the source bytes."""
+    from proxy.options import ParserConfig, parse_options, split_path
+    from proxy.pipeline.process import ProcessingLimits, process_image
+    from proxy.settings import Settings
+
+    settings = Settings()
+    split = split_path(signed_path)
+    options = parse_options(
+        split.option_segments, split.source_url, split.extension, ParserConfig()
+    )
+    limits = ProcessingLimits(settings.max_src_pixels, settings.max_animation_frames, True)
+    return lambda data: process_image(data, options, limits).data
+
+
+def front_end_cost_us() -> dict[str, float]:
+    """In-process: parse + signature + canonical form of a typical URL, in microseconds."""
+    from proxy.options import ParserConfig, parse_options, split_path
+    from proxy.options.url import split_signature
+    from signing import KeyRing
+
+    ring = KeyRing.from_pairs([KEY], [SALT])
+    path = sign("/rs:fill:300:300/q:80/g:sm/plain/http://127.0.0.1:1/photo.jpg@webp")
+    config = ParserConfig()
+    rounds = 20000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        signature, signed_path = split_signature(path)
+        ring.verify(signature, signed_path)
+        split = split_path(path)
+        parse_options(split.option_segments, split.source_url, split.extension, config).canonical()
+    return {"parse_sign_canonical_us": (time.perf_counter() - started) / rounds * 1e6}
+
+
+# --- main ---------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument(
+        "--corpus", type=Path, help="a directory of real photos (e.g. ../shared/corpus)"
+    )
+    parser.add_argument("--only", help="comma-separated workload names, e.g. W1,W4")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    cores = len(os.sched_getaffinity(0))
+    bin_dir = Path(sys.executable).parent
+    results: dict[str, Any] = {}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        images_dir = Path(tmp) / "images"
+        images_dir.mkdir()
+        images = prepare_images(images_dir, args.corpus)
+        origin_port = free_port()
+        origin = start(
+            [sys.executable, "-m", "http.server", str(origin_port), "--bind", "127.0.0.1",
+             "--directory", str(images_dir)],
+            dict(os.environ), f"http://127.0.0.1:{origin_port}/",
+        )  # fmt: skip
+        origin_base = f"http://127.0.0.1:{origin_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELPIPE_", "IMGPROXY_"))}
+        env |= {
+            "PIXELPIPE_KEY": KEY,
+            "PIXELPIPE_SALT": SALT,
+            "PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES": "true",
+            "PIXELPIPE_LOG_LEVEL": "warning",
+            "PIXELPIPE_REQUESTS_QUEUE_SIZE": "256",
+        }
+        try:
+            selected = workloads(origin_base, images, count=50_000)
+            if args.only:
+                wanted = set(args.only.split(","))
+                selected = [w for w in selected if w.name in wanted]
+            source_bytes = {
+                name: (images_dir / name).read_bytes()
+                for names in images.values()
+                for name in names
+            }
+            for workload in selected:
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                server = start(
+                    [str(bin_dir / "pixelpipe"), "serve", "--port", str(port),
+                     "--workers", str(args.workers)],
+                    env, base + "/health",
+                )  # fmt: skip
+                try:
+                    for path in workload.warm or workload.paths[:4]:
+                        httpx.get(base + path, timeout=60)
+                    stats = run_wrk(wrk, base, workload.paths, workload.connections, args.duration)
+                    rss = [peak_rss_mb(pid) for pid in children(server.pid)] or [
+                        peak_rss_mb(server.pid)
+                    ]
+                    stats["peak_rss_mb_per_worker"] = max(rss)
+                    if workload.name == "W4":
+                        single = run_wrk(wrk, base, workload.paths, 1, max(3, args.duration // 3))
+                        stats["p50_us_one_connection"] = single["p50_us"]
+                        bodies = {
+                            p: (httpx.get(base + p).content, "image/jpeg") for p in workload.paths
+                        }
+                finally:
+                    stop(server)
+                result: dict[str, Any] = {"title": workload.title, "pixelpipe": stats}
+                if workload.raw is not None:
+                    sources = [source_bytes[name] for name in workload.raw_sources]
+                    # The limit: pixelpipe's own pipeline (the exact same libvips
+                    # operations) called in-process on bytes in memory, one call
+                    # per core at a time; libvips' thumbnail is shown beside it.
+                    limit = raw_rate(
+                        pipeline_call(workload.paths[0]), sources, cores, args.duration
+                    )
+                    result["limit"] = limit
+                    result["thumbnail"] = raw_rate(workload.raw, sources, cores, args.duration)
+                    result["ratio"] = stats["rate"] / limit["rate"]
+                    # Extra CPU per request over the raw operation, with every core busy.
+                    result["overhead_ms"] = (cores / stats["rate"] - cores / limit["rate"]) * 1000
+                if workload.name == "W4":
+                    result["limit"] = bare_starlette(
+                        wrk, bodies, args.workers, workload, args.duration
+                    )
+                    result["ratio"] = stats["rate"] / result["limit"]["rate"]
+                results[workload.name] = result
+                print(f"{workload.name}: {json.dumps(result, default=float)}", file=sys.stderr)
+        finally:
+            stop(origin)
+
+    results["front_end"] = front_end_cost_us()
+    print_table(results, args, cores)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
+    return 0
+
+
+def bare_starlette(
+    wrk: str, bodies, workers: int, workload: Workload, duration: int
+) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as handle:
+        pickle.dump(bodies, handle)
+    port = free_port()
+    env = dict(os.environ) | {"BARE_APP_DATA": handle.name, "PYTHONPATH": f"{HERE}:{ROOT}"}
+    bin_dir = Path(sys.executable).parent
+    server = start(
+        [str(bin_dir / "uvicorn"), "bare_app:app", "--port", str(port), "--workers", str(workers),
+         "--http", "proxy.server_protocol:NoDelayH11Protocol", "--no-server-header",
+         "--log-level", "warning"],
+        env, f"http://127.0.0.1:{port}{workload.paths[0]}",
+    )  # fmt: skip
+    try:
+        stats = run_wrk(
+            wrk, f"http://127.0.0.1:{port}", workload.paths, workload.connections, duration
+        )
+    finally:
+        stop(server)
+        os.unlink(handle.name)
+    return stats
+
+
+def print_table(
+    results: dict[str, dict[str, object]], args: argparse.Namespace, cores: int
+) -> None:
+    print(f"\n{cores} cores, {args.workers} pixelpipe workers, {args.duration} s per measurement, "
+          f"images: {args.corpus or 'generated'}\n")  # fmt: skip
+    print("| workload | pixelpipe req/s | p50 ms | p99 ms | errors | peak RSS/worker MB "
+          "| limit req/s | limit p50 ms | ratio | extra CPU ms/request "
+          "| vips thumbnail req/s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, result in results.items():
+        if name == "front_end":
+            continue
+        pp = result["pixelpipe"]
+        limit = result.get("limit") or {}
+        errors = pp["non_2xx"] + pp["socket_errors"]
+        overhead = result.get("overhead_ms")
+        nan = float("nan")
+        thumbnail = result.get("thumbnail", {}).get("rate")
+        cells = [
+            f"{name}: {result['title']}",
+            f"{pp['rate']:.1f}",
+            f"{pp['p50_us'] / 1000:.1f}",
+            f"{pp['p99_us'] / 1000:.1f}",
+            str(errors),
+            f"{pp['peak_rss_mb_per_worker']:.0f}",
+            f"{limit.get('rate', nan):.1f}",
+            f"{limit.get('p50_us', nan) / 1000:.1f}",
+            f"{result.get('ratio', nan):.2f}",
+            "" if overhead is None else f"{overhead:.1f}",
+            "" if thumbnail is None else f"{thumbnail:.1f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
+    w4 = results.get("W4", {}).get("pixelpipe", {})
+    if w4:
+        print(f"\nW4 at 1 connection: p50 {w4['p50_us_one_connection'] / 1000:.2f} ms "
+              "(the whole HTTP path of a cached answer)")  # fmt: skip
+    front = results["front_end"]["parse_sign_canonical_us"]
+    print(f"parse + signature + canonical form: {front:.1f} µs per URL")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
