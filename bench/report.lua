@@ -1,19 +1,29 @@
--- wrk script: requests come from a file of paths, in order (one per line);
--- at the end, one JSON line with the numbers the harness needs.
+-- wrk script: requests come from a file of paths (one per line). Thread k of
+-- T takes lines k, k+T, k+2T, ..., so threads never ask for the same path at
+-- the same moment; a "cold" run is given a file of paths never asked before.
+-- At the end, one JSON line with the numbers the harness needs.
+local next_id = 1
+
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+end
+
 local paths = {}
 local index = 0
+local step = 1
 
 function init(args)
   for line in io.lines(args[1]) do
     paths[#paths + 1] = line
   end
-  -- threads start at different places so they don't ask for the same path at once
-  index = math.random(#paths)
+  step = tonumber(args[2])
+  index = id - step
 end
 
 function request()
-  index = index + 1
-  if index > #paths then index = 1 end
+  index = index + step
+  if index > #paths then index = ((index - 1) % #paths) + 1 end
   return wrk.format("GET", paths[index])
 end
 

@@ -19,6 +19,7 @@ import pickle
 import random
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -217,7 +218,8 @@ def run_wrk(
     try:
         out = subprocess.run(
             [wrk, f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s",
-             "--timeout", "30s", "-s", str(HERE / "report.lua"), base, "--", handle.name],
+             "--timeout", "30s", "-s", str(HERE / "report.lua"), base, "--", handle.name,
+             str(min(2, connections))],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
     finally:
@@ -301,11 +303,11 @@ def main() -> int:
         "--corpus", type=Path, help="a directory of real photos (e.g. ../shared/corpus)"
     )
     parser.add_argument("--only", help="comma-separated workload names, e.g. W1,W4")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations; medians are shown")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args()
     wrk = ensure_wrk()
     cores = len(os.sched_getaffinity(0))
-    bin_dir = Path(sys.executable).parent
     results: dict[str, Any] = {}
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -338,48 +340,7 @@ def main() -> int:
                 for name in names
             }
             for workload in selected:
-                port = free_port()
-                base = f"http://127.0.0.1:{port}"
-                server = start(
-                    [str(bin_dir / "pixelpipe"), "serve", "--port", str(port),
-                     "--workers", str(args.workers)],
-                    env, base + "/health",
-                )  # fmt: skip
-                try:
-                    for path in workload.warm or workload.paths[:4]:
-                        httpx.get(base + path, timeout=60)
-                    stats = run_wrk(wrk, base, workload.paths, workload.connections, args.duration)
-                    rss = [peak_rss_mb(pid) for pid in children(server.pid)] or [
-                        peak_rss_mb(server.pid)
-                    ]
-                    stats["peak_rss_mb_per_worker"] = max(rss)
-                    if workload.name == "W4":
-                        single = run_wrk(wrk, base, workload.paths, 1, max(3, args.duration // 3))
-                        stats["p50_us_one_connection"] = single["p50_us"]
-                        bodies = {
-                            p: (httpx.get(base + p).content, "image/jpeg") for p in workload.paths
-                        }
-                finally:
-                    stop(server)
-                result: dict[str, Any] = {"title": workload.title, "pixelpipe": stats}
-                if workload.raw is not None:
-                    sources = [source_bytes[name] for name in workload.raw_sources]
-                    # The limit: pixelpipe's own pipeline (the exact same libvips
-                    # operations) called in-process on bytes in memory, one call
-                    # per core at a time; libvips' thumbnail is shown beside it.
-                    limit = raw_rate(
-                        pipeline_call(workload.paths[0]), sources, cores, args.duration
-                    )
-                    result["limit"] = limit
-                    result["thumbnail"] = raw_rate(workload.raw, sources, cores, args.duration)
-                    result["ratio"] = stats["rate"] / limit["rate"]
-                    # Extra CPU per request over the raw operation, with every core busy.
-                    result["overhead_ms"] = (cores / stats["rate"] - cores / limit["rate"]) * 1000
-                if workload.name == "W4":
-                    result["limit"] = bare_starlette(
-                        wrk, bodies, args.workers, workload, args.duration
-                    )
-                    result["ratio"] = stats["rate"] / result["limit"]["rate"]
+                result = measure(workload, args, env, wrk, cores, source_bytes)
                 results[workload.name] = result
                 print(f"{workload.name}: {json.dumps(result, default=float)}", file=sys.stderr)
         finally:
@@ -392,9 +353,92 @@ def main() -> int:
     return 0
 
 
-def bare_starlette(
-    wrk: str, bodies, workers: int, workload: Workload, duration: int
-) -> dict[str, float]:
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def measure(
+    workload: Workload,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    wrk: str,
+    cores: int,
+    source_bytes: dict[str, bytes],
+) -> dict[str, Any]:
+    """pixelpipe and its limit, alternated for `--rounds` rounds; medians of each."""
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start(
+        [str(bin_dir / "pixelpipe"), "serve", "--port", str(port), "--workers", str(args.workers)],
+        env, base + "/health",
+    )  # fmt: skip
+    bare: tuple[subprocess.Popen[bytes], str, str] | None = None
+    try:
+        # Each worker process has its own caches, and connections land on workers
+        # at random: warm every path over many fresh connections.
+        for _ in range(6 * args.workers if workload.warm else 1):
+            for path in workload.warm or workload.paths[:4]:
+                httpx.get(base + path, timeout=60)
+        sources = [source_bytes[name] for name in workload.raw_sources]
+        limit_call: Any = None
+        if workload.raw is not None:
+            # The limit: pixelpipe's own pipeline (exactly the same libvips
+            # operations) called in-process on bytes in memory, one call per core.
+            pipeline = pipeline_call(workload.paths[0])
+
+            def limit_call() -> dict[str, float]:
+                return raw_rate(pipeline, sources, cores, args.duration)
+
+        if workload.name == "W4":
+            bodies = {p: (httpx.get(base + p).content, "image/jpeg") for p in workload.paths}
+            bare = start_bare(bodies, args.workers, workload)
+            bare_base = bare[1]
+
+            def limit_call() -> dict[str, float]:
+                return run_wrk(wrk, bare_base, workload.paths, workload.connections, args.duration)
+
+        runs, limits, thumbnails = [], [], []
+        cursor = 10  # cold workloads: each run gets paths no earlier run has asked for
+        for _ in range(args.rounds):
+            paths = workload.paths[cursor : cursor + 20_000] if workload.raw else workload.paths
+            run = run_wrk(wrk, base, paths, workload.connections, args.duration)
+            cursor += int(run["requests"]) + 100
+            runs.append(run)
+            if limit_call is not None:
+                limits.append(limit_call())
+            if workload.raw is not None:
+                thumbnails.append(raw_rate(workload.raw, sources, cores, args.duration))
+        stats = median_of(runs)
+        rss = [peak_rss_mb(pid) for pid in children(server.pid)] or [peak_rss_mb(server.pid)]
+        stats["peak_rss_mb_per_worker"] = max(rss)
+        if workload.name == "W4":
+            single = run_wrk(wrk, base, workload.paths, 1, max(3, args.duration // 2))
+            stats["p50_us_one_connection"] = single["p50_us"]
+    finally:
+        stop(server)
+        if bare is not None:
+            stop(bare[0])
+            os.unlink(bare[2])
+    result: dict[str, Any] = {"title": workload.title, "pixelpipe": stats, "rounds": args.rounds}
+    if limits:
+        limit = median_of(limits)
+        result["limit"] = limit
+        result["ratio"] = stats["rate"] / limit["rate"]
+        result["ratios_per_round"] = [
+            r["rate"] / lim["rate"] for r, lim in zip(runs, limits, strict=True)
+        ]
+    if thumbnails:
+        result["thumbnail"] = median_of(thumbnails)
+        # Extra CPU per request over the same operations in-process, all cores busy.
+        result["overhead_ms"] = (cores / stats["rate"] - cores / result["limit"]["rate"]) * 1000
+    return result
+
+
+def start_bare(
+    bodies: dict[str, tuple[bytes, str]], workers: int, workload: Workload
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    """The bare Starlette app with the same uvicorn settings and workers."""
     with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as handle:
         pickle.dump(bodies, handle)
     port = free_port()
@@ -406,40 +450,33 @@ def bare_starlette(
          "--log-level", "warning"],
         env, f"http://127.0.0.1:{port}{workload.paths[0]}",
     )  # fmt: skip
-    try:
-        stats = run_wrk(
-            wrk, f"http://127.0.0.1:{port}", workload.paths, workload.connections, duration
-        )
-    finally:
-        stop(server)
-        os.unlink(handle.name)
-    return stats
+    return server, f"http://127.0.0.1:{port}", handle.name
 
 
-def print_table(
-    results: dict[str, dict[str, object]], args: argparse.Namespace, cores: int
-) -> None:
-    print(f"\n{cores} cores, {args.workers} pixelpipe workers, {args.duration} s per measurement, "
-          f"images: {args.corpus or 'generated'}\n")  # fmt: skip
-    print("| workload | pixelpipe req/s | p50 ms | p99 ms | errors | peak RSS/worker MB "
-          "| limit req/s | limit p50 ms | ratio | extra CPU ms/request "
-          "| vips thumbnail req/s |")  # fmt: skip
+def print_table(results: dict[str, Any], args: argparse.Namespace, cores: int) -> None:
+    print(
+        f"\n{cores} cores, {args.workers} pixelpipe workers, {args.rounds} alternating rounds "
+        f"of {args.duration} s, medians; images: {args.corpus or 'generated'}\n"
+    )
+    print(
+        "| workload | pixelpipe req/s | p50 ms | p99 ms | errors | peak RSS/worker MB "
+        "| limit req/s | limit p50 ms | ratio | extra CPU ms/request | vips thumbnail req/s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    nan = float("nan")
     for name, result in results.items():
         if name == "front_end":
             continue
         pp = result["pixelpipe"]
         limit = result.get("limit") or {}
-        errors = pp["non_2xx"] + pp["socket_errors"]
         overhead = result.get("overhead_ms")
-        nan = float("nan")
         thumbnail = result.get("thumbnail", {}).get("rate")
         cells = [
             f"{name}: {result['title']}",
             f"{pp['rate']:.1f}",
             f"{pp['p50_us'] / 1000:.1f}",
             f"{pp['p99_us'] / 1000:.1f}",
-            str(errors),
+            f"{pp['non_2xx'] + pp['socket_errors']:.0f}",
             f"{pp['peak_rss_mb_per_worker']:.0f}",
             f"{limit.get('rate', nan):.1f}",
             f"{limit.get('p50_us', nan) / 1000:.1f}",
@@ -450,10 +487,10 @@ def print_table(
         print("| " + " | ".join(cells) + " |")
     w4 = results.get("W4", {}).get("pixelpipe", {})
     if w4:
-        print(f"\nW4 at 1 connection: p50 {w4['p50_us_one_connection'] / 1000:.2f} ms "
-              "(the whole HTTP path of a cached answer)")  # fmt: skip
+        one = w4["p50_us_one_connection"] / 1000
+        print(f"\nW4 at 1 connection: p50 {one:.2f} ms (the whole HTTP path of a cached answer)")
     front = results["front_end"]["parse_sign_canonical_us"]
-    print(f"parse + signature + canonical form: {front:.1f} µs per URL")
+    print(f"parse + signature + canonical form: {front:.1f} µs per URL (uncached)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ stored once and serves every set of options asked of it.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cachetools import LRUCache, TTLCache
 
@@ -21,6 +21,17 @@ class CachedResult:
     content_type: str
     etag: str
     disposition: str  # the Content-Disposition header value
+    # The headers that never change for this result, encoded once for the wire.
+    raw_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        headers = (
+            (b"content-type", self.content_type.encode("latin-1")),
+            (b"content-length", str(len(self.body)).encode()),
+            (b"etag", self.etag.encode("latin-1")),
+            (b"content-disposition", self.disposition.encode("latin-1")),
+        )
+        object.__setattr__(self, "raw_headers", headers)
 
 
 class ResultCache:

@@ -38,12 +38,12 @@ def max_age(ttl: int, expires: int | None, now: float) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def cache_headers(age: int, now: int) -> dict[str, str]:
+def cache_headers(age: int, now: int) -> tuple[tuple[bytes, bytes], ...]:
     """Per whole second: a busy server formats each Expires date once, not per response."""
-    return {
-        "Cache-Control": f"public, max-age={age}",
-        "Expires": formatdate(now + age, usegmt=True),
-    }
+    return (
+        (b"cache-control", f"public, max-age={age}".encode()),
+        (b"expires", formatdate(now + age, usegmt=True).encode()),
+    )
 
 
 def default_filename(source_url: str, extension: str) -> str:

@@ -12,3 +12,17 @@ def error_response(error: ProxyError) -> Response:
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     return PlainTextResponse(error.reason + "\n", status_code=error.status, headers=headers)
+
+
+class PreparedResponse(Response):
+    """A response whose headers arrive encoded: the hot path of a cache hit.
+
+    Starlette's Response encodes every header on every response; a cached
+    result's headers are the same each time, so they are encoded once.
+    """
+
+    def __init__(self, body: bytes, raw_headers: list[tuple[bytes, bytes]], status: int = 200):
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
