@@ -13,7 +13,7 @@ import gc
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from urllib.parse import quote
@@ -24,7 +24,7 @@ from cachetools import LRUCache
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from proxy.admission import Admission
@@ -40,10 +40,13 @@ from proxy.http_headers import (
     max_age,
     source_digest,
 )
+from proxy.info import image_report
 from proxy.limits import RequestLimits
+from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
 from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
 from proxy.options.formats import EXTENSIONS
 from proxy.options.url import split_signature
+from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
 from proxy.pipeline.watermark import load_watermark
 from proxy.responses import PreparedResponse, error_response
@@ -98,13 +101,26 @@ class ImageService:
             format_quality=settings.format_quality,
             enforce_thumbnail=settings.enforce_thumbnail,
             skip_processing=settings.skip_processing_formats,
+            auto_quality=settings.auto_quality,
         )
         self.limits = ProcessingLimits(
             max_src_pixels=settings.max_src_pixels,
             max_animation_frames=settings.max_animation_frames,
             sanitize_svg=settings.sanitize_svg,
             max_result_dimension=settings.max_result_dimension,
+            preferred_formats=settings.preferred_formats,
         )
+        self.encoder = encoder_settings(settings)
+        self.negotiation = NegotiationPolicy(
+            auto_webp=settings.auto_webp,
+            auto_avif=settings.auto_avif,
+            enforce_webp=settings.enforce_webp,
+            enforce_avif=settings.enforce_avif,
+            client_hints=settings.enable_client_hints,
+        )
+        self.negotiates = self.negotiation.consults_accept or self.negotiation.client_hints
+        # Negotiated variants of parsed options -> their cache key.
+        self.variant_keys: LRUCache[ProcessingOptions, str] = LRUCache(maxsize=20_000)
         self.watermark = watermark
         # Jobs running plus jobs waiting for a processing thread.
         self.admission = Admission(settings.concurrency + settings.requests_queue_size)
@@ -145,15 +161,54 @@ class ImageService:
             self.parsed[raw_path] = known
         return known
 
-    async def respond(self, raw_path: str, if_none_match: str | None) -> Response:
+    def negotiated(
+        self, raw_path: str, headers: Mapping[str, str]
+    ) -> tuple[ProcessingOptions, str, tuple[str, ...]]:
+        """Options, cache key and Vary for this request: the URL refined by its headers."""
         options, key = self.parse_cached(raw_path)
+        if not self.negotiates:
+            return options, key, ()
+        hints = {
+            name: headers.get(name, "") for name in ("sec-ch-dpr", "dpr", "sec-ch-width", "width")
+        }
+        result = negotiate(options, headers.get("accept"), hints, self.negotiation)
+        if result.options is not options:
+            options = result.options
+            key = self.variant_keys.get(options) or options.canonical()
+            self.variant_keys[options] = key
+        return options, key, result.vary
+
+    async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
+        options, key, vary = self.negotiated(raw_path, headers)
         now = time.time()
         if options.expires is not None and 0 < options.expires < now:
             raise ExpiredURL()
         result = self.cache.get(key)
         if result is None:
             result = await self.result_flights.run(key, lambda: self._miss(options, key))
-        return self._image_response(result, options, if_none_match, now)
+        return self._image_response(result, options, headers.get("if-none-match"), now, vary)
+
+    async def info(self, raw_path: str, headers: Mapping[str, str]) -> Response:
+        """/info: what the source is, and how the result compares with its unencoded self."""
+        options, _key, vary = self.negotiated(raw_path, headers)
+        if options.expires is not None and 0 < options.expires < time.time():
+            raise ExpiredURL()
+        source = await self._source(options.source_url)
+        with self.admission.slot():
+            loop = asyncio.get_running_loop()
+            report = await loop.run_in_executor(
+                self.executor,
+                image_report,
+                source.data,
+                options,
+                self.limits,
+                self.watermark,
+                self.encoder,
+            )
+        response = JSONResponse(report, headers={"Cache-Control": "no-cache"})
+        if vary:
+            response.headers["Vary"] = ", ".join(vary)
+        return response
 
     async def _miss(self, options: ProcessingOptions, key: str) -> CachedResult:
         """Not in this process's cache: the shared tier, else fetch and process."""
@@ -190,6 +245,7 @@ class ImageService:
                 source.content_type or "application/octet-stream",
                 "",
             )
+            extra = ()
         else:
             loop = asyncio.get_running_loop()
             self.pipeline_runs += 1
@@ -198,6 +254,7 @@ class ImageService:
             )
             body, content_type = processed.data, processed.content_type
             extension = EXTENSIONS[processed.format]
+            extra = production_headers(processed)
         # Everything in the key is fixed for this result, so its headers are too.
         filename = options.filename or default_filename(options.source_url, extension).rstrip(".")
         return CachedResult(
@@ -205,10 +262,11 @@ class ImageService:
             content_type=content_type,
             etag=make_etag(key, source.digest or ""),
             disposition=content_disposition(filename, options.return_attachment),
+            extra_headers=extra,
         )
 
     def _process(self, data: bytes, options: ProcessingOptions) -> ProcessedImage:
-        return process_image(data, options, self.limits, self.watermark)
+        return process_image(data, options, self.limits, self.watermark, self.encoder)
 
     def _image_response(
         self,
@@ -216,11 +274,41 @@ class ImageService:
         options: ProcessingOptions,
         if_none_match: str | None,
         now: float,
+        vary: tuple[str, ...] = (),
     ) -> Response:
         caching = cache_headers(max_age(self.settings.ttl, options.expires, now), int(now))
+        if vary:
+            caching = (*caching, (b"vary", ", ".join(vary).encode()))
+            if self.negotiation.client_hints:
+                caching = (*caching, (b"accept-ch", ", ".join(CLIENT_HINT_HEADERS).encode()))
         if etag_matches(if_none_match, result.etag):
             return PreparedResponse(b"", [(b"etag", result.etag.encode()), *caching], status=304)
         return PreparedResponse(result.body, [*result.raw_headers, *caching])
+
+
+def encoder_settings(settings: Settings) -> EncoderSettings:
+    return EncoderSettings(
+        jpeg_progressive=settings.jpeg_progressive,
+        png_quantize=settings.png_quantize,
+        png_quantization_colors=settings.png_quantization_colors,
+        avif_speed=settings.avif_speed,
+        webp_lossless_sources=settings.webp_lossless_sources,
+        auto_quality_ssim=settings.auto_quality_ssim,
+        auto_quality_min=settings.auto_quality_min,
+        auto_quality_max=settings.auto_quality_max,
+        max_bytes_min_quality=settings.max_bytes_min_quality,
+    )
+
+
+def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]:
+    """How the result was made, for people tuning quality and budgets."""
+    headers = [("x-pixelpipe-encodes", str(processed.encodes))]
+    if processed.quality:
+        headers.append(("x-pixelpipe-quality", str(processed.quality)))
+    if processed.scale < 1:
+        # max_bytes could not be met at the lowest quality: the image was made smaller.
+        headers.append(("x-pixelpipe-downscaled", f"{processed.scale:.3f}"))
+    return tuple(headers)
 
 
 def raw_request_path(request: Request) -> str:
@@ -313,9 +401,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
         service: ImageService = request.app.state.service
         try:
             service.authorize(request.headers.get("authorization"))
-            return await service.respond(
-                raw_request_path(request), request.headers.get("if-none-match")
-            )
+            return await service.respond(raw_request_path(request), request.headers)
         except ProxyError as error:
             return error_response(error)
         except Exception:
@@ -323,10 +409,24 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
             log.exception("unexpected error for %s", request.url.path[:200])
             return error_response(ProxyError())
 
+    async def info(request: Request) -> Response:
+        service: ImageService = request.app.state.service
+        try:
+            service.authorize(request.headers.get("authorization"))
+            # Signed like an image URL: the signature covers what follows /info.
+            path = raw_request_path(request).removeprefix("/info")
+            return await service.info(path, request.headers)
+        except ProxyError as error:
+            return error_response(error)
+        except Exception:
+            log.exception("unexpected error for %s", request.url.path[:200])
+            return error_response(ProxyError())
+
     return Starlette(
         middleware=[Middleware(RequestLimits, max_bytes=settings.max_header_bytes)],
         routes=[
             Route("/health", health, methods=["GET", "HEAD"]),
+            Route("/info/{path:path}", info, methods=["GET"]),
             Route("/{path:path}", image, methods=["GET", "HEAD"]),
         ],
         lifespan=lifespan,

@@ -21,6 +21,8 @@ class CachedResult:
     content_type: str
     etag: str
     disposition: str  # the Content-Disposition header value
+    # Facts about how it was made, e.g. ("x-pixelpipe-encodes", "3").
+    extra_headers: tuple[tuple[str, str], ...] = ()
     # The headers that never change for this result, encoded once for the wire.
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
 
@@ -30,6 +32,10 @@ class CachedResult:
             (b"content-length", str(len(self.body)).encode()),
             (b"etag", self.etag.encode("latin-1")),
             (b"content-disposition", self.disposition.encode("latin-1")),
+            *(
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.extra_headers
+            ),
         )
         object.__setattr__(self, "raw_headers", headers)
 

@@ -143,6 +143,22 @@ def parse_format_list(text: str) -> tuple[str, ...]:
     return tuple(sorted(set(formats)))
 
 
+def parse_output_format_list(text: str) -> tuple[str, ...]:
+    """An ordered list of formats pixelpipe writes: `jpeg,png,gif`."""
+    formats = [normalise_format_name(part.strip()) for part in text.split(",") if part.strip()]
+    unknown = [fmt for fmt in formats if fmt not in OUTPUT_FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"expected output formats, got {', '.join(unknown) or 'none'}")
+    return tuple(dict.fromkeys(formats))
+
+
+def parse_ssim(text: str) -> float:
+    value = parse_non_negative_float(text)
+    if not 0.5 <= value < 1:
+        raise ValueError("expected an SSIM from 0.5 to below 1")
+    return value
+
+
 def parse_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -188,6 +204,7 @@ class SettingSpec:
     parser: Callable[[str], Any]
     imgproxy: bool
     doc: str
+    aliases: tuple[str, ...] = ()  # other imgproxy spellings read too, e.g. newer names
 
 
 def _cpu_count() -> int:
@@ -247,6 +264,25 @@ class Settings:
     redis_max_item_bytes: int = 5 * 1024 * 1024
     redis_timeout: float = 0.25
     log_level: str = "info"
+    # Format negotiation (imgproxy's names) and client hints.
+    auto_webp: bool = False
+    auto_avif: bool = False
+    enforce_webp: bool = False
+    enforce_avif: bool = False
+    preferred_formats: tuple[str, ...] = ("jpeg", "png", "gif")
+    enable_client_hints: bool = False
+    # Encoders.
+    jpeg_progressive: bool = True
+    png_quantize: bool = False
+    png_quantization_colors: int = 256
+    avif_speed: int = 7
+    webp_lossless_sources: bool = True
+    # Perceptual auto quality and byte budgets.
+    auto_quality: bool = False
+    auto_quality_ssim: float = 0.97
+    auto_quality_min: int = 30
+    auto_quality_max: int = 90
+    max_bytes_min_quality: int = 10
 
     @property
     def signing_enabled(self) -> bool:
@@ -278,6 +314,10 @@ class Settings:
                 "PIXELPIPE_KEY/PIXELPIPE_SALT: need as many salts as keys "
                 f"(got {len(self.keys)} keys and {len(self.salts)} salts)"
             )
+        if self.auto_quality_min > self.auto_quality_max:
+            raise SettingsError(
+                "PIXELPIPE_AUTO_QUALITY_MIN: must not exceed PIXELPIPE_AUTO_QUALITY_MAX"
+            )
         if not 1 <= self.signature_size <= 32:
             raise SettingsError("PIXELPIPE_SIGNATURE_SIZE: expected a number from 1 to 32")
 
@@ -286,9 +326,11 @@ def _lookup(env: Mapping[str, str], spec: SettingSpec) -> tuple[str, str | None]
     own = f"PIXELPIPE_{spec.name}"
     if own in env:
         return own, env[own]
-    theirs = f"IMGPROXY_{spec.name}"
-    if spec.imgproxy and theirs in env:
-        return theirs, env[theirs]
+    if spec.imgproxy:
+        for name in (spec.name, *spec.aliases):
+            theirs = f"IMGPROXY_{name}"
+            if theirs in env:
+                return theirs, env[theirs]
     return own, None
 
 
@@ -504,6 +546,117 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "seconds a Redis call may take before it counts as a miss",
     ),
     SettingSpec("LOG_LEVEL", "log_level", parse_log_level, True, "debug, info, warning, error"),
+    SettingSpec(
+        "AUTO_WEBP",
+        "auto_webp",
+        parse_bool,
+        True,
+        "no format in the URL and `Accept` lists image/webp: answer WebP",
+        ("ENABLE_WEBP_DETECTION",),
+    ),
+    SettingSpec(
+        "AUTO_AVIF",
+        "auto_avif",
+        parse_bool,
+        True,
+        "no format in the URL and `Accept` lists image/avif: answer AVIF (preferred over WebP)",
+        ("ENABLE_AVIF_DETECTION",),
+    ),
+    SettingSpec(
+        "ENFORCE_WEBP",
+        "enforce_webp",
+        parse_bool,
+        True,
+        "WebP whenever `Accept` lists it, even over a format in the URL",
+    ),
+    SettingSpec(
+        "ENFORCE_AVIF",
+        "enforce_avif",
+        parse_bool,
+        True,
+        "AVIF whenever `Accept` lists it, even over a format in the URL",
+    ),
+    SettingSpec(
+        "PREFERRED_FORMATS",
+        "preferred_formats",
+        parse_output_format_list,
+        True,
+        "no format asked or negotiated: the source's if listed, else the first listed "
+        "that can carry the image's alpha/animation",
+    ),
+    SettingSpec(
+        "ENABLE_CLIENT_HINTS",
+        "enable_client_hints",
+        parse_bool,
+        True,
+        "`DPR`/`Sec-CH-DPR` and `Width`/`Sec-CH-Width` set dpr and width when the URL does not",
+    ),
+    SettingSpec(
+        "JPEG_PROGRESSIVE",
+        "jpeg_progressive",
+        parse_bool,
+        True,
+        "progressive JPEG (smaller above ~10 KB, and shows early)",
+    ),
+    SettingSpec(
+        "PNG_QUANTIZE", "png_quantize", parse_bool, True, "PNG as a palette image (lossy, small)"
+    ),
+    SettingSpec(
+        "PNG_QUANTIZATION_COLORS",
+        "png_quantization_colors",
+        int_between(2, 256, "a number of colours"),
+        True,
+        "palette size when PNG_QUANTIZE is on",
+    ),
+    SettingSpec(
+        "AVIF_SPEED",
+        "avif_speed",
+        int_between(0, 9, "a speed"),
+        True,
+        "AVIF encoder speed, 0 (slowest, smallest) to 9 (fastest)",
+    ),
+    SettingSpec(
+        "WEBP_LOSSLESS_SOURCES",
+        "webp_lossless_sources",
+        parse_bool,
+        False,
+        "WebP from a PNG/GIF source: also try lossless and keep the smaller",
+    ),
+    SettingSpec(
+        "AUTO_QUALITY",
+        "auto_quality",
+        parse_bool,
+        False,
+        "`quality:auto` for every URL that sets no quality",
+    ),
+    SettingSpec(
+        "AUTO_QUALITY_SSIM",
+        "auto_quality_ssim",
+        parse_ssim,
+        False,
+        "`quality:auto` keeps SSIM (luma, against the unencoded result) at least this",
+    ),
+    SettingSpec(
+        "AUTO_QUALITY_MIN",
+        "auto_quality_min",
+        parse_quality,
+        False,
+        "lowest quality `quality:auto` may choose",
+    ),
+    SettingSpec(
+        "AUTO_QUALITY_MAX",
+        "auto_quality_max",
+        parse_quality,
+        False,
+        "highest quality `quality:auto` may choose",
+    ),
+    SettingSpec(
+        "MAX_BYTES_MIN_QUALITY",
+        "max_bytes_min_quality",
+        parse_quality,
+        False,
+        "`max_bytes` lowers quality to this at most, then downscales",
+    ),
 )
 
 
@@ -543,7 +696,11 @@ def settings_table() -> str:
         "|---|---|---|---|",
     ]
     for spec in SETTINGS:
-        fallback = f"`IMGPROXY_{spec.name}`" if spec.imgproxy else "—"
+        fallback = (
+            ", ".join(f"`IMGPROXY_{name}`" for name in (spec.name, *spec.aliases))
+            if spec.imgproxy
+            else "—"
+        )
         rows.append(
             f"| `PIXELPIPE_{spec.name}` | {fallback} | {_default_text(spec.attr)} | {spec.doc} |"
         )

@@ -20,7 +20,7 @@ from proxy.cache import CachedResult
 
 log = logging.getLogger("pixelpipe")
 
-_FORMAT = b"pixelpipe-result-v2\n"
+_FORMAT = b"pixelpipe-result-v3\n"
 
 
 def encode_result(result: CachedResult) -> bytes:
@@ -28,6 +28,7 @@ def encode_result(result: CachedResult) -> bytes:
         "content_type": result.content_type,
         "etag": result.etag,
         "disposition": result.disposition,
+        "extra": [list(pair) for pair in result.extra_headers],
     }
     return _FORMAT + json.dumps(meta).encode() + b"\n" + result.body
 
@@ -40,7 +41,8 @@ def decode_result(blob: bytes) -> CachedResult | None:
         return None
     try:
         meta = json.loads(meta_line)
-        return CachedResult(body, meta["content_type"], meta["etag"], meta["disposition"])
+        extra = tuple((str(name), str(value)) for name, value in meta.get("extra", []))
+        return CachedResult(body, meta["content_type"], meta["etag"], meta["disposition"], extra)
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -74,3 +74,40 @@ def close(actual: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 1
 def mean_abs_difference(a: pyvips.Image, b: pyvips.Image) -> float:
     """Mean absolute pixel difference of two same-size images (0 = identical)."""
     return float((a.cast("float") - b.cast("float")).abs().avg())
+
+
+def photo_like(
+    width: int = 480, height: int = 320, seed: int = 1, grain: float = 3
+) -> pyvips.Image:
+    """Smooth colour fields with grain and an edge: compresses like a photo, not a chart."""
+    xyz = pyvips.Image.xyz(width, height)
+    red = xyz[0] * (255.0 / width)
+    green = xyz[1] * (255.0 / height)
+    blue = (xyz[0] + xyz[1]) * (128.0 / (width + height)) + 64
+    base = red.bandjoin([green, blue])
+    noise = pyvips.Image.gaussnoise(width, height, sigma=grain, mean=0, seed=seed).gaussblur(0.7)
+    edge = (xyz[0] > width // 2).ifthenelse(40, 0)
+    return (base + noise.bandjoin([noise, noise]) + edge).cast("uchar").copy(interpretation="srgb")
+
+
+def ssim_reference(a: pyvips.Image, b: pyvips.Image) -> float:
+    """SSIM (Wang et al. 2004) on Rec. 601 luma, written independently of proxy/:
+    an explicit 11x11 Gaussian mask (sigma 1.5) convolved with `conv`, no blur op."""
+    mask = pyvips.Image.gaussmat(1.5, 0.01, separable=False, precision="float")
+
+    def window(image: pyvips.Image) -> pyvips.Image:
+        return image.conv(mask, precision="float")
+
+    def luma(image: pyvips.Image) -> pyvips.Image:
+        if image.hasalpha():
+            image = image.flatten(background=[255, 255, 255])
+        return (image[0] * 0.299 + image[1] * 0.587 + image[2] * 0.114).cast("float")
+
+    x, y = luma(a), luma(b)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mx, my = window(x), window(y)
+    vx = window(x * x) - mx * mx
+    vy = window(y * y) - my * my
+    cxy = window(x * y) - mx * my
+    ssim_map = ((mx * my * 2 + c1) * (cxy * 2 + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return float(ssim_map.avg())

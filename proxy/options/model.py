@@ -139,9 +139,13 @@ class ProcessingOptions:
     crop: Crop = field(default_factory=Crop)
     auto_rotate: bool = True
     quality: int = 0  # 0: the per-format default from format_quality
+    auto_quality: bool = False  # choose per image by a perceptual threshold
     # Effective default quality per output format, settings and URL merged.
     format_quality: tuple[tuple[str, int], ...] = ()
-    format: str | None = None  # None: the source's format when writable, else JPEG
+    format: str | None = None  # None: negotiated, else by PREFERRED_FORMATS
+    # Set from the request's Accept header (never from the URL): formats to use
+    # before `format`, best first, when the image allows them (AVIF: not animated).
+    accepted_formats: tuple[str, ...] = ()
     strip_metadata: bool = True
     keep_copyright: bool = True
     strip_color_profile: bool = True
@@ -210,7 +214,7 @@ class ProcessingOptions:
             parts.append(crop)
         parts += [
             f"ar:{int(self.auto_rotate)}",
-            f"q:{self.quality}",
+            "q:auto" if self.auto_quality else f"q:{self.quality}",
             "fq:" + ":".join(f"{fmt}:{q}" for fmt, q in self.format_quality),
             f"sm:{int(self.strip_metadata)}",
             f"kcr:{int(self.keep_copyright)}",
@@ -227,4 +231,6 @@ class ProcessingOptions:
         source = "plain/" + quote(self.source_url, safe="/:")
         if self.format is not None:
             source += f"@{self.format}"
+        if self.accepted_formats:
+            parts.append("accept:" + ":".join(self.accepted_formats))
         return "/" + "/".join([*parts, source])

@@ -59,6 +59,7 @@ class ParserConfig:
     format_quality: Mapping[str, int] = field(default_factory=lambda: {"avif": 65})
     enforce_thumbnail: bool = False
     skip_processing: tuple[str, ...] = ()
+    auto_quality: bool = False  # PIXELPIPE_AUTO_QUALITY: `quality:auto` unless a URL says
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +286,10 @@ def read_crop_size(text: str) -> float:
 
 
 def parse_quality(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("quality", args, 1, 1, "a quality from 0 to 100")
-    draft["quality"] = read_quality("quality", args[0])
+    _arity("quality", args, 1, 1, "a quality from 0 to 100, or auto")
+    # `auto`: the lowest quality that stays perceptually close (pipeline/quality.py).
+    draft["auto_quality"] = args[0] == "auto"
+    draft["quality"] = 0 if draft["auto_quality"] else read_quality("quality", args[0])
 
 
 def parse_format_quality(args: list[str], draft: Draft, config: ParserConfig) -> None:
@@ -466,7 +469,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "bool",
         "`PIXELPIPE_AUTO_ROTATE` (true)",
     ),
-    OptionSpec("quality", ("q",), parse_quality, "quality", "0 (per-format default)"),
+    OptionSpec(
+        "quality",
+        ("q",),
+        parse_quality,
+        "quality or auto",
+        "0 (per-format default; `auto` with `PIXELPIPE_AUTO_QUALITY`)",
+    ),
     OptionSpec(
         "format_quality",
         ("fq",),
@@ -475,7 +484,12 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`PIXELPIPE_FORMAT_QUALITY`",
     ),
     OptionSpec(
-        "format", ("f", "ext"), parse_format, "extension", "source format if writable, else jpeg"
+        "format",
+        ("f", "ext"),
+        parse_format,
+        "extension",
+        "negotiated from `Accept` if enabled, else the source format if in "
+        "`PREFERRED_FORMATS`, else the first there that fits",
     ),
     OptionSpec(
         "strip_metadata",
@@ -583,6 +597,7 @@ def parse_options(
         "strip_color_profile": config.strip_color_profile,
         "return_attachment": config.return_attachment,
         "enforce_thumbnail": config.enforce_thumbnail,
+        "auto_quality": config.auto_quality,
         "skip_processing": tuple(sorted(config.skip_processing)),
         "format_quality": base_quality | dict(config.format_quality),
         "_presets": [],

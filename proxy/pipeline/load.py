@@ -45,6 +45,7 @@ class SourceHeader:
     height: int  # of one frame
     orientation: int  # EXIF orientation 1..8
     frames: int = 1
+    has_alpha: bool = False
 
     @property
     def vector(self) -> bool:
@@ -77,7 +78,9 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
     if fmt != "svg" and max_pixels and image.width * image.height * frames > max_pixels:
         raise ImageTooLarge()
     orientation = int(image.get("orientation")) if "orientation" in fields else 1
-    return SourceHeader(loader, fmt, image.width, image.height, orientation, max(1, frames))
+    return SourceHeader(
+        loader, fmt, image.width, image.height, orientation, max(1, frames), image.hasalpha()
+    )
 
 
 def _heif_format(image: pyvips.Image) -> str:

@@ -7,9 +7,16 @@ from dataclasses import dataclass, replace
 import pyvips
 
 from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError, UnsupportedFormat
-from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ANIMATION, OUTPUT_FORMATS
+from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ALPHA, FORMATS_WITH_ANIMATION
 from proxy.options.model import ProcessingOptions
-from proxy.pipeline.encode import encode_within, prepare_metadata
+from proxy.pipeline.encode import (
+    LOSSLESS_SOURCES,
+    QUALITY_FORMATS,
+    EncodeRequest,
+    EncoderSettings,
+    encode_result,
+    prepare_metadata,
+)
 from proxy.pipeline.load import SourceHeader, load_image, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
@@ -33,6 +40,8 @@ class ProcessingLimits:
     max_animation_frames: int
     sanitize_svg: bool
     max_result_dimension: int = 16383
+    # Without a format in the URL or from Accept: imgproxy's PREFERRED_FORMATS rule.
+    preferred_formats: tuple[str, ...] = ("jpeg", "png", "gif")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,9 @@ class ProcessedImage:
     source_format: str
     encodes: int = 1
     frames: int = 1
+    quality: int = 0  # the quality the encoder used (0: not a quality format)
+    scale: float = 1.0  # below 1: downscaled to meet max_bytes
+    lossless: bool = False
 
     @property
     def content_type(self) -> str:
@@ -55,12 +67,50 @@ def asks_processing(options: ProcessingOptions) -> bool:
     return any(getattr(options, name) != getattr(defaults, name) for name in _PROCESSING_FIELDS)
 
 
-def output_format(options: ProcessingOptions, header: SourceHeader) -> str:
+def output_format(
+    options: ProcessingOptions,
+    header: SourceHeader,
+    preferred: tuple[str, ...] = ("jpeg", "png", "gif"),
+    max_frames: int = 1,
+) -> str:
+    """The format to write, from the URL, the request's Accept, and the source.
+
+    Order: a vector source asked for no processing stays SVG; then the formats
+    negotiated from Accept (AVIF is skipped for animations: libvips writes no
+    AVIF sequences); then the URL's format; then imgproxy's preferred-formats
+    rule: the source's format if listed, else the first listed that can carry
+    the image's animation and alpha, else the first listed.
+    """
+    if header.vector and options.format is None and not asks_processing(options):
+        return "svg"
+    animated = 1 < header.frames <= max_frames
+    for fmt in options.accepted_formats:
+        if fmt == "avif" and animated:
+            continue
+        return fmt
     if options.format is not None:
         return options.format
-    if header.vector:
-        return "png" if asks_processing(options) else "svg"
-    return header.format if header.format in OUTPUT_FORMATS else "jpeg"
+    if header.format in preferred:
+        return header.format
+    alpha = header.has_alpha and options.background is None
+    for fmt in preferred:
+        if animated and fmt not in FORMATS_WITH_ANIMATION:
+            continue
+        if alpha and fmt not in FORMATS_WITH_ALPHA:
+            continue
+        return fmt
+    return preferred[0] if preferred else "jpeg"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """The processed image before encoding: what the encoded result is measured against."""
+
+    image: pyvips.Image  # frames stacked vertically when animated
+    keep: str  # libvips `keep` flags
+    format: str
+    header: SourceHeader
+    frames: int
 
 
 def process_image(
@@ -68,10 +118,25 @@ def process_image(
     options: ProcessingOptions,
     limits: ProcessingLimits,
     watermark: pyvips.Image | None = None,
+    encoder: EncoderSettings | None = None,
 ) -> ProcessedImage:
     """Blocking and CPU-bound: call from a worker thread."""
+    return inspect_image(data, options, limits, watermark, encoder)[0]
+
+
+def inspect_image(
+    data: bytes,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    watermark: pyvips.Image | None = None,
+    encoder: EncoderSettings | None = None,
+) -> tuple[ProcessedImage, Rendered | None]:
+    """The result, and the unencoded image it came from (None for pass-through)."""
     try:
-        return _process(data, options, limits, watermark)
+        rendered = _render(data, options, limits, watermark)
+        if isinstance(rendered, ProcessedImage):
+            return rendered, None
+        return _encode(rendered, options, encoder or EncoderSettings()), rendered
     except ProxyError:
         raise
     except pyvips.Error:
@@ -79,17 +144,45 @@ def process_image(
         raise ProcessingFailed() from None
 
 
-def _process(
+def _encode(
+    rendered: Rendered, options: ProcessingOptions, encoder: EncoderSettings
+) -> ProcessedImage:
+    fmt, frames = rendered.format, rendered.frames
+    request = EncodeRequest(
+        format=fmt,
+        quality=options.quality_for(fmt),
+        keep=rendered.keep,
+        max_bytes=options.max_bytes,
+        auto_quality=options.auto_quality,
+        lossless_source=rendered.header.format in LOSSLESS_SOURCES,
+        animated=frames > 1,
+    )
+    encoded = encode_result(rendered.image, request, encoder)
+    return ProcessedImage(
+        encoded.data,
+        fmt,
+        encoded.width,
+        encoded.height // frames,
+        rendered.header.format,
+        encodes=encoded.encodes,
+        frames=frames,
+        quality=encoded.quality if fmt in QUALITY_FORMATS else 0,
+        scale=encoded.scale,
+        lossless=encoded.lossless,
+    )
+
+
+def _render(
     data: bytes,
     options: ProcessingOptions,
     limits: ProcessingLimits,
     watermark: pyvips.Image | None,
-) -> ProcessedImage:
+) -> Rendered | ProcessedImage:
     passed = _pass_through(data, options, limits)
     if passed is not None:
         return passed
     header = read_header(data, limits.max_src_pixels)
-    fmt = output_format(options, header)
+    fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     if fmt == "svg":
         if not header.vector:
             raise UnsupportedFormat("SVG output needs an SVG source")
@@ -134,16 +227,7 @@ def _process(
     result = _join_frames(frames, image) if animate else frames[0]
 
     result, keep = prepare_metadata(result, options)
-    encoded = encode_within(result, fmt, options.quality_for(fmt), keep, options.max_bytes)
-    return ProcessedImage(
-        encoded.data,
-        fmt,
-        result.width,
-        frames[0].height,
-        header.format,
-        encodes=encoded.encodes,
-        frames=len(frames),
-    )
+    return Rendered(result, keep, fmt, header, len(frames))
 
 
 def _pass_through(
@@ -155,7 +239,8 @@ def _pass_through(
     header = read_header(data, limits.max_src_pixels)
     if header.format not in options.skip_processing:
         return None
-    if options.format not in (None, header.format):
+    fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
+    if fmt != header.format:
         return None  # imgproxy: skipping only when the format would not change
     if header.vector:
         return _svg_result(data, header, limits)

@@ -1,0 +1,78 @@
+"""The /info report: the source as it came, the result as it would be served.
+
+The result is measured against the processed image before encoding (the
+same pixels the encoder was given), so the numbers say what compression
+alone cost: bytes, compression ratio, MSE, PSNR and SSIM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyvips
+
+from proxy.options.model import ProcessingOptions
+from proxy.pipeline.encode import EncoderSettings
+from proxy.pipeline.load import read_header
+from proxy.pipeline.metrics import distortion
+from proxy.pipeline.process import ProcessedImage, ProcessingLimits, Rendered, inspect_image
+
+
+def image_report(
+    data: bytes,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    watermark: pyvips.Image | None,
+    encoder: EncoderSettings,
+) -> dict[str, Any]:
+    """Blocking and CPU-bound (it processes, encodes and decodes): a worker thread."""
+    processed, rendered = inspect_image(data, options, limits, watermark, encoder)
+    header = rendered.header if rendered is not None else read_header(data, limits.max_src_pixels)
+    return {
+        "source": {
+            "format": header.format,
+            "width": header.width,
+            "height": header.height,
+            "bytes": len(data),
+            "orientation": header.orientation,
+            "frames": header.frames,
+        },
+        "result": result_report(processed, rendered, len(data)),
+    }
+
+
+def result_report(
+    processed: ProcessedImage, rendered: Rendered | None, source_bytes: int
+) -> dict[str, Any]:
+    size = len(processed.data)
+    report: dict[str, Any] = {
+        "format": processed.format,
+        "width": processed.width,
+        "height": processed.height,
+        "frames": processed.frames,
+        "bytes": size,
+        "quality": processed.quality or None,
+        "lossless": processed.lossless,
+        "encodes": processed.encodes,
+        "downscale": processed.scale,
+        "source_bytes_ratio": round(source_bytes / size, 4) if size else None,
+    }
+    if rendered is None or processed.format == "svg":
+        # Passed through untouched: nothing was encoded to measure.
+        report |= {"compression_ratio": None, "mse": None, "psnr": None, "ssim": None}
+        return report
+    reference = rendered.image
+    if processed.scale < 1:
+        reference = reference.resize(processed.scale, kernel="lanczos3")
+    load_options = {"n": -1} if processed.frames > 1 else {}
+    decoded = pyvips.Image.new_from_buffer(processed.data, "", **load_options)
+    measured = distortion(reference, decoded)
+    # Uncompressed: 8 bits per band per pixel of what was encoded.
+    raw_bytes = reference.width * reference.height * reference.bands
+    report |= {
+        "compression_ratio": round(raw_bytes / size, 4) if size else None,
+        "mse": measured.mse,
+        "psnr": measured.psnr,
+        "ssim": measured.ssim,
+    }
+    return report

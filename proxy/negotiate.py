@@ -1,0 +1,122 @@
+"""What the request's headers change: output format by `Accept`, size by client hints.
+
+Pure functions of (options, headers, policy). The result says which request
+headers the answer depended on, so the response can name them in `Vary` and
+caches in front keep one copy per variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from proxy.options.model import ProcessingOptions
+
+# Upper bounds on what a hint may ask for; anything beyond is ignored, not clamped.
+MAX_HINT_DPR = 8.0
+MAX_HINT_WIDTH = 16383
+
+CLIENT_HINT_HEADERS = ("Sec-CH-DPR", "DPR", "Sec-CH-Width", "Width")
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiationPolicy:
+    auto_webp: bool = False
+    auto_avif: bool = False
+    enforce_webp: bool = False
+    enforce_avif: bool = False
+    client_hints: bool = False
+
+    @property
+    def consults_accept(self) -> bool:
+        return self.auto_webp or self.auto_avif or self.enforce_webp or self.enforce_avif
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    options: ProcessingOptions
+    vary: tuple[str, ...]  # request headers the answer depends on
+
+
+def accepted_image_types(accept: str | None) -> frozenset[str]:
+    """`image/avif,image/webp;q=0.9,*/*;q=0.8` -> {"avif", "webp"}.
+
+    Only types named outright count: `image/*` and `*/*` are sent by every
+    browser, including those that cannot decode AVIF.
+    """
+    if not accept:
+        return frozenset()
+    found = set()
+    for item in accept.lower().split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        if not media.startswith("image/") or media == "image/*":
+            continue
+        if any(_is_zero_q(param) for param in params):
+            continue
+        found.add(media.removeprefix("image/"))
+    return frozenset(found)
+
+
+def _is_zero_q(param: str) -> bool:
+    name, _, value = param.partition("=")
+    if name.strip() != "q":
+        return False
+    try:
+        return float(value) <= 0
+    except ValueError:
+        return False
+
+
+def negotiate(
+    options: ProcessingOptions,
+    accept: str | None,
+    hints: dict[str, str],
+    policy: NegotiationPolicy,
+) -> Negotiated:
+    """Options as this request's headers refine them, and the headers that mattered.
+
+    Returns the same options object when nothing changed, so callers can keep
+    the cache key they already have.
+    """
+    vary: list[str] = []
+    changes: dict[str, object] = {}
+
+    candidates = []
+    for fmt, auto, enforce in (
+        ("avif", policy.auto_avif, policy.enforce_avif),  # AVIF first, as imgproxy
+        ("webp", policy.auto_webp, policy.enforce_webp),
+    ):
+        if enforce or (auto and options.format is None):
+            candidates.append(fmt)
+    if candidates and not options.raw:
+        vary.append("Accept")
+        accepted = accepted_image_types(accept)
+        chosen = tuple(fmt for fmt in candidates if fmt in accepted)
+        if chosen and chosen != options.accepted_formats:
+            changes["accepted_formats"] = chosen
+
+    if policy.client_hints:
+        vary.extend(CLIENT_HINT_HEADERS)
+        dpr = _hint(hints, "sec-ch-dpr", "dpr", MAX_HINT_DPR)
+        if dpr is not None and options.dpr == 1.0:
+            changes["dpr"] = dpr
+        width = _hint(hints, "sec-ch-width", "width", MAX_HINT_WIDTH)
+        if width is not None and options.width == 0:
+            # The Width hint counts device pixels; dpr multiplies again later.
+            effective_dpr = float(changes.get("dpr", options.dpr))  # type: ignore[arg-type]
+            changes["width"] = max(1, round(width / effective_dpr))
+
+    negotiated = replace(options, **changes) if changes else options  # type: ignore[arg-type]
+    return Negotiated(negotiated, tuple(vary))
+
+
+def _hint(hints: dict[str, str], new: str, old: str, high: float) -> float | None:
+    text = hints.get(new) or hints.get(old)
+    if not text:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if not 0 < value <= high or value != value:
+        return None
+    return value

@@ -1,0 +1,272 @@
+"""End to end: format negotiation, client hints, byte budgets, quality:auto and /info.
+
+Behaviour only (formats, sizes, headers, quality metrics); timings live in bench/.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import pyvips
+
+from tests.conftest import make_settings, signed
+from tests.images import (
+    decode,
+    encode,
+    loader_format,
+    photo_like,
+    quadrants,
+    ssim_reference,
+    with_alpha,
+)
+from tests.servers import Origin, running_apps, serve_pixelpipe
+
+_names = itertools.count()
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+WEBP_ONLY = "image/webp,image/png,image/*;q=0.8"
+THRESHOLD = 0.97  # PIXELPIPE_AUTO_QUALITY_SSIM default
+
+
+def serve(origin: Origin, data: bytes, content_type: str = "image/jpeg") -> str:
+    return origin.add(f"/cmp/{next(_names)}", data, content_type)
+
+
+def get(client: httpx.Client, base: str, path: str, **headers: str) -> httpx.Response:
+    response = client.get(base + signed(path), headers=headers)
+    assert response.status_code == 200, response.text
+    return response
+
+
+@pytest.fixture(scope="module")
+def negotiating() -> Iterator[str]:
+    with serve_pixelpipe(make_settings(auto_webp=True, auto_avif=True)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def photo(origin: Origin) -> str:
+    return serve(origin, encode(photo_like(480, 320), "jpg", Q=95))
+
+
+# --- format negotiation -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "fmt"),
+    [(CHROME, "avif"), (WEBP_ONLY, "webp"), ("*/*", "jpeg"), ("", "jpeg")],
+)
+def test_format_follows_accept_with_vary(
+    client: httpx.Client, negotiating: str, photo: str, accept: str, fmt: str
+) -> None:
+    response = get(client, negotiating, f"/rs:fit:200:200/plain/{photo}", accept=accept)
+    image = decode(response.content)
+    assert loader_format(image) == fmt
+    assert response.headers["content-type"] == f"image/{fmt}"
+    assert (image.width, image.height) == (200, 133)
+    assert response.headers["vary"] == "Accept"
+
+
+def test_a_format_in_the_url_wins_and_does_not_vary(
+    client: httpx.Client, negotiating: str, photo: str
+) -> None:
+    response = get(client, negotiating, f"/rs:fit:200:200/plain/{photo}@png", accept=CHROME)
+    assert loader_format(decode(response.content)) == "png"
+    assert "vary" not in response.headers
+
+
+def test_enforced_webp_overrides_the_url(client: httpx.Client, origin: Origin, photo: str) -> None:
+    with serve_pixelpipe(make_settings(enforce_webp=True)) as base:
+        enforced = get(client, base, f"/rs:fit:100:100/plain/{photo}@png", accept=CHROME)
+        assert loader_format(decode(enforced.content)) == "webp"
+        assert enforced.headers["vary"] == "Accept"
+        fallback = get(client, base, f"/rs:fit:100:100/plain/{photo}@png", accept="*/*")
+        assert loader_format(decode(fallback.content)) == "png"
+
+
+def test_negotiated_results_are_cached_apart(
+    client: httpx.Client, negotiating: str, origin: Origin
+) -> None:
+    url = serve(origin, encode(photo_like(300, 200, seed=3), "jpg"))
+    path = f"/rs:fit:150:150/plain/{url}"
+    service = running_apps[negotiating].state.service
+    runs = service.pipeline_runs
+    formats = []
+    etags = set()
+    for accept in (CHROME, WEBP_ONLY, "*/*", CHROME, WEBP_ONLY, "*/*"):
+        response = get(client, negotiating, path, accept=accept)
+        formats.append(loader_format(decode(response.content)))
+        etags.add(response.headers["etag"])
+    assert formats == ["avif", "webp", "jpeg"] * 2
+    assert len(etags) == 3
+    assert service.pipeline_runs - runs == 3  # the second round came from the cache
+    assert origin.hits[url.removeprefix(origin.base)] == 1  # one source for all three
+
+
+def test_animation_is_never_made_avif(
+    client: httpx.Client, negotiating: str, origin: Origin
+) -> None:
+    frames = [quadrants(40, 30).rot90() if i % 2 else quadrants(30, 40) for i in range(4)]
+    strip = pyvips.Image.arrayjoin([f.crop(0, 0, 30, 30) for f in frames], across=1)
+    strip = strip.copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", 30)
+    url = serve(origin, strip.gifsave_buffer(), "image/gif")
+    response = get(client, negotiating, f"/plain/{url}", accept=CHROME)
+    image = pyvips.Image.new_from_buffer(response.content, "", n=-1)
+    assert loader_format(image) == "webp"
+    assert image.get("n-pages") == 4
+
+
+def test_preferred_formats_carry_alpha(client: httpx.Client, origin: Origin) -> None:
+    # A WebP source with alpha, preferred formats jpeg,png: JPEG has no alpha, so PNG.
+    url = serve(origin, encode(with_alpha(quadrants(60, 40), 128), "webp"), "image/webp")
+    with serve_pixelpipe(make_settings(preferred_formats=("jpeg", "png"))) as base:
+        image = decode(get(client, base, f"/plain/{url}").content)
+    assert loader_format(image) == "png" and image.hasalpha()
+
+
+# --- client hints ---------------------------------------------------------------
+
+
+def test_client_hints_set_width_and_dpr(client: httpx.Client, photo: str) -> None:
+    with serve_pixelpipe(make_settings(enable_client_hints=True)) as base:
+        path = f"/rs:fit/plain/{photo}@jpg"
+        by_dpr = get(client, base, f"/rs:fit:100:0/plain/{photo}@jpg", dpr="2")
+        assert decode(by_dpr.content).width == 200
+        by_width = get(client, base, path, **{"sec-ch-width": "240"})
+        assert decode(by_width.content).width == 240
+        both = get(client, base, path, **{"sec-ch-width": "300", "sec-ch-dpr": "2"})
+        assert decode(both.content).width == 300  # 150 CSS px at DPR 2
+        plain = get(client, base, path)
+        assert decode(plain.content).width == 480
+        for response in (by_dpr, by_width, both, plain):
+            assert set(response.headers["vary"].split(", ")) == {
+                "Sec-CH-DPR",
+                "DPR",
+                "Sec-CH-Width",
+                "Width",
+            }
+            assert "Sec-CH-DPR" in response.headers["accept-ch"]
+
+
+# --- byte budgets -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "webp", "avif"])
+def test_max_bytes_is_met_by_quality_with_few_encodes(
+    client: httpx.Client, pixelpipe: str, photo: str, fmt: str
+) -> None:
+    free = get(client, pixelpipe, f"/q:90/plain/{photo}@{fmt}")
+    budget = len(free.content) // 2
+    response = get(client, pixelpipe, f"/q:90/mb:{budget}/plain/{photo}@{fmt}")
+    image = decode(response.content)
+    assert len(response.content) <= budget
+    assert (image.width, image.height) == (480, 320)  # quality alone was enough
+    assert "x-pixelpipe-downscaled" not in response.headers
+    quality = int(response.headers["x-pixelpipe-quality"])
+    assert 10 <= quality < 90
+    # Bisection: one first try plus about log2(90 - 10) tries, not one per step.
+    assert int(response.headers["x-pixelpipe-encodes"]) <= 2 + math.ceil(math.log2(90))
+    # It is the highest quality that fits: one step up would not.
+    above = get(client, pixelpipe, f"/q:{quality + 1}/plain/{photo}@{fmt}")
+    assert len(above.content) > budget
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "webp", "png"])
+def test_max_bytes_downscales_when_quality_cannot(
+    client: httpx.Client, pixelpipe: str, photo: str, fmt: str
+) -> None:
+    # Half of what the lowest quality max_bytes may use (10) makes: too small for quality.
+    budget = len(get(client, pixelpipe, f"/q:10/plain/{photo}@{fmt}").content) // 2
+    response = get(client, pixelpipe, f"/mb:{budget}/plain/{photo}@{fmt}")
+    image = decode(response.content)
+    assert len(response.content) <= budget
+    scale = float(response.headers["x-pixelpipe-downscaled"])
+    assert 0 < scale < 1
+    assert image.width < 480 and abs(image.width / image.height - 1.5) < 0.05
+    assert abs(image.width - 480 * scale) <= 1
+
+
+# --- quality:auto -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "webp", "avif"])
+def test_auto_quality_stays_above_the_threshold(
+    client: httpx.Client, pixelpipe: str, photo: str, fmt: str
+) -> None:
+    auto = get(client, pixelpipe, f"/rs:fit:300:300/q:auto/plain/{photo}@{fmt}")
+    # The unencoded processed image: the same pipeline, written losslessly.
+    reference = decode(get(client, pixelpipe, f"/rs:fit:300:300/plain/{photo}@png").content)
+    result = decode(auto.content)
+    assert (result.width, result.height) == (reference.width, reference.height)
+    assert ssim_reference(reference, result) >= THRESHOLD
+    quality = int(auto.headers["x-pixelpipe-quality"])
+    assert 30 <= quality <= 90
+    if quality > 30:
+        # The chosen quality is the lowest that passes: one step down fails.
+        lower = decode(
+            get(client, pixelpipe, f"/rs:fit:300:300/q:{quality - 1}/plain/{photo}@{fmt}").content
+        )
+        assert ssim_reference(reference, lower) < THRESHOLD
+
+
+def test_auto_quality_as_the_default(client: httpx.Client, photo: str) -> None:
+    with serve_pixelpipe(make_settings(auto_quality=True)) as base:
+        auto = get(client, base, f"/rs:fit:300:300/plain/{photo}@jpg")
+        fixed = get(client, base, f"/rs:fit:300:300/q:80/plain/{photo}@jpg")
+    assert int(auto.headers["x-pixelpipe-encodes"]) > 1
+    assert fixed.headers["x-pixelpipe-quality"] == "80"
+    assert fixed.headers["x-pixelpipe-encodes"] == "1"
+
+
+# --- /info --------------------------------------------------------------------------
+
+
+def test_info_numbers_match_pyvips(client: httpx.Client, pixelpipe: str, photo: str) -> None:
+    options = "rs:fit:240:240/q:60"
+    info = client.get(pixelpipe + "/info" + signed(f"/{options}/plain/{photo}@jpg"))
+    assert info.status_code == 200, info.text
+    report = info.json()
+    source_bytes = encode(photo_like(480, 320), "jpg", Q=95)
+    assert report["source"] == {
+        "format": "jpeg",
+        "width": 480,
+        "height": 320,
+        "bytes": len(source_bytes),
+        "orientation": 1,
+        "frames": 1,
+    }
+    served = get(client, pixelpipe, f"/{options}/plain/{photo}@jpg").content
+    reference = decode(get(client, pixelpipe, f"/{options}/plain/{photo}@png").content)
+    result = decode(served)
+    result_report = report["result"]
+    assert result_report["bytes"] == len(served)
+    assert (result_report["width"], result_report["height"]) == (240, 160)
+    assert result_report["quality"] == 60
+    difference = reference.cast("float") - result.cast("float")
+    mse = (difference * difference).avg()
+    assert result_report["mse"] == pytest.approx(mse, rel=1e-6)
+    assert result_report["psnr"] == pytest.approx(10 * math.log10(255**2 / mse), rel=1e-6)
+    assert result_report["ssim"] == pytest.approx(ssim_reference(reference, result), abs=1e-6)
+    assert result_report["compression_ratio"] == pytest.approx(
+        240 * 160 * 3 / len(served), rel=1e-3
+    )
+
+
+def test_info_of_a_lossless_result(client: httpx.Client, pixelpipe: str, photo: str) -> None:
+    report = client.get(pixelpipe + "/info" + signed(f"/rs:fit:100:100/plain/{photo}@png")).json()
+    assert report["result"]["mse"] == 0
+    assert report["result"]["ssim"] == pytest.approx(1.0)
+    assert report["result"]["psnr"] == 100.0  # the cap for identical images
+
+
+def test_info_is_signed_like_images(client: httpx.Client, pixelpipe: str, photo: str) -> None:
+    bad = client.get(
+        pixelpipe + f"/info/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/rs:fit:10:10/plain/{photo}"
+    )
+    assert bad.status_code == 403
+    assert len(bad.text.splitlines()) == 1
+    assert client.get(pixelpipe + "/health").status_code == 200
