@@ -270,3 +270,17 @@ def test_info_is_signed_like_images(client: httpx.Client, pixelpipe: str, photo:
     assert bad.status_code == 403
     assert len(bad.text.splitlines()) == 1
     assert client.get(pixelpipe + "/health").status_code == 200
+
+
+def test_webp_from_a_lossless_source_is_lossless_when_smaller(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    url = serve(origin, encode(quadrants(200, 100), "png"), "image/png")
+    response = get(client, pixelpipe, f"/plain/{url}@webp")
+    assert response.headers["x-pixelpipe-encodes"] == "2"  # lossy, then lossless
+    lossless = decode(response.content)
+    reference = decode(get(client, pixelpipe, f"/plain/{url}@png").content)
+    difference = (lossless.cast("int") - reference.cast("int")).abs().max()
+    assert difference == 0
+    lossy = get(client, pixelpipe, f"/q:80/plain/{url}@jpg")
+    assert len(response.content) < len(lossy.content)

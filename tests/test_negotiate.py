@@ -6,7 +6,7 @@ import pytest
 
 from proxy.negotiate import NegotiationPolicy, accepted_image_types, negotiate
 from proxy.options.model import ProcessingOptions
-from proxy.settings import Settings
+from proxy.settings import Settings, SettingsError
 
 CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 OLD_SAFARI = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
@@ -125,3 +125,20 @@ def test_imgproxy_names_for_detection_settings() -> None:
         "webp",
         "png",
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PIXELPIPE_PREFERRED_FORMATS": "jpeg,tiff"}, "PIXELPIPE_PREFERRED_FORMATS"),
+        ({"PIXELPIPE_AUTO_QUALITY_SSIM": "1.5"}, "PIXELPIPE_AUTO_QUALITY_SSIM"),
+        ({"PIXELPIPE_AVIF_SPEED": "10"}, "PIXELPIPE_AVIF_SPEED"),
+        (
+            {"PIXELPIPE_AUTO_QUALITY_MIN": "90", "PIXELPIPE_AUTO_QUALITY_MAX": "50"},
+            "PIXELPIPE_AUTO_QUALITY_MIN",
+        ),
+    ],
+)
+def test_bad_compression_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)

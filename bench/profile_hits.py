@@ -1,0 +1,144 @@
+"""Where a cached answer's time goes: py-spy on one pixelpipe worker under W4 load.
+
+    .venv/bin/python bench/profile_hits.py [--duration 10] [--connections 32]
+
+Starts a loopback origin and `pixelpipe serve --workers 1`, warms the W4 paths
+(300x300 fill JPEG of generated photos), drives them with wrk while py-spy
+samples the worker, and prints the share of samples spent in each layer
+(inclusive: a frame's own time plus everything it calls). Installs py-spy
+with pip and wrk with apt when missing. Only loopback is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import (  # noqa: E402
+    KEY,
+    SALT,
+    ensure_wrk,
+    free_port,
+    prepare_images,
+    sign,
+    start,
+    stop,
+)
+
+# Layers, matched against "function (file)" frames; the first match per stack wins
+# for "own" attribution, and every match counts for "inclusive".
+LAYERS = {
+    "pixelpipe ImageService.respond": "respond (proxy/app.py",
+    "pixelpipe negotiation / parse memo": "negotiated (proxy/app.py",
+    "pixelpipe response headers": "_image_response (proxy/app.py",
+    "pixelpipe request limits": "check (proxy/limits.py",
+    "starlette routing": "(starlette/routing.py",
+    "starlette Request/headers": "(starlette/datastructures.py",
+    "starlette middleware stack": "(starlette/middleware/",
+    "uvicorn h11 protocol": "(uvicorn/protocols/http/h11_impl.py",
+    "h11 parsing/serialising": "(h11/",
+    "asyncio event loop + sockets": "(asyncio/",
+}
+
+
+def ensure_py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(found).exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "py-spy"], check=True)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    wrk, py_spy = ensure_wrk(), ensure_py_spy()
+    with tempfile.TemporaryDirectory() as tmp:
+        images_dir = Path(tmp) / "images"
+        images_dir.mkdir()
+        names = prepare_images(images_dir, None)["2560"]
+        origin_port = free_port()
+        origin = start(
+            [sys.executable, "-m", "http.server", str(origin_port), "--bind", "127.0.0.1",
+             "--directory", str(images_dir)],
+            dict(os.environ), f"http://127.0.0.1:{origin_port}/",
+        )  # fmt: skip
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELPIPE_", "IMGPROXY_"))}
+        env |= {
+            "PIXELPIPE_KEY": KEY,
+            "PIXELPIPE_SALT": SALT,
+            "PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES": "true",
+            "PIXELPIPE_LOG_LEVEL": "warning",
+        }
+        server = start(
+            [str(Path(sys.executable).parent / "pixelpipe"), "serve", "--port", str(port),
+             "--workers", "1"],
+            env, base + "/health",
+        )  # fmt: skip
+        try:
+            paths = [
+                sign(f"/rs:fill:300:300/q:80/plain/http://127.0.0.1:{origin_port}/{n}@jpg")
+                for n in names
+            ]
+            for path in paths:
+                httpx.get(base + path, timeout=60).raise_for_status()
+            paths_file = Path(tmp) / "paths.txt"
+            paths_file.write_text("\n".join(paths))
+            raw = Path(tmp) / "profile.txt"
+            spy = subprocess.Popen(
+                [py_spy, "record", "--pid", str(server.pid), "--duration", str(args.duration),
+                 "--rate", "250", "--format", "raw", "--output", str(raw), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            subprocess.run(
+                [wrk, "-t2", f"-c{args.connections}", f"-d{args.duration}s", "-s",
+                 str(HERE / "report.lua"), base, "--", str(paths_file), "2"],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            spy.wait(timeout=60)
+            print_layers(raw.read_text())
+        finally:
+            stop(server)
+            stop(origin)
+    return 0
+
+
+def print_layers(raw: str) -> None:
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    idle = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        if frames and "select (selectors.py" in frames[-1]:
+            idle += count  # waiting in epoll: no request to work on
+        for layer, needle in LAYERS.items():
+            if any(needle in frame for frame in frames):
+                inclusive[layer] += count
+    busy = total - idle
+    print(f"samples: {total}, in epoll wait: {idle} ({idle / total:.0%}), busy: {busy}\n")
+    print("| layer | share of busy samples (inclusive) |\n|---|---|")
+    for layer, _needle in LAYERS.items():
+        print(f"| {layer} | {inclusive[layer] / busy:.1%} |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
