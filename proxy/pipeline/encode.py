@@ -10,7 +10,8 @@ import pyvips
 from proxy.options.model import ProcessingOptions
 
 COPYRIGHT_FIELDS = ("exif-ifd0-Copyright",)
-_METADATA_BLOBS = ("exif-data", "xmp-data", "iptc-data")
+# Blobs that would otherwise ride along; the EXIF thumbnail alone can be ~10 KB.
+_METADATA_BLOBS = ("exif-data", "xmp-data", "iptc-data", "jpeg-thumbnail-data")
 
 
 def prepare_metadata(image: pyvips.Image, options: ProcessingOptions) -> tuple[pyvips.Image, str]:
