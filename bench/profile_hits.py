@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import shutil
 import subprocess
 import sys
@@ -26,13 +25,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from run import (  # noqa: E402
-    KEY,
-    SALT,
     ensure_wrk,
     free_port,
     prepare_images,
+    server_env,
     sign,
     start,
+    start_origin,
     stop,
 )
 
@@ -69,31 +68,16 @@ def main() -> int:
         images_dir = Path(tmp) / "images"
         images_dir.mkdir()
         names = prepare_images(images_dir, None)["2560"]
-        origin_port = free_port()
-        origin = start(
-            [sys.executable, "-m", "http.server", str(origin_port), "--bind", "127.0.0.1",
-             "--directory", str(images_dir)],
-            dict(os.environ), f"http://127.0.0.1:{origin_port}/",
-        )  # fmt: skip
+        origin, origin_base = start_origin(images_dir)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELPIPE_", "IMGPROXY_"))}
-        env |= {
-            "PIXELPIPE_KEY": KEY,
-            "PIXELPIPE_SALT": SALT,
-            "PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES": "true",
-            "PIXELPIPE_LOG_LEVEL": "warning",
-        }
         server = start(
             [str(Path(sys.executable).parent / "pixelpipe"), "serve", "--port", str(port),
              "--workers", "1"],
-            env, base + "/health",
+            server_env(), base + "/health",
         )  # fmt: skip
         try:
-            paths = [
-                sign(f"/rs:fill:300:300/q:80/plain/http://127.0.0.1:{origin_port}/{n}@jpg")
-                for n in names
-            ]
+            paths = [sign(f"/rs:fill:300:300/q:80/plain/{origin_base}/{n}@jpg") for n in names]
             for path in paths:
                 httpx.get(base + path, timeout=60).raise_for_status()
             paths_file = Path(tmp) / "paths.txt"

@@ -202,6 +202,29 @@ def start(args: list[str], env: dict[str, str], health: str) -> subprocess.Popen
     return process
 
 
+def start_origin(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A loopback HTTP origin over `directory`: the process and its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    origin = start(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(directory)],
+        dict(os.environ), base + "/",
+    )  # fmt: skip
+    return origin, base
+
+
+def server_env() -> dict[str, str]:
+    """The environment for `pixelpipe serve` in benchmarks: example keys, loopback allowed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELPIPE_", "IMGPROXY_"))}
+    return env | {
+        "PIXELPIPE_KEY": KEY,
+        "PIXELPIPE_SALT": SALT,
+        "PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES": "true",
+        "PIXELPIPE_LOG_LEVEL": "warning",
+    }
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -331,11 +354,11 @@ def overhead_breakdown(origin: str, name: str) -> dict[str, float]:
                 runs.append(time.perf_counter() - t0)
             with ThreadPoolExecutor(1) as executor:
                 service = ImageService(settings, sources, executor, ResultCache(10_000_000, 3600))
-                await service.respond(path, None)  # miss: fetch + pipeline, then cached
+                await service.respond(path, {})  # miss: fetch + pipeline, then cached
                 hits = 5000
                 t0 = time.perf_counter()
                 for _ in range(hits):
-                    await service.respond(path, None)
+                    await service.respond(path, {})
                 hit_us = (time.perf_counter() - t0) / hits * 1e6
         return {
             "parse_sign_canonical_us": parse_us,
@@ -373,21 +396,8 @@ def main() -> int:
         images_dir = Path(tmp) / "images"
         images_dir.mkdir()
         images = prepare_images(images_dir, args.corpus)
-        origin_port = free_port()
-        origin = start(
-            [sys.executable, "-m", "http.server", str(origin_port), "--bind", "127.0.0.1",
-             "--directory", str(images_dir)],
-            dict(os.environ), f"http://127.0.0.1:{origin_port}/",
-        )  # fmt: skip
-        origin_base = f"http://127.0.0.1:{origin_port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIXELPIPE_", "IMGPROXY_"))}
-        env |= {
-            "PIXELPIPE_KEY": KEY,
-            "PIXELPIPE_SALT": SALT,
-            "PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES": "true",
-            "PIXELPIPE_LOG_LEVEL": "warning",
-            "PIXELPIPE_REQUESTS_QUEUE_SIZE": "256",
-        }
+        origin, origin_base = start_origin(images_dir)
+        env = server_env() | {"PIXELPIPE_REQUESTS_QUEUE_SIZE": "256"}
         try:
             selected = workloads(origin_base, images, count=50_000)
             if args.only:

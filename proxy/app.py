@@ -168,14 +168,18 @@ class ImageService:
         options, key = self.parse_cached(raw_path)
         if not self.negotiates:
             return options, key, ()
-        hints = {
-            name: headers.get(name, "") for name in ("sec-ch-dpr", "dpr", "sec-ch-width", "width")
-        }
+        hint_names = ("sec-ch-dpr", "dpr", "sec-ch-width", "width")
+        hints = (
+            {name: headers.get(name, "") for name in hint_names}
+            if self.negotiation.client_hints
+            else {}
+        )
         result = negotiate(options, headers.get("accept"), hints, self.negotiation)
         if result.options is not options:
             options = result.options
-            key = self.variant_keys.get(options) or options.canonical()
-            self.variant_keys[options] = key
+            key = self.variant_keys.get(options)
+            if key is None:
+                key = self.variant_keys[options] = options.canonical()
         return options, key, result.vary
 
     async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:

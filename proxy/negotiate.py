@@ -117,6 +117,6 @@ def _hint(hints: dict[str, str], new: str, old: str, high: float) -> float | Non
         value = float(text.strip())
     except ValueError:
         return None
-    if not 0 < value <= high or value != value:
+    if not 0 < value <= high:  # also false for NaN
         return None
     return value

@@ -98,7 +98,7 @@ def encode_result(
     lossless source tries lossless too, and a byte budget then lowers the
     quality by bisection and, if even the floor does not fit, the size.
     """
-    counter = _Counter(image, request, settings)
+    counter = _Counter(request, settings)
     if request.auto_quality and request.format in QUALITY_FORMATS and not request.animated:
         quality, data = choose_auto_quality(image, request, settings, counter)
     else:
@@ -122,7 +122,7 @@ def encode_result(
 class _Counter:
     """encode() that counts, so every path reports its encodes per request."""
 
-    def __init__(self, image: pyvips.Image, request: EncodeRequest, settings: EncoderSettings):
+    def __init__(self, request: EncodeRequest, settings: EncoderSettings):
         self.request = request
         self.settings = settings
         self.count = 0
