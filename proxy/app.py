@@ -12,6 +12,10 @@ import contextlib
 import gc
 import hmac
 import logging
+import logging.config
+import os
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,17 +36,31 @@ from proxy.cache import CachedResult, ResultCache, SourceCache
 from proxy.coalesce import SingleFlight
 from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError, Unauthorized
 from proxy.http_headers import (
-    cache_headers,
+    CachePolicy,
     content_disposition,
     default_filename,
     etag_matches,
     make_etag,
-    max_age,
+    response_caching,
     source_digest,
 )
 from proxy.info import image_report
 from proxy.limits import RequestLimits
+from proxy.logs import logging_config
+from proxy.monitoring import (
+    CACHE_LOOKUPS,
+    FETCH_SECONDS,
+    JOBS_QUEUED,
+    PROCESSING_SECONDS,
+    SOURCE_BYTES,
+    SOURCE_ERRORS,
+    error_kind,
+    exposition,
+    running_job,
+    worker_exited,
+)
 from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
+from proxy.observability import Observability, current, format_label
 from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
 from proxy.options.formats import EXTENSIONS
 from proxy.options.url import split_signature
@@ -126,6 +144,9 @@ class ImageService:
         self.admission = Admission(settings.concurrency + settings.requests_queue_size)
         self.secret = settings.secret.encode() if settings.secret else None
         self.pipeline_runs = 0
+        self.cache_policy = CachePolicy(
+            settings.ttl, settings.s_maxage, settings.stale_while_revalidate
+        )
 
     def authorize(self, authorization: str | None) -> None:
         if self.secret is None:
@@ -187,9 +208,16 @@ class ImageService:
         now = time.time()
         if options.expires is not None and 0 < options.expires < now:
             raise ExpiredURL()
+        record = current()
         result = self.cache.get(key)
         if result is None:
+            CACHE_LOOKUPS.labels(tier="memory", outcome="miss").inc()
+            record.cache = "coalesced"  # unless this request leads the work (see _miss)
             result = await self.result_flights.run(key, lambda: self._miss(options, key))
+        else:
+            CACHE_LOOKUPS.labels(tier="memory", outcome="hit").inc()
+            record.cache = "memory"
+        record.format = format_label(result.content_type)
         return self._image_response(result, options, headers.get("if-none-match"), now, vary)
 
     async def info(self, raw_path: str, headers: Mapping[str, str]) -> Response:
@@ -216,7 +244,12 @@ class ImageService:
 
     async def _miss(self, options: ProcessingOptions, key: str) -> CachedResult:
         """Not in this process's cache: the shared tier, else fetch and process."""
+        record = current()
         result = await self.shared.get(key) if self.shared else None
+        if self.shared:
+            outcome = "miss" if result is None else "hit"
+            CACHE_LOOKUPS.labels(tier="redis", outcome=outcome).inc()
+        record.cache = "miss" if result is None else "redis"
         if result is None:
             with self.admission.slot():
                 result = await self._produce(options, key)
@@ -227,13 +260,25 @@ class ImageService:
 
     async def _source(self, url: str) -> SourceImage:
         cached = self.source_cache.get(url)
+        CACHE_LOOKUPS.labels(tier="source", outcome="miss" if cached is None else "hit").inc()
         if cached is not None:
             return cached
         return await self.fetch_flights.run(url, lambda: self._fetch(url))
 
     async def _fetch(self, url: str) -> SourceImage:
         self.fetches += 1
-        source = await self.sources.fetch(url)
+        started = time.perf_counter()
+        try:
+            source = await self.sources.fetch(url)
+        except ProxyError as error:
+            SOURCE_ERRORS.labels(kind=error_kind(error)).inc()
+            raise
+        elapsed = time.perf_counter() - started
+        FETCH_SECONDS.observe(elapsed)
+        SOURCE_BYTES.inc(len(source.data))
+        current().fetch_seconds = elapsed
+        if not self.settings.cache_control_passthrough:
+            source = replace(source, caching=())
         # Hashing megabytes would stall the event loop: off it, with the pixels.
         digest = await asyncio.to_thread(source_digest, source.data)
         source = replace(source, digest=digest)
@@ -253,9 +298,16 @@ class ImageService:
         else:
             loop = asyncio.get_running_loop()
             self.pipeline_runs += 1
-            processed = await loop.run_in_executor(
-                self.executor, self._process, source.data, options
-            )
+            JOBS_QUEUED.inc()
+            try:
+                processed, seconds = await loop.run_in_executor(
+                    self.executor, self._process, source.data, options
+                )
+            except ProxyError as error:
+                # The bytes arrived but are no usable image: a source error too.
+                SOURCE_ERRORS.labels(kind=error_kind(error)).inc()
+                raise
+            current().process_seconds = seconds
             body, content_type = processed.data, processed.content_type
             extension = EXTENSIONS[processed.format]
             extra = production_headers(processed)
@@ -267,10 +319,19 @@ class ImageService:
             etag=make_etag(key, source.digest or ""),
             disposition=content_disposition(filename, options.return_attachment),
             extra_headers=extra,
+            source_caching=source.caching,
         )
 
-    def _process(self, data: bytes, options: ProcessingOptions) -> ProcessedImage:
-        return process_image(data, options, self.limits, self.watermark, self.encoder)
+    def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, float]:
+        # On a processing thread: from here the job runs, no longer waits.
+        JOBS_QUEUED.dec()
+        started = time.perf_counter()
+        with running_job():
+            try:
+                processed = process_image(data, options, self.limits, self.watermark, self.encoder)
+            finally:
+                PROCESSING_SECONDS.observe(time.perf_counter() - started)
+        return processed, time.perf_counter() - started
 
     def _image_response(
         self,
@@ -280,7 +341,11 @@ class ImageService:
         now: float,
         vary: tuple[str, ...] = (),
     ) -> Response:
-        caching = cache_headers(max_age(self.settings.ttl, options.expires, now), int(now))
+        if result.source_caching and options.expires is None:
+            # CACHE_CONTROL_PASSTHROUGH: the origin's own lifetime, as it sent it.
+            caching = tuple((n.encode(), v.encode("latin-1")) for n, v in result.source_caching)
+        else:
+            caching = response_caching(self.cache_policy, options.expires, now)
         if vary:
             caching = (*caching, (b"vary", ", ".join(vary).encode()))
             if self.negotiation.client_hints:
@@ -372,8 +437,48 @@ def build_shared_cache(settings: Settings) -> SharedCache | None:
     )
 
 
+class Readiness:
+    """Ready once started; not ready from SIGTERM on, while in-flight work drains.
+
+    Kubernetes stops routing to a pod only after its readiness probe fails (or
+    the endpoint update spreads), so for SHUTDOWN_DELAY seconds after SIGTERM
+    the server keeps serving but answers `/ready` with 503; then uvicorn's own
+    graceful shutdown runs (stop accepting, finish in-flight requests).
+    """
+
+    def __init__(self, shutdown_delay: float) -> None:
+        self.shutdown_delay = shutdown_delay
+        self.started = False
+        self.draining = False
+
+    @property
+    def ready(self) -> bool:
+        return self.started and not self.draining
+
+    def hook_sigterm(self) -> None:
+        """Wrap the server's SIGTERM handler (uvicorn's) so draining starts first."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set there (tests run servers in threads)
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return
+
+        def on_sigterm(signum: int, frame: object) -> None:
+            self.draining = True
+            if self.shutdown_delay <= 0:
+                previous(signum, frame)
+                return
+            # uvicorn's handler only sets a flag, so calling it from a timer thread is safe.
+            timer = threading.Timer(self.shutdown_delay, previous, (signum, frame))
+            timer.daemon = True
+            timer.start()
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
 def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:
     configure_libvips()
+    readiness = Readiness(settings.shutdown_delay)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -391,57 +496,84 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
                 await load_watermark(settings, sources),
                 shared,
             )
+            readiness.hook_sigterm()
+            readiness.started = True
             try:
                 yield
             finally:
+                readiness.draining = True
                 if shared is not None:
                     await shared.close()
                 executor.shutdown(wait=True, cancel_futures=True)
+                worker_exited(os.getpid())
 
     async def health(request: Request) -> Response:
-        return PlainTextResponse("ok\n")
+        # Liveness: the process answers. It stays "ok" while draining.
+        return PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
+
+    async def ready(request: Request) -> Response:
+        if readiness.ready:
+            return PlainTextResponse("ready\n", headers={"Cache-Control": "no-store"})
+        reason = "shutting down\n" if readiness.draining else "starting\n"
+        return PlainTextResponse(reason, status_code=503, headers={"Cache-Control": "no-store"})
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = await asyncio.to_thread(exposition)
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
     async def image(request: Request) -> Response:
         service: ImageService = request.app.state.service
+        record = current()
+        record.kind = "image"
         try:
             service.authorize(request.headers.get("authorization"))
             return await service.respond(raw_request_path(request), request.headers)
         except ProxyError as error:
-            return error_response(error)
+            record.error = error_kind(error)
+            return error_response(error, settings.error_ttl)
         except Exception:
             # Never a traceback to the client; the log has it.
             log.exception("unexpected error for %s", request.url.path[:200])
+            record.error = "internal_error"
             return error_response(ProxyError())
 
     async def info(request: Request) -> Response:
         service: ImageService = request.app.state.service
+        record = current()
+        record.kind = "info"
         try:
             service.authorize(request.headers.get("authorization"))
             # Signed like an image URL: the signature covers what follows /info.
             path = raw_request_path(request).removeprefix("/info")
             return await service.info(path, request.headers)
         except ProxyError as error:
-            return error_response(error)
+            record.error = error_kind(error)
+            return error_response(error, settings.error_ttl)
         except Exception:
             log.exception("unexpected error for %s", request.url.path[:200])
+            record.error = "internal_error"
             return error_response(ProxyError())
 
-    return Starlette(
-        middleware=[Middleware(RequestLimits, max_bytes=settings.max_header_bytes)],
-        routes=[
-            Route("/health", health, methods=["GET", "HEAD"]),
-            Route("/info/{path:path}", info, methods=["GET"]),
-            Route("/{path:path}", image, methods=["GET", "HEAD"]),
+    routes = [
+        Route("/health", health, methods=["GET", "HEAD"]),
+        Route("/ready", ready, methods=["GET", "HEAD"]),
+    ]
+    if not settings.metrics_port:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
+    routes += [
+        Route("/info/{path:path}", info, methods=["GET"]),
+        Route("/{path:path}", image, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(
+        middleware=[
+            Middleware(Observability, access_log_enabled=settings.access_log),
+            Middleware(RequestLimits, max_bytes=settings.max_header_bytes),
         ],
+        routes=routes,
         lifespan=lifespan,
     )
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s %(message)s")
-    # libvips and httpx narrate every operation and request at INFO.
-    for noisy in ("pyvips", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    app.state.readiness = readiness
+    return app
 
 
 def tune_garbage_collector() -> None:
@@ -456,5 +588,5 @@ def create_app_from_env() -> Starlette:
     """uvicorn's factory in each worker process: settings are read once, here."""
     tune_garbage_collector()
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    logging.config.dictConfig(logging_config(settings))
     return create_app(settings)

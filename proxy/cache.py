@@ -23,6 +23,8 @@ class CachedResult:
     disposition: str  # the Content-Disposition header value
     # Facts about how it was made, e.g. ("x-pixelpipe-encodes", "3").
     extra_headers: tuple[tuple[str, str], ...] = ()
+    # The source's Cache-Control / Expires, kept only under CACHE_CONTROL_PASSTHROUGH.
+    source_caching: tuple[tuple[str, str], ...] = ()
     # The headers that never change for this result, encoded once for the wire.
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
 

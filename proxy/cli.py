@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 
 from proxy.settings import Settings, SettingsError
@@ -49,27 +52,72 @@ def run_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"pixelpipe: {exc}", file=sys.stderr)
         return 2
-    import uvicorn
-
     workers = args.workers or settings.workers
     if workers < 1:
         print("pixelpipe: --workers must be at least 1", file=sys.stderr)
         return 2
-    uvicorn.run(
-        "proxy.app:create_app_from_env",
-        factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=workers,
-        **server_options(settings),
-    )
+    host = args.host or settings.host
+    with MetricsDirectory():
+        # Imported only now: prometheus-client reads PROMETHEUS_MULTIPROC_DIR on import.
+        import uvicorn
+
+        if settings.metrics_port:
+            start_metrics_server(host, settings.metrics_port)
+        uvicorn.run(
+            "proxy.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=args.port or settings.port,
+            workers=workers,
+            **server_options(settings),
+        )
     return 0
+
+
+class MetricsDirectory:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for this server's workers, removed at exit.
+
+    Every worker process writes its metric values there and every scrape adds
+    them up; stale files from an earlier run would be added in too, so an
+    operator-given directory is emptied first.
+    """
+
+    def __enter__(self) -> str:
+        given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if given:
+            os.makedirs(given, exist_ok=True)
+            for name in os.listdir(given):
+                if name.endswith(".db"):
+                    os.remove(os.path.join(given, name))
+            self.created: str | None = None
+            return given
+        self.created = tempfile.mkdtemp(prefix="pixelpipe-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.created
+        return self.created
+
+    def __exit__(self, *exc: object) -> None:
+        if self.created:
+            shutil.rmtree(self.created, ignore_errors=True)
+
+
+def start_metrics_server(host: str, port: int) -> None:
+    """/metrics on its own port, served by the supervising process for all workers."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, addr=host, registry=registry)
 
 
 def server_options(settings: Settings) -> dict[str, object]:
     """uvicorn settings that are part of our limits, shared with the tests' server."""
+    from proxy.logs import logging_config
+
     return {
         "log_level": settings.log_level,
+        "log_config": logging_config(settings),
+        # pixelpipe writes its own access line (with request id, cache tier, durations).
+        "access_log": False,
         "server_header": False,
         "proxy_headers": False,
         # h11 enforces a bound on the request line plus headers (431/400 beyond it).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import posixpath
+from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import quote, unquote, urlsplit
 
@@ -30,6 +31,15 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return any(item.removeprefix("W/") == bare for item in candidates)
 
 
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long caches may keep an image answer (from the settings)."""
+
+    ttl: int  # max-age, for browsers and every cache
+    s_maxage: int | None = None  # shared caches (CDNs) only; None: not sent
+    stale_while_revalidate: int = 0  # 0: not sent
+
+
 def max_age(ttl: int, expires: int | None, now: float) -> int:
     """A signed URL with `expires` must not be cached beyond its expiry."""
     if expires is None or expires <= 0:
@@ -37,13 +47,43 @@ def max_age(ttl: int, expires: int | None, now: float) -> int:
     return max(0, min(ttl, int(expires - now)))
 
 
+def response_caching(
+    policy: CachePolicy, expires: int | None, now: float
+) -> tuple[tuple[bytes, bytes], ...]:
+    """Cache-Control and Expires for an image answer.
+
+    Every lifetime is capped by what is left of a URL's `expires`, and such a
+    URL gets no stale-while-revalidate: a cache must not serve it past expiry.
+    """
+    age = max_age(policy.ttl, expires, now)
+    if expires is None or expires <= 0:
+        shared, stale = policy.s_maxage, policy.stale_while_revalidate
+    else:
+        remaining = max(0, int(expires - now))
+        shared = None if policy.s_maxage is None else min(policy.s_maxage, remaining)
+        stale = 0
+    return _caching(age, shared, stale, int(now))
+
+
 @functools.lru_cache(maxsize=64)
-def cache_headers(age: int, now: int) -> tuple[tuple[bytes, bytes], ...]:
+def _caching(age: int, shared: int | None, stale: int, now: int) -> tuple[tuple[bytes, bytes], ...]:
     """Per whole second: a busy server formats each Expires date once, not per response."""
+    directives = f"public, max-age={age}"
+    if shared is not None:
+        directives += f", s-maxage={shared}"
+    if stale:
+        directives += f", stale-while-revalidate={stale}"
     return (
-        (b"cache-control", f"public, max-age={age}".encode()),
+        (b"cache-control", directives.encode()),
         (b"expires", formatdate(now + age, usegmt=True).encode()),
     )
+
+
+def error_caching(status: int, error_ttl: int) -> str:
+    """Cache-Control for an error: 4xx may be cached briefly; 5xx and 429 never."""
+    if error_ttl > 0 and 400 <= status < 500 and status != 429:
+        return f"public, max-age={error_ttl}"
+    return "no-store"
 
 
 def default_filename(source_url: str, extension: str) -> str:

@@ -1,14 +1,15 @@
-"""The one way an error becomes an HTTP response: status, one line, no caching."""
+"""The one way an error becomes an HTTP response: status, one line, cached briefly or not."""
 
 from __future__ import annotations
 
 from starlette.responses import PlainTextResponse, Response
 
 from proxy.errors import ProxyError
+from proxy.http_headers import error_caching
 
 
-def error_response(error: ProxyError) -> Response:
-    headers = {"Cache-Control": "no-cache"}
+def error_response(error: ProxyError, error_ttl: int = 0) -> Response:
+    headers = {"Cache-Control": error_caching(error.status, error_ttl)}
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     return PlainTextResponse(error.reason + "\n", status_code=error.status, headers=headers)

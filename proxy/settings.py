@@ -190,6 +190,24 @@ def parse_log_level(text: str) -> str:
     return level
 
 
+def parse_log_format(text: str) -> str:
+    value = text.strip().lower()
+    # imgproxy's "pretty" is our text; "structured" and "gcp" are JSON-like enough.
+    aliases = {"pretty": "text", "structured": "json", "gcp": "json"}
+    value = aliases.get(value, value)
+    if value not in {"text", "json"}:
+        raise ValueError("expected json or text")
+    return value
+
+
+def parse_optional_seconds(text: str) -> int | None:
+    """An optional Cache-Control duration: empty or negative means "not sent"."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("-"):
+        return None
+    return parse_non_negative_int(stripped)
+
+
 def parse_directory(text: str) -> str:
     path = os.path.realpath(text.strip())
     if not os.path.isdir(path):
@@ -240,6 +258,7 @@ class Settings:
     requests_queue_size: int = 32
     max_result_dimension: int = 16383
     shutdown_timeout: float = 10.0
+    shutdown_delay: float = 0.0
     max_header_bytes: int = 16384
     strip_metadata: bool = True
     keep_copyright: bool = True
@@ -264,6 +283,14 @@ class Settings:
     redis_max_item_bytes: int = 5 * 1024 * 1024
     redis_timeout: float = 0.25
     log_level: str = "info"
+    log_format: str = "text"
+    access_log: bool = True
+    metrics_port: int = 0
+    # CDN caching.
+    s_maxage: int | None = None
+    stale_while_revalidate: int = 0
+    cache_control_passthrough: bool = False
+    error_ttl: int = 0
     # Format negotiation (imgproxy's names) and client hints.
     auto_webp: bool = False
     auto_avif: bool = False
@@ -547,6 +574,66 @@ SETTINGS: tuple[SettingSpec, ...] = (
     ),
     SettingSpec("LOG_LEVEL", "log_level", parse_log_level, True, "debug, info, warning, error"),
     SettingSpec(
+        "LOG_FORMAT",
+        "log_format",
+        parse_log_format,
+        True,
+        "`json` (one object per line) or `text`; imgproxy's `pretty`/`structured` are read too",
+    ),
+    SettingSpec(
+        "ACCESS_LOG", "access_log", parse_bool, False, "one log line per image/info request"
+    ),
+    SettingSpec(
+        "METRICS_PORT",
+        "metrics_port",
+        int_between(0, 65535, "a port number"),
+        False,
+        "serve `/metrics` on this port only; 0: on the main port",
+    ),
+    SettingSpec(
+        "SHUTDOWN_TIMEOUT",
+        "shutdown_timeout",
+        parse_non_negative_float,
+        False,
+        "seconds in-flight requests get to finish after SIGTERM",
+    ),
+    SettingSpec(
+        "SHUTDOWN_DELAY",
+        "shutdown_delay",
+        parse_non_negative_float,
+        False,
+        "seconds `/ready` fails while still serving after SIGTERM, so load balancers "
+        "stop sending first",
+    ),
+    SettingSpec(
+        "S_MAXAGE",
+        "s_maxage",
+        parse_optional_seconds,
+        False,
+        "Cache-Control `s-maxage` for shared caches (CDNs), seconds",
+    ),
+    SettingSpec(
+        "STALE_WHILE_REVALIDATE",
+        "stale_while_revalidate",
+        parse_non_negative_int,
+        False,
+        "Cache-Control `stale-while-revalidate`, seconds; 0: not sent",
+    ),
+    SettingSpec(
+        "CACHE_CONTROL_PASSTHROUGH",
+        "cache_control_passthrough",
+        parse_bool,
+        True,
+        "answer with the source's `Cache-Control`/`Expires` when it sent them",
+    ),
+    SettingSpec(
+        "ERROR_TTL",
+        "error_ttl",
+        parse_non_negative_int,
+        False,
+        "seconds a 4xx answer (not 429) may be cached; 0: `no-store`; 5xx and 429 never",
+    ),
+    SettingSpec(
         "AUTO_WEBP",
         "auto_webp",
         parse_bool,
@@ -674,6 +761,7 @@ _DEFAULT_TEXT = {
     "allowed_sources": "unset: any",
     "secret": "unset",
     "redis_url": "unset: off",
+    "s_maxage": "unset: not sent",
 }
 
 

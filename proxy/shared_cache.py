@@ -29,6 +29,7 @@ def encode_result(result: CachedResult) -> bytes:
         "etag": result.etag,
         "disposition": result.disposition,
         "extra": [list(pair) for pair in result.extra_headers],
+        "caching": [list(pair) for pair in result.source_caching],
     }
     return _FORMAT + json.dumps(meta).encode() + b"\n" + result.body
 
@@ -42,7 +43,10 @@ def decode_result(blob: bytes) -> CachedResult | None:
     try:
         meta = json.loads(meta_line)
         extra = tuple((str(name), str(value)) for name, value in meta.get("extra", []))
-        return CachedResult(body, meta["content_type"], meta["etag"], meta["disposition"], extra)
+        caching = tuple((str(name), str(value)) for name, value in meta.get("caching", []))
+        return CachedResult(
+            body, meta["content_type"], meta["etag"], meta["disposition"], extra, caching
+        )
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -103,7 +103,8 @@ def serve_pixelpipe(settings: Settings, **app_kwargs: object) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    options = server_options(settings) | {"log_level": "warning"}
+    # The test process keeps pytest's logging: no log_config of our own here.
+    options = server_options(settings) | {"log_level": "warning", "log_config": None}
     config = uvicorn.Config(app, lifespan="on", **options)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])))

@@ -162,7 +162,7 @@ def test_bad_input(
     assert response.text.startswith(reason), response.text
     assert response.text.count("\n") == 1
     assert "Traceback" not in response.text and "127.0.0.1" not in response.text
-    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["cache-control"] == "no-store"
     good_request(client, pixelpipe, origin)
 
 

@@ -17,6 +17,8 @@ class SourceImage:
     data: bytes
     content_type: str | None = None
     digest: str | None = None  # content hash, set once the bytes are in hand
+    # The origin's Cache-Control / Expires, for CACHE_CONTROL_PASSTHROUGH.
+    caching: tuple[tuple[str, str], ...] = ()
 
 
 class Source(Protocol):

@@ -88,7 +88,14 @@ class HttpSource:
             if limit and received > limit:
                 raise SourceTooLarge()  # stop reading at once: the rest never arrives
             chunks.append(chunk)
-        return SourceImage(url, b"".join(chunks), response.headers.get("content-type"))
+        caching = tuple(
+            (name, response.headers[name])
+            for name in ("cache-control", "expires")
+            if name in response.headers
+        )
+        return SourceImage(
+            url, b"".join(chunks), response.headers.get("content-type"), caching=caching
+        )
 
 
 def _parse_url(url: str) -> httpx.URL:

@@ -1,0 +1,118 @@
+"""Log formatting: one JSON object per line for machines, or plain text for people.
+
+Every record made while a request is handled carries that request's id (from
+`X-Request-ID` or generated), so an error line can be joined to its access
+line and to the CDN's logs. The same configuration is handed to uvicorn, so
+its own lines (start-up, shutdown, protocol errors) come out in the same form.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextvars import ContextVar
+from typing import Any
+
+from proxy.settings import Settings
+
+# The id of the request being handled, for every log record made meanwhile.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# LogRecord attributes that are not extra fields passed by the caller.
+# uvicorn's color_message is its terminal copy of the message.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """{"time", "level", "logger", "message", "request_id", extra fields..., "exception"}."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": _iso_time(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD and not name.startswith("_"):
+                entry[name] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        # default=str: a stray non-JSON value must not cost the line.
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger [request id] message key=value ...` for a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [_iso_time(record.created), record.levelname, record.name]
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            parts.append(f"[{request_id}]")
+        parts.append(record.getMessage())
+        parts.extend(
+            f"{name}={value}"
+            for name, value in record.__dict__.items()
+            if name not in _STANDARD and not name.startswith("_") and value is not None
+        )
+        line = " ".join(str(part) for part in parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def _iso_time(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+
+
+def logging_config(settings: Settings) -> dict[str, Any]:
+    """A logging.config.dictConfig dict: ours, uvicorn's and the libraries' loggers."""
+    formatter = (
+        "proxy.logs.JsonFormatter"
+        if settings.log_format == "json"
+        else ("proxy.logs.TextFormatter")
+    )
+    level = settings.log_level.upper()
+    quiet = "WARNING" if level in ("DEBUG", "INFO") else level
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "proxy.logs.RequestIdFilter"}},
+        "formatters": {"main": {"()": formatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "main",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # Our access lines replace uvicorn's; libvips and httpx narrate at INFO.
+            "uvicorn.access": {"level": "WARNING", "propagate": True},
+            "uvicorn": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
+            "pyvips": {"level": quiet},
+            "httpx": {"level": quiet},
+            "httpcore": {"level": quiet},
+        },
+    }

@@ -1,0 +1,110 @@
+"""Prometheus metrics: what operators graph and alert on.
+
+The metrics are module-level, as prometheus-client expects: one set per
+process. With several uvicorn workers each process writes its values to files
+in PROMETHEUS_MULTIPROC_DIR (set by `pixelpipe serve` before any worker
+starts), and a scrape of any worker, or of the metrics port, adds up all of
+them. Label values are drawn from small fixed sets (status codes, formats,
+error kinds) so the number of series stays bounded whatever clients send.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Seconds: a cache hit is well under 1 ms, a large AVIF encode a few seconds.
+_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+REQUESTS = Counter(
+    "pixelpipe_requests",
+    "Image and /info requests answered, by HTTP status and output format",
+    ["status", "format"],
+)
+REQUEST_SECONDS = Histogram(
+    "pixelpipe_request_duration_seconds",
+    "Time from request to the last byte of the answer",
+    buckets=_LATENCY_BUCKETS,
+)
+PROCESSING_SECONDS = Histogram(
+    "pixelpipe_processing_duration_seconds",
+    "Time a pipeline run takes in its thread (decode, transform, encode)",
+    buckets=_LATENCY_BUCKETS,
+)
+FETCH_SECONDS = Histogram(
+    "pixelpipe_fetch_duration_seconds",
+    "Time to download a source image",
+    buckets=_LATENCY_BUCKETS,
+)
+CACHE_LOOKUPS = Counter(
+    "pixelpipe_cache_lookups",
+    "Cache lookups by tier (memory: results in this process; redis: the shared tier; "
+    "source: downloaded sources) and outcome (hit or miss)",
+    ["tier", "outcome"],
+)
+SOURCE_BYTES = Counter("pixelpipe_source_bytes", "Bytes of source images downloaded")
+RESPONSE_BYTES = Counter("pixelpipe_response_bytes", "Bytes of response bodies sent")
+JOBS_RUNNING = Gauge(
+    "pixelpipe_jobs_running",
+    "Pipeline runs executing in a processing thread now",
+    multiprocess_mode="livesum",
+)
+JOBS_QUEUED = Gauge(
+    "pixelpipe_jobs_queued",
+    "Pipeline runs waiting for a free processing thread",
+    multiprocess_mode="livesum",
+)
+SOURCE_ERRORS = Counter(
+    "pixelpipe_source_errors",
+    "Sources that could not be used, by kind (not_found, timeout, too_large, not_an_image, ...)",
+    ["kind"],
+)
+
+
+def error_kind(error: BaseException) -> str:
+    """`SourceTooLarge` -> "source_too_large", `URITooLong` -> "uri_too_long"."""
+    name = type(error).__name__
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+@contextmanager
+def running_job() -> Iterator[None]:
+    JOBS_RUNNING.inc()
+    try:
+        yield
+    finally:
+        JOBS_RUNNING.dec()
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text a scrape gets: this process's metrics, or every worker's added up."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    """Drop a finished worker's live gauges (its counters stay in the sums)."""
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(pid)
