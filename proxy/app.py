@@ -48,12 +48,17 @@ from proxy.info import image_report
 from proxy.limits import RequestLimits
 from proxy.logs import logging_config
 from proxy.monitoring import (
-    CACHE_LOOKUPS,
     FETCH_SECONDS,
     JOBS_QUEUED,
+    MEMORY_HIT,
+    MEMORY_MISS,
     PROCESSING_SECONDS,
+    REDIS_HIT,
+    REDIS_MISS,
     SOURCE_BYTES,
     SOURCE_ERRORS,
+    SOURCE_HIT,
+    SOURCE_MISS,
     error_kind,
     exposition,
     running_job,
@@ -211,11 +216,11 @@ class ImageService:
         record = current()
         result = self.cache.get(key)
         if result is None:
-            CACHE_LOOKUPS.labels(tier="memory", outcome="miss").inc()
+            MEMORY_MISS.inc()
             record.cache = "coalesced"  # unless this request leads the work (see _miss)
             result = await self.result_flights.run(key, lambda: self._miss(options, key))
         else:
-            CACHE_LOOKUPS.labels(tier="memory", outcome="hit").inc()
+            MEMORY_HIT.inc()
             record.cache = "memory"
         record.format = format_label(result.content_type)
         return self._image_response(result, options, headers.get("if-none-match"), now, vary)
@@ -247,8 +252,7 @@ class ImageService:
         record = current()
         result = await self.shared.get(key) if self.shared else None
         if self.shared:
-            outcome = "miss" if result is None else "hit"
-            CACHE_LOOKUPS.labels(tier="redis", outcome=outcome).inc()
+            (REDIS_MISS if result is None else REDIS_HIT).inc()
         record.cache = "miss" if result is None else "redis"
         if result is None:
             with self.admission.slot():
@@ -260,7 +264,7 @@ class ImageService:
 
     async def _source(self, url: str) -> SourceImage:
         cached = self.source_cache.get(url)
-        CACHE_LOOKUPS.labels(tier="source", outcome="miss" if cached is None else "hit").inc()
+        (SOURCE_MISS if cached is None else SOURCE_HIT).inc()
         if cached is not None:
             return cached
         return await self.fetch_flights.run(url, lambda: self._fetch(url))

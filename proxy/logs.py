@@ -8,6 +8,7 @@ its own lines (start-up, shutdown, protocol errors) come out in the same form.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -36,6 +37,19 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The caller's fields: `extra={"fields": {...}}` (the access log's, cheap to
+    read), or any other extra attributes."""
+    fields = getattr(record, "fields", None)
+    if isinstance(fields, dict):
+        return fields
+    return {
+        name: value
+        for name, value in record.__dict__.items()
+        if name not in _STANDARD and not name.startswith("_")
+    }
+
+
 class JsonFormatter(logging.Formatter):
     """{"time", "level", "logger", "message", "request_id", extra fields..., "exception"}."""
 
@@ -49,9 +63,7 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id:
             entry["request_id"] = request_id
-        for name, value in record.__dict__.items():
-            if name not in _STANDARD and not name.startswith("_"):
-                entry[name] = value
+        entry.update(record_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         # default=str: a stray non-JSON value must not cost the line.
@@ -68,9 +80,7 @@ class TextFormatter(logging.Formatter):
             parts.append(f"[{request_id}]")
         parts.append(record.getMessage())
         parts.extend(
-            f"{name}={value}"
-            for name, value in record.__dict__.items()
-            if name not in _STANDARD and not name.startswith("_") and value is not None
+            f"{name}={value}" for name, value in record_fields(record).items() if value is not None
         )
         line = " ".join(str(part) for part in parts)
         if record.exc_info:
@@ -79,8 +89,13 @@ class TextFormatter(logging.Formatter):
 
 
 def _iso_time(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+    return f"{_iso_second(int(created))}.{int(created % 1 * 1000):03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    # Formatted once per second, not once per line.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def logging_config(settings: Settings) -> dict[str, Any]:

@@ -57,6 +57,13 @@ CACHE_LOOKUPS = Counter(
     "source: downloaded sources) and outcome (hit or miss)",
     ["tier", "outcome"],
 )
+# The cache outcomes, bound once: labels() per lookup would cost a lock and a dict.
+MEMORY_HIT = CACHE_LOOKUPS.labels(tier="memory", outcome="hit")
+MEMORY_MISS = CACHE_LOOKUPS.labels(tier="memory", outcome="miss")
+REDIS_HIT = CACHE_LOOKUPS.labels(tier="redis", outcome="hit")
+REDIS_MISS = CACHE_LOOKUPS.labels(tier="redis", outcome="miss")
+SOURCE_HIT = CACHE_LOOKUPS.labels(tier="source", outcome="hit")
+SOURCE_MISS = CACHE_LOOKUPS.labels(tier="source", outcome="miss")
 SOURCE_BYTES = Counter("pixelpipe_source_bytes", "Bytes of source images downloaded")
 RESPONSE_BYTES = Counter("pixelpipe_response_bytes", "Bytes of response bodies sent")
 JOBS_RUNNING = Gauge(

@@ -11,12 +11,14 @@ it writes one access line and moves the request counters. Probes and scrapes
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,7 +67,7 @@ def request_id(scope: Scope) -> str:
             if _ACCEPTABLE_ID.fullmatch(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class Observability:
@@ -105,7 +107,7 @@ class Observability:
     def _finish(
         self, scope: Scope, record: RequestRecord, status: int, sent: int, elapsed: float
     ) -> None:
-        REQUESTS.labels(status=str(status), format=record.format or "none").inc()
+        _request_counter(status, record.format or "none").inc()
         REQUEST_SECONDS.observe(elapsed)
         RESPONSE_BYTES.inc(sent)
         if not self.access_log_enabled:
@@ -113,18 +115,26 @@ class Observability:
         access_log.info(
             "request",
             extra={
-                "method": scope.get("method"),
-                "path": scope.get("path", "")[:512],
-                "status": status,
-                "bytes": sent,
-                "duration_ms": round(elapsed * 1000, 2),
-                "cache": record.cache or None,
-                "format": record.format or None,
-                "fetch_ms": _ms(record.fetch_seconds),
-                "process_ms": _ms(record.process_seconds),
-                "error": record.error or None,
+                "fields": {
+                    "method": scope.get("method"),
+                    "path": scope.get("path", "")[:512],
+                    "status": status,
+                    "bytes": sent,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "cache": record.cache or None,
+                    "format": record.format or None,
+                    "fetch_ms": _ms(record.fetch_seconds),
+                    "process_ms": _ms(record.process_seconds),
+                    "error": record.error or None,
+                }
             },
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _request_counter(status: int, output_format: str) -> Any:
+    # labels() costs a lock and a dict build per call; the few children are kept.
+    return REQUESTS.labels(status=str(status), format=output_format)
 
 
 def _ms(seconds: float | None) -> float | None:
