@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import uvicorn
 
 from proxy.app import create_app
@@ -123,3 +125,19 @@ def serve_pixelpipe(settings: Settings, **app_kwargs: object) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def wait_until_serving(
+    base: str, process: subprocess.Popen, path: str = "/health", timeout: float = 30
+) -> None:  # type: ignore[type-arg]
+    """Poll a server started as its own process until `path` answers 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{base} did not come up (exit code {process.poll()})")
+        time.sleep(0.1)

@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, quadrants
-from tests.servers import Origin
+from tests.servers import Origin, wait_until_serving
 
 PIXELPIPE = shutil.which("pixelpipe", path=os.path.dirname(sys.executable)) or "pixelpipe"
 
@@ -94,16 +93,7 @@ def served(origin: Origin) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("pixelpipe serve did not come up")
-            time.sleep(0.1)
+        wait_until_serving(base, process)
         yield base
     finally:
         process.terminate()

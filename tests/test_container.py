@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, quadrants
-from tests.servers import Origin
+from tests.servers import Origin, wait_until_serving
 from tests.test_cli import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,15 +115,7 @@ def image_server(runtime_venv: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "did not start"
-            time.sleep(0.1)
+        wait_until_serving(base, process, "/ready")
         yield base
     finally:
         process.terminate()

@@ -28,7 +28,7 @@ from proxy.monitoring import error_kind
 from proxy.observability import format_label
 from tests.conftest import KEY, SALT, ServerFactory, signed
 from tests.images import decode, encode, quadrants
-from tests.servers import Origin
+from tests.servers import Origin, wait_until_serving
 from tests.test_cli import PIXELPIPE, clean_env, free_port
 
 JPEG = encode(quadrants(160, 120), "jpg")
@@ -279,16 +279,7 @@ def served_json(origin: Origin) -> Iterator[Served]:
             f"http://127.0.0.1:{port}", f"http://127.0.0.1:{metrics_port}", process, log
         )
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(served.base + "/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("pixelpipe serve did not come up:\n" + log.read_text())
-                time.sleep(0.1)
+            wait_until_serving(served.base, process, "/ready")
             yield served
         finally:
             if process.poll() is None:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import KEY, SALT, signed
 from tests.images import encode, gradient, quadrants, solid, with_alpha
-from tests.servers import Origin
+from tests.servers import Origin, wait_until_serving
 from tests.test_cli import PIXELPIPE, clean_env, free_port
 
 _names = itertools.count()
@@ -98,15 +98,7 @@ def small_server(origin: Origin):  # type: ignore[no-untyped-def]
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.1)
+    wait_until_serving(base, process)
     yield base, process
     if process.poll() is None:
         process.terminate()
