@@ -158,6 +158,17 @@ def test_base64_source_and_extension() -> None:
     assert (options.source_url, options.format) == ("https://shop/cup.jpg?v=1", "png")
 
 
+def test_presets_and_info_urls(local_server: str) -> None:
+    path = BUILDER.path("x", preset=("thumb", "sharp"), width=10)
+    assert "/w:10/pr:thumb:sharp/plain/x" in path
+    info = httpx.get(
+        local_server + BUILDER.info_url("local:///cup.png", width=100, format="png"), timeout=60
+    )
+    assert info.status_code == 200
+    report = info.json()
+    assert report["result"]["width"] == 100 and report["source"]["width"] == 400
+
+
 def test_unsigned_builder_and_bad_input() -> None:
     assert UrlBuilder().path("x", width=1) == "/insecure/w:1/plain/x"
     with pytest.raises(ValueError, match="unknown processing option"):

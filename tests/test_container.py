@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,8 +80,11 @@ def test_dockerignore_lets_in_what_the_build_copies() -> None:
 
 
 @pytest.fixture(scope="module")
-def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    venv = tmp_path_factory.mktemp("image") / "venv"
+def runtime_venv() -> Iterator[Path]:
+    # Not under pytest's 0700 temporary folders: an unprivileged user must read it.
+    home = Path(tempfile.mkdtemp(prefix="pixelpipe-image-"))
+    home.chmod(0o755)
+    venv = home / "venv"
     # No compiler: the install must need none (CC pointing at `false` makes any attempt fail).
     env = os.environ | {"CC": "/bin/false", "CXX": "/bin/false"}
     env.pop("VIRTUAL_ENV", None)
@@ -93,7 +97,8 @@ def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^libvips 8 \d+ \d+$", result.stdout, re.MULTILINE), result.stdout
-    return venv
+    yield venv
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +154,81 @@ def test_healthcheck_command_passes(image_server: str, runtime_venv: Path) -> No
         timeout=30,
     )
     assert result.returncode != 0
+
+
+def read_only_root_available() -> bool:
+    if shutil.which("unshare") is None or shutil.which("findmnt") is None:
+        return False
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "true"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+# Inside a private mount namespace: every mount read-only (as `docker run
+# --read-only`), then a tmpfs on the scratch folder (as `--tmpfs /tmp`).
+READ_ONLY_ROOT = (
+    "set -e; "
+    'for m in $(findmnt -rn -o TARGET | grep -v "^/proc\\|^/sys\\|^/dev"); do '
+    'mount -o remount,bind,ro "$m"; done; '
+    'mount -t tmpfs -o size=256m tmpfs "$TMPDIR"; '
+    'exec "$@"'
+)
+
+
+@pytest.mark.skipif(
+    not read_only_root_available(),
+    reason="needs unshare/findmnt and the right to make a mount namespace: SKIPPING",
+)
+def test_serves_from_a_read_only_root_writing_only_to_tmp(
+    runtime_venv: Path, origin: Origin, tmp_path: Path
+) -> None:
+    """The image's environment on a read-only file system with one tmpfs, as in Kubernetes."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    image_env = dict(re.findall(r"(\w+)=(\S+)", instructions("ENV")[0]))
+    env = clean_env(**image_env) | dict(
+        PATH=f"{runtime_venv}/bin:/usr/bin:/bin",
+        TMPDIR=str(scratch),
+        PROMETHEUS_MULTIPROC_DIR=str(scratch / "metrics"),
+        PIXELPIPE_HOST="127.0.0.1",
+        PIXELPIPE_PORT=str(free_port()),
+        PIXELPIPE_KEY=KEY,
+        PIXELPIPE_SALT=SALT,
+        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        PIXELPIPE_SHUTDOWN_DELAY="0",
+        PIXELPIPE_WORKERS="2",
+    )
+    # The namespace is what it claims: only the scratch tmpfs takes writes.
+    probe = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT, "sh",
+         "sh", "-c", f'touch "$TMPDIR/ok" && ! touch "{tmp_path}/nope" 2>/dev/null'],
+        env=env, capture_output=True,
+    )  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:  # opened before the namespace: stays writable
+        process = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", READ_ONLY_ROOT,
+             "sh", str(runtime_venv / "bin" / "pixelpipe"), "serve"],
+            env=env, cwd="/", stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{env['PIXELPIPE_PORT']}"
+    try:
+        wait_until_serving(base, process, "/ready")
+        url = origin.add("/container/ro.jpg", encode(quadrants(1200, 800), "jpg"))
+        for size in (60, 600):  # a small and a larger result, each through libvips
+            answer = httpx.get(
+                base + signed(f"/rs:fit:{size}:{size}/f:avif/plain/{url}"), timeout=60
+            )
+            assert answer.status_code == 200 and decode(answer.content).width == size
+        metrics = httpx.get(base + "/metrics", timeout=30)
+        assert "pixelpipe_requests_total" in metrics.text
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert lines, log.read_text()
+    problems = [e for e in lines if e["level"] in ("error", "critical")]
+    assert problems == [], problems
+    assert "Read-only file system" not in log.read_text()
