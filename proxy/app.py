@@ -14,8 +14,6 @@ import hmac
 import logging
 import logging.config
 import os
-import signal
-import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +70,7 @@ from proxy.options.url import split_signature
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
 from proxy.pipeline.watermark import load_watermark
+from proxy.readiness import Readiness
 from proxy.responses import PreparedResponse, error_response
 from proxy.settings import Settings
 from proxy.shared_cache import SharedCache
@@ -439,45 +438,6 @@ def build_shared_cache(settings: Settings) -> SharedCache | None:
         max_item_bytes=settings.redis_max_item_bytes,
         timeout=settings.redis_timeout,
     )
-
-
-class Readiness:
-    """Ready once started; not ready from SIGTERM on, while in-flight work drains.
-
-    Kubernetes stops routing to a pod only after its readiness probe fails (or
-    the endpoint update spreads), so for SHUTDOWN_DELAY seconds after SIGTERM
-    the server keeps serving but answers `/ready` with 503; then uvicorn's own
-    graceful shutdown runs (stop accepting, finish in-flight requests).
-    """
-
-    def __init__(self, shutdown_delay: float) -> None:
-        self.shutdown_delay = shutdown_delay
-        self.started = False
-        self.draining = False
-
-    @property
-    def ready(self) -> bool:
-        return self.started and not self.draining
-
-    def hook_sigterm(self) -> None:
-        """Wrap the server's SIGTERM handler (uvicorn's) so draining starts first."""
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set there (tests run servers in threads)
-        previous = signal.getsignal(signal.SIGTERM)
-        if not callable(previous):
-            return
-
-        def on_sigterm(signum: int, frame: object) -> None:
-            self.draining = True
-            if self.shutdown_delay <= 0:
-                previous(signum, frame)
-                return
-            # uvicorn's handler only sets a flag, so calling it from a timer thread is safe.
-            timer = threading.Timer(self.shutdown_delay, previous, (signum, frame))
-            timer.daemon = True
-            timer.start()
-
-        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:

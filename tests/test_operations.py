@@ -22,10 +22,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.app import Readiness
 from proxy.http_headers import CachePolicy, error_caching, response_caching
 from proxy.monitoring import error_kind
 from proxy.observability import format_label
+from proxy.readiness import Readiness
 from tests.conftest import KEY, SALT, ServerFactory, signed
 from tests.images import decode, encode, quadrants
 from tests.servers import Origin, wait_until_serving
