@@ -2,9 +2,9 @@
 
 One entry per option: the name a program uses (imgproxy's full name, with
 underscores), the short name written into URLs (the server's canonical
-spelling), and the other names the server also reads. `tests/test_builder.py`
-checks this table against the server's own option table, so the two cannot
-drift; it is kept separate so that client apps need none of the server's code.
+spelling), and every name the server reads. This is the one declaration of
+the names: the server's parser table (`proxy/options/parse.py`) takes them
+from here and adds a parser to each, so client apps need none of its code.
 The order is the order options are written in a built URL, so the same
 options always make the same URL (and hit the same CDN cache entry).
 """
@@ -75,5 +75,7 @@ BY_SPELLING: dict[str, OptionName] = {
     for option in OPTION_NAMES
     for spelling in {option.name, option.name.replace("_", "-"), *option.aliases}
 }
+
+OPTION_NAMES_BY_NAME: dict[str, OptionName] = {option.name: option for option in OPTION_NAMES}
 
 ORDER: dict[str, int] = {option.name: index for index, option in enumerate(OPTION_NAMES)}

@@ -36,6 +36,7 @@ from proxy.options.model import (
     WatermarkPosition,
 )
 from proxy.options.url import ARGUMENT_SEPARATOR
+from signing.options import OPTION_NAMES_BY_NAME
 
 # Larger than any encoder we use can write (JPEG: 65535); rejecting here keeps
 # absurd numbers from reaching the arithmetic at all.
@@ -444,115 +445,108 @@ def parse_max_bytes(args: list[str], draft: Draft, config: ParserConfig) -> None
     draft["max_bytes"] = read_positive_int("max_bytes", args[0], high=2**31 - 1)
 
 
+def _spec(name: str, parser: OptionParser, args: str, default: str) -> OptionSpec:
+    """An option's parser, under the names declared once in `signing.options`.
+
+    The client package owns the names (so the URL builder needs none of the
+    server's code); the server adds what it does with each option.
+    """
+    spellings = OPTION_NAMES_BY_NAME[name].aliases
+    return OptionSpec(spellings[0], spellings[1:], parser, args, default)
+
+
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec(
-        "resize", ("rs",), parse_resize, "type:width:height:enlarge:extend", "fit:0:0:false:false"
-    ),
-    OptionSpec("size", ("s",), parse_size, "width:height:enlarge:extend", "0:0:false:false"),
-    OptionSpec(
-        "resizing_type", ("rt",), parse_resizing_type, "fit, fill, fill-down, force or auto", "fit"
-    ),
-    OptionSpec("width", ("w",), parse_width, "width", "0 (from height and aspect ratio)"),
-    OptionSpec("height", ("h",), parse_height, "height", "0 (from width and aspect ratio)"),
-    OptionSpec("min-width", ("mw",), parse_min_width, "width", "0"),
-    OptionSpec("min-height", ("mh",), parse_min_height, "height", "0"),
-    OptionSpec("zoom", ("z",), parse_zoom, "zoom or zoom_x:zoom_y", "1"),
-    OptionSpec("dpr", (), parse_dpr, "dpr", "1"),
-    OptionSpec("enlarge", ("el",), parse_enlarge, "enlarge", "false"),
-    OptionSpec("extend", ("ex",), parse_extend, "extend:gravity:x:y", "false:ce:0:0"),
-    OptionSpec("gravity", ("g",), parse_gravity, "type:x:y, sm or fp:x:y", "ce:0:0"),
-    OptionSpec("crop", ("c",), parse_crop, "width:height:gravity", "none"),
-    OptionSpec(
+    _spec("resize", parse_resize, "type:width:height:enlarge:extend", "fit:0:0:false:false"),
+    _spec("size", parse_size, "width:height:enlarge:extend", "0:0:false:false"),
+    _spec("resizing_type", parse_resizing_type, "fit, fill, fill-down, force or auto", "fit"),
+    _spec("width", parse_width, "width", "0 (from height and aspect ratio)"),
+    _spec("height", parse_height, "height", "0 (from width and aspect ratio)"),
+    _spec("min_width", parse_min_width, "width", "0"),
+    _spec("min_height", parse_min_height, "height", "0"),
+    _spec("zoom", parse_zoom, "zoom or zoom_x:zoom_y", "1"),
+    _spec("dpr", parse_dpr, "dpr", "1"),
+    _spec("enlarge", parse_enlarge, "enlarge", "false"),
+    _spec("extend", parse_extend, "extend:gravity:x:y", "false:ce:0:0"),
+    _spec("gravity", parse_gravity, "type:x:y, sm or fp:x:y", "ce:0:0"),
+    _spec("crop", parse_crop, "width:height:gravity", "none"),
+    _spec(
         "auto_rotate",
-        ("ar",),
         _bool_field("auto_rotate", "auto_rotate"),
         "bool",
         "`PIXELPIPE_AUTO_ROTATE` (true)",
     ),
-    OptionSpec(
+    _spec(
         "quality",
-        ("q",),
         parse_quality,
         "quality or auto",
         "0 (per-format default; `auto` with `PIXELPIPE_AUTO_QUALITY`)",
     ),
-    OptionSpec(
+    _spec(
         "format_quality",
-        ("fq",),
         parse_format_quality,
         "format:quality:...",
         "`PIXELPIPE_FORMAT_QUALITY`",
     ),
-    OptionSpec(
+    _spec(
         "format",
-        ("f", "ext"),
         parse_format,
         "extension",
         "negotiated from `Accept` if enabled, else the source format if in "
         "`PREFERRED_FORMATS`, else the first there that fits",
     ),
-    OptionSpec(
+    _spec(
         "strip_metadata",
-        ("sm",),
         _bool_field("strip_metadata", "strip_metadata"),
         "bool",
         "`PIXELPIPE_STRIP_METADATA` (true)",
     ),
-    OptionSpec(
+    _spec(
         "keep_copyright",
-        ("kcr",),
         _bool_field("keep_copyright", "keep_copyright"),
         "bool",
         "`PIXELPIPE_KEEP_COPYRIGHT` (true)",
     ),
-    OptionSpec(
+    _spec(
         "strip_color_profile",
-        ("scp",),
         _bool_field("strip_color_profile", "strip_color_profile"),
         "bool",
         "`PIXELPIPE_STRIP_COLOR_PROFILE` (true)",
     ),
-    OptionSpec("preset", ("pr",), parse_preset, "name:name:...", "`default` preset, if defined"),
-    OptionSpec("cachebuster", ("cb",), parse_cachebuster, "string", "empty"),
-    OptionSpec("expires", ("exp",), parse_expires, "timestamp", "none"),
-    OptionSpec("filename", ("fn",), parse_filename, "filename:encoded", "from the source URL"),
-    OptionSpec("trim", ("t",), parse_trim, "threshold:colour:equal_hor:equal_ver", "off"),
-    OptionSpec("padding", ("pd",), parse_padding, "top:right:bottom:left", "0"),
-    OptionSpec(
+    _spec("preset", parse_preset, "name:name:...", "`default` preset, if defined"),
+    _spec("cachebuster", parse_cachebuster, "string", "empty"),
+    _spec("expires", parse_expires, "timestamp", "none"),
+    _spec("filename", parse_filename, "filename:encoded", "from the source URL"),
+    _spec("trim", parse_trim, "threshold:colour:equal_hor:equal_ver", "off"),
+    _spec("padding", parse_padding, "top:right:bottom:left", "0"),
+    _spec(
         "extend_aspect_ratio",
-        ("extend_ar", "exar"),
         parse_extend_aspect_ratio,
         "extend:gravity:x:y",
         "false:ce:0:0",
     ),
-    OptionSpec("rotate", ("rot",), parse_rotate, "angle", "0"),
-    OptionSpec("flip", ("fl",), parse_flip, "horizontal:vertical", "false:false"),
-    OptionSpec(
-        "background", ("bg",), parse_background, "rrggbb or r:g:b", "none (white when flattening)"
-    ),
-    OptionSpec(
+    _spec("rotate", parse_rotate, "angle", "0"),
+    _spec("flip", parse_flip, "horizontal:vertical", "false:false"),
+    _spec("background", parse_background, "rrggbb or r:g:b", "none (white when flattening)"),
+    _spec(
         "enforce_thumbnail",
-        ("eth",),
         _bool_field("enforce_thumbnail", "enforce_thumbnail"),
         "bool",
         "`PIXELPIPE_ENFORCE_THUMBNAIL` (false)",
     ),
-    OptionSpec("blur", ("bl",), _sigma_field("blur", "blur"), "sigma", "off"),
-    OptionSpec("sharpen", ("sh",), _sigma_field("sharpen", "sharpen"), "sigma", "off"),
-    OptionSpec("pixelate", ("pix",), parse_pixelate, "size", "off"),
-    OptionSpec("watermark", ("wm",), parse_watermark, "opacity:position:x:y:scale", "off"),
-    OptionSpec(
+    _spec("blur", _sigma_field("blur", "blur"), "sigma", "off"),
+    _spec("sharpen", _sigma_field("sharpen", "sharpen"), "sigma", "off"),
+    _spec("pixelate", parse_pixelate, "size", "off"),
+    _spec("watermark", parse_watermark, "opacity:position:x:y:scale", "off"),
+    _spec(
         "skip_processing",
-        ("skp",),
         parse_skip_processing,
         "format:format:...",
         "`PIXELPIPE_SKIP_PROCESSING_FORMATS`",
     ),
-    OptionSpec("raw", (), _bool_field("raw", "raw"), "bool", "false"),
-    OptionSpec("max_bytes", ("mb",), parse_max_bytes, "bytes", "0 (no limit)"),
-    OptionSpec(
+    _spec("raw", _bool_field("raw", "raw"), "bool", "false"),
+    _spec("max_bytes", parse_max_bytes, "bytes", "0 (no limit)"),
+    _spec(
         "return_attachment",
-        ("att",),
         _bool_field("return_attachment", "return_attachment"),
         "bool",
         "`PIXELPIPE_RETURN_ATTACHMENT` (false)",
