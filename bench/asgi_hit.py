@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging.config
 import os
 import statistics
 import sys
@@ -42,10 +41,10 @@ async def main() -> None:
     names = {f.name for f in fields(Settings)}
     if "log_format" in names:  # absent before the observability change
         settings = replace(settings, log_format=args.log_format, access_log=not args.no_access_log)
-        from proxy.logs import logging_config
+        from proxy.logs import configure_logging
 
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
-        logging.config.dictConfig(logging_config(settings))
+        configure_logging(settings)
     app = create_app(settings)
     path = "/unsafe/rs:fill:300:300/plain/http://origin.invalid/cup.jpg"
     async with app.router.lifespan_context(app):

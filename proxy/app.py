@@ -44,7 +44,7 @@ from proxy.http_headers import (
 )
 from proxy.info import image_report
 from proxy.limits import RequestLimits
-from proxy.logs import logging_config
+from proxy.logs import configure_logging
 from proxy.monitoring import (
     FETCH_SECONDS,
     JOBS_QUEUED,
@@ -552,5 +552,5 @@ def create_app_from_env() -> Starlette:
     """uvicorn's factory in each worker process: settings are read once, here."""
     tune_garbage_collector()
     settings = Settings.from_env()
-    logging.config.dictConfig(logging_config(settings))
+    configure_logging(settings)
     return create_app(settings)

@@ -121,7 +121,11 @@ def test_defaults_make_a_hardened_signed_deployment() -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    readiness = container["readinessProbe"]
+    assert readiness["httpGet"]["path"] == "/ready"
+    # Out of the endpoints before the server stops serving (SHUTDOWN_DELAY).
+    env_delay = float(container_env(deployment)["PIXELPIPE_SHUTDOWN_DELAY"])
+    assert readiness["periodSeconds"] * readiness["failureThreshold"] < env_delay
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert "resources" in container and container["resources"]["limits"]["memory"]
     # Grace period covers the readiness delay plus the drain.
