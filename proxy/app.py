@@ -485,13 +485,18 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
         body, content_type = await asyncio.to_thread(exposition)
         return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
-    async def image(request: Request) -> Response:
+    async def answer(request: Request, kind: str) -> Response:
+        """An image or /info request: the service's answer, or its error as one line."""
         service: ImageService = request.app.state.service
         record = current()
-        record.kind = "image"
+        record.kind = kind
         try:
             service.authorize(request.headers.get("authorization"))
-            return await service.respond(raw_request_path(request), request.headers)
+            path = raw_request_path(request)
+            if kind == "info":
+                # Signed like an image URL: the signature covers what follows /info.
+                return await service.info(path.removeprefix("/info"), request.headers)
+            return await service.respond(path, request.headers)
         except ProxyError as error:
             record.error = error_kind(error)
             return error_response(error, settings.error_ttl)
@@ -501,22 +506,11 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
             record.error = "internal_error"
             return error_response(ProxyError())
 
+    async def image(request: Request) -> Response:
+        return await answer(request, "image")
+
     async def info(request: Request) -> Response:
-        service: ImageService = request.app.state.service
-        record = current()
-        record.kind = "info"
-        try:
-            service.authorize(request.headers.get("authorization"))
-            # Signed like an image URL: the signature covers what follows /info.
-            path = raw_request_path(request).removeprefix("/info")
-            return await service.info(path, request.headers)
-        except ProxyError as error:
-            record.error = error_kind(error)
-            return error_response(error, settings.error_ttl)
-        except Exception:
-            log.exception("unexpected error for %s", request.url.path[:200])
-            record.error = "internal_error"
-            return error_response(ProxyError())
+        return await answer(request, "info")
 
     routes = [
         Route("/health", health, methods=["GET", "HEAD"]),
