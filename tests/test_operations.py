@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from proxy.monitoring import error_kind
 from proxy.observability import format_label
 from proxy.readiness import Readiness
 from tests.conftest import KEY, SALT, ServerFactory, signed
-from tests.images import decode, encode, quadrants
+from tests.images import decode, encode, photo_like, quadrants
 from tests.servers import Origin, wait_until_serving
 from tests.test_cli import PIXELPIPE, clean_env, free_port
 
@@ -100,6 +101,39 @@ def test_metrics_count_undecodable_sources_by_kind(
         after = scrape(client, base + "/metrics")
     assert moved(before, after, "pixelpipe_source_errors_total", kind="not_an_image") == 1
     assert moved(before, after, "pixelpipe_requests_total", status="422", format="none") == 1
+
+
+def test_jobs_running_and_queued_gauges(
+    pixelpipe_with: ServerFactory, origin: Origin, client: httpx.Client
+) -> None:
+    """One processing thread, two slow AVIF encodes: one runs while the other waits."""
+    body = encode(photo_like(800, 600, grain=8), "png")
+    first = origin.add("/ops/slow-a.png", body, "image/png")
+    second = origin.add("/ops/slow-b.png", body, "image/png")
+
+    def seen(base: str, running: int, queued: int) -> bool:
+        # Polled, not timed: each encode lasts seconds at AVIF speed 2.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            samples = scrape(client, base + "/metrics")
+            now = (
+                value(samples, "pixelpipe_jobs_running"),
+                value(samples, "pixelpipe_jobs_queued"),
+            )
+            if now == (running, queued):
+                return True
+            time.sleep(0.02)
+        return False
+
+    with pixelpipe_with(concurrency=1, avif_speed=2) as base, ThreadPoolExecutor(2) as pool:
+        answers = [pool.submit(httpx.get, base + signed(f"/f:avif/plain/{first}"), timeout=120)]
+        assert seen(base, running=1, queued=0)
+        answers.append(
+            pool.submit(httpx.get, base + signed(f"/f:avif/plain/{second}"), timeout=120)
+        )
+        assert seen(base, running=1, queued=1)
+        assert [answer.result().status_code for answer in answers] == [200, 200]
+        assert seen(base, running=0, queued=0)
 
 
 def test_metrics_port_setting_takes_metrics_off_the_main_port(
