@@ -32,6 +32,8 @@ QUALITIES = tuple(range(20, 101, 10))
 # Every quality measured per image: the table shows QUALITIES, the bound uses all.
 GRID = tuple(sorted(set(range(20, 96, 5)) | set(QUALITIES)))
 BUDGETS = (10_000, 30_000, 60_000, 100_000)
+LIMITS = ProcessingLimits.from_settings(Settings())
+ENCODER = EncoderSettings.from_settings(Settings())
 
 
 def report(data: bytes, path: str) -> dict[str, Any]:
@@ -39,14 +41,8 @@ def report(data: bytes, path: str) -> dict[str, Any]:
     options = parse_options(
         split.option_segments, split.source_url, split.extension, ParserConfig()
     )
-    settings = Settings()
-    limits = ProcessingLimits(
-        settings.max_src_pixels,
-        settings.max_animation_frames,
-        True,
-        preferred_formats=settings.preferred_formats,
-    )
-    return image_report(data, options, limits, None, EncoderSettings())["result"]
+    # The server's limits and encoders with default settings, built as the server builds them.
+    return image_report(data, options, LIMITS, None, ENCODER)["result"]
 
 
 def median(values: list[float]) -> float:
@@ -97,7 +93,7 @@ def auto_table(images: dict[str, bytes], size: int) -> tuple[list[str], list[str
         "| median SSIM auto | mean SSIM q80 | mean SSIM auto | images below threshold |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    threshold = EncoderSettings().auto_quality_ssim
+    threshold = ENCODER.auto_quality_ssim
     for fmt in FORMATS:
         saved, fixed_ssim, auto_ssim, fixed_total, auto_total, below = [], [], [], 0, 0, 0
         for name, data in images.items():

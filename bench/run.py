@@ -290,7 +290,7 @@ def pipeline_call(signed_path: str):  # type: ignore[no-untyped-def]
     options = parse_options(
         split.option_segments, split.source_url, split.extension, ParserConfig()
     )
-    limits = ProcessingLimits(settings.max_src_pixels, settings.max_animation_frames, True)
+    limits = ProcessingLimits.from_settings(settings)
     return lambda data: process_image(data, options, limits).data
 
 

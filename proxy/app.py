@@ -112,34 +112,10 @@ class ImageService:
         self.fetches = 0
         self.parsed: LRUCache[str, tuple[ProcessingOptions, str]] = LRUCache(maxsize=20_000)
         self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
-        self.parser_config = ParserConfig(
-            presets=settings.presets,
-            auto_rotate=settings.auto_rotate,
-            strip_metadata=settings.strip_metadata,
-            keep_copyright=settings.keep_copyright,
-            strip_color_profile=settings.strip_color_profile,
-            return_attachment=settings.return_attachment,
-            quality=settings.quality,
-            format_quality=settings.format_quality,
-            enforce_thumbnail=settings.enforce_thumbnail,
-            skip_processing=settings.skip_processing_formats,
-            auto_quality=settings.auto_quality,
-        )
-        self.limits = ProcessingLimits(
-            max_src_pixels=settings.max_src_pixels,
-            max_animation_frames=settings.max_animation_frames,
-            sanitize_svg=settings.sanitize_svg,
-            max_result_dimension=settings.max_result_dimension,
-            preferred_formats=settings.preferred_formats,
-        )
-        self.encoder = encoder_settings(settings)
-        self.negotiation = NegotiationPolicy(
-            auto_webp=settings.auto_webp,
-            auto_avif=settings.auto_avif,
-            enforce_webp=settings.enforce_webp,
-            enforce_avif=settings.enforce_avif,
-            client_hints=settings.enable_client_hints,
-        )
+        self.parser_config = ParserConfig.from_settings(settings)
+        self.limits = ProcessingLimits.from_settings(settings)
+        self.encoder = EncoderSettings.from_settings(settings)
+        self.negotiation = NegotiationPolicy.from_settings(settings)
         self.negotiates = self.negotiation.consults_accept or self.negotiation.client_hints
         # Negotiated variants of parsed options -> their cache key.
         self.variant_keys: LRUCache[ProcessingOptions, str] = LRUCache(maxsize=20_000)
@@ -280,8 +256,6 @@ class ImageService:
         FETCH_SECONDS.observe(elapsed)
         SOURCE_BYTES.inc(len(source.data))
         current().fetch_seconds = elapsed
-        if not self.settings.cache_control_passthrough:
-            source = replace(source, caching=())
         # Hashing megabytes would stall the event loop: off it, with the pixels.
         digest = await asyncio.to_thread(source_digest, source.data)
         source = replace(source, digest=digest)
@@ -322,7 +296,8 @@ class ImageService:
             etag=make_etag(key, source.digest or ""),
             disposition=content_disposition(filename, options.return_attachment),
             extra_headers=extra,
-            source_caching=source.caching,
+            # Kept only when asked for: it is stored with the result (and in Redis).
+            source_caching=source.caching if self.settings.cache_control_passthrough else (),
         )
 
     def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, float]:
@@ -344,9 +319,9 @@ class ImageService:
         now: float,
         vary: tuple[str, ...] = (),
     ) -> Response:
-        if result.source_caching and options.expires is None:
+        if result.raw_source_caching and options.expires is None:
             # CACHE_CONTROL_PASSTHROUGH: the origin's own lifetime, as it sent it.
-            caching = tuple((n.encode(), v.encode("latin-1")) for n, v in result.source_caching)
+            caching = result.raw_source_caching
         else:
             caching = response_caching(self.cache_policy, options.expires, now)
         if vary:
@@ -356,20 +331,6 @@ class ImageService:
         if etag_matches(if_none_match, result.etag):
             return PreparedResponse(b"", [(b"etag", result.etag.encode()), *caching], status=304)
         return PreparedResponse(result.body, [*result.raw_headers, *caching])
-
-
-def encoder_settings(settings: Settings) -> EncoderSettings:
-    return EncoderSettings(
-        jpeg_progressive=settings.jpeg_progressive,
-        png_quantize=settings.png_quantize,
-        png_quantization_colors=settings.png_quantization_colors,
-        avif_speed=settings.avif_speed,
-        webp_lossless_sources=settings.webp_lossless_sources,
-        auto_quality_ssim=settings.auto_quality_ssim,
-        auto_quality_min=settings.auto_quality_min,
-        auto_quality_max=settings.auto_quality_max,
-        max_bytes_min_quality=settings.max_bytes_min_quality,
-    )
 
 
 def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]:

@@ -27,6 +27,9 @@ class CachedResult:
     source_caching: tuple[tuple[str, str], ...] = ()
     # The headers that never change for this result, encoded once for the wire.
     raw_headers: tuple[tuple[bytes, bytes], ...] = field(init=False, repr=False, compare=False)
+    raw_source_caching: tuple[tuple[bytes, bytes], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         headers = (
@@ -40,6 +43,11 @@ class CachedResult:
             ),
         )
         object.__setattr__(self, "raw_headers", headers)
+        object.__setattr__(
+            self,
+            "raw_source_caching",
+            tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in self.source_caching),
+        )
 
 
 class ResultCache:

@@ -8,8 +8,12 @@ caches in front keep one copy per variant.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from proxy.options.model import ProcessingOptions
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
 
 # Upper bounds on what a hint may ask for; anything beyond is ignored, not clamped.
 MAX_HINT_DPR = 8.0
@@ -25,6 +29,16 @@ class NegotiationPolicy:
     enforce_webp: bool = False
     enforce_avif: bool = False
     client_hints: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NegotiationPolicy:
+        return cls(
+            auto_webp=settings.auto_webp,
+            auto_avif=settings.auto_avif,
+            enforce_webp=settings.enforce_webp,
+            enforce_avif=settings.enforce_avif,
+            client_hints=settings.enable_client_hints,
+        )
 
     @property
     def consults_accept(self) -> bool:

@@ -54,6 +54,7 @@ def current() -> RequestRecord:
     return current_request.get() or RequestRecord("")
 
 
+@functools.lru_cache(maxsize=64)
 def format_label(content_type: str) -> str:
     """ "image/svg+xml" -> "svg"; unknown types -> "other"."""
     subtype = content_type.partition("/")[2].partition("+")[0].partition(";")[0].strip()
@@ -110,8 +111,8 @@ class Observability:
         _request_counter(status, record.format or "none").inc()
         REQUEST_SECONDS.observe(elapsed)
         RESPONSE_BYTES.inc(sent)
-        if not self.access_log_enabled:
-            return
+        if not (self.access_log_enabled and access_log.isEnabledFor(logging.INFO)):
+            return  # no fields built for a line nobody writes
         access_log.info(
             "request",
             extra={

@@ -14,7 +14,7 @@ import binascii
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from proxy.errors import InvalidOptionArgument, UnknownOption, UnknownPreset
@@ -37,6 +37,9 @@ from proxy.options.model import (
 )
 from proxy.options.url import ARGUMENT_SEPARATOR
 from signing.options import OPTION_NAMES_BY_NAME
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
 
 # Larger than any encoder we use can write (JPEG: 65535); rejecting here keeps
 # absurd numbers from reaching the arithmetic at all.
@@ -61,6 +64,22 @@ class ParserConfig:
     enforce_thumbnail: bool = False
     skip_processing: tuple[str, ...] = ()
     auto_quality: bool = False  # PIXELPIPE_AUTO_QUALITY: `quality:auto` unless a URL says
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ParserConfig:
+        return cls(
+            presets=settings.presets,
+            auto_rotate=settings.auto_rotate,
+            strip_metadata=settings.strip_metadata,
+            keep_copyright=settings.keep_copyright,
+            strip_color_profile=settings.strip_color_profile,
+            return_attachment=settings.return_attachment,
+            quality=settings.quality,
+            format_quality=settings.format_quality,
+            enforce_thumbnail=settings.enforce_thumbnail,
+            skip_processing=settings.skip_processing_formats,
+            auto_quality=settings.auto_quality,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pyvips
 
 from proxy.options.model import ProcessingOptions
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
 
 COPYRIGHT_FIELDS = ("exif-ifd0-Copyright",)
 # Blobs that would otherwise ride along; the EXIF thumbnail alone can be ~10 KB.
@@ -63,6 +67,20 @@ class EncoderSettings:
     auto_quality_min: int = 30
     auto_quality_max: int = 90
     max_bytes_min_quality: int = 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EncoderSettings:
+        return cls(
+            jpeg_progressive=settings.jpeg_progressive,
+            png_quantize=settings.png_quantize,
+            png_quantization_colors=settings.png_quantization_colors,
+            avif_speed=settings.avif_speed,
+            webp_lossless_sources=settings.webp_lossless_sources,
+            auto_quality_ssim=settings.auto_quality_ssim,
+            auto_quality_min=settings.auto_quality_min,
+            auto_quality_max=settings.auto_quality_max,
+            max_bytes_min_quality=settings.max_bytes_min_quality,
+        )
 
 
 # max_bytes: a first encode this many times over budget tries the floor quality

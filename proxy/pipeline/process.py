@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import pyvips
 
@@ -21,6 +22,9 @@ from proxy.pipeline.load import SourceHeader, load_image, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
 from proxy.pipeline.svg import sanitize_svg
+
+if TYPE_CHECKING:
+    from proxy.settings import Settings
 
 # The largest result we agree to build: beyond this, enlarge/extend/dpr turn a
 # tiny URL into gigabytes of pixels.
@@ -42,6 +46,16 @@ class ProcessingLimits:
     max_result_dimension: int = 16383
     # Without a format in the URL or from Accept: imgproxy's PREFERRED_FORMATS rule.
     preferred_formats: tuple[str, ...] = ("jpeg", "png", "gif")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ProcessingLimits:
+        return cls(
+            max_src_pixels=settings.max_src_pixels,
+            max_animation_frames=settings.max_animation_frames,
+            sanitize_svg=settings.sanitize_svg,
+            max_result_dimension=settings.max_result_dimension,
+            preferred_formats=settings.preferred_formats,
+        )
 
 
 @dataclass(frozen=True, slots=True)
