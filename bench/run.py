@@ -305,11 +305,12 @@ def overhead_breakdown(origin: str, name: str) -> dict[str, float]:
     import asyncio
     from dataclasses import replace
 
-    from proxy.app import ImageService, build_client, build_sources
+    from proxy.app import build_client, build_sources
     from proxy.cache import ResultCache
     from proxy.http_headers import source_digest
     from proxy.options import ParserConfig, parse_options, split_path
     from proxy.options.url import split_signature
+    from proxy.service import ImageService
     from proxy.settings import Settings
     from signing import KeyRing
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 
+from proxy.allocator import exec_with_allocator
 from proxy.settings import Settings, SettingsError
 
 
@@ -43,12 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     url.add_argument("--base64", action="store_true", help="base64-encode the source URL")
     url.add_argument("--size", type=int, default=32, help="signature bytes (default 32)")
 
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(arguments)
     if args.command == "sign":
         return run_sign(args)
     if args.command == "url":
         return run_url(args)
-    return run_serve(args)
+    return run_serve(args, arguments)
 
 
 def run_url(args: argparse.Namespace) -> int:
@@ -79,7 +82,7 @@ def run_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -89,21 +92,27 @@ def run_serve(args: argparse.Namespace) -> int:
     if workers < 1:
         print("pixelpipe: --workers must be at least 1", file=sys.stderr)
         return 2
+    # Before anything else is allocated: the malloc every worker inherits.
+    exec_with_allocator(settings.allocator, argv)
     host = args.host or settings.host
     with MetricsDirectory():
         # Imported only now: prometheus-client reads PROMETHEUS_MULTIPROC_DIR on import.
         import uvicorn
 
+        from proxy.workers import serve_workers
+
         if settings.metrics_port:
             start_metrics_server(host, settings.metrics_port)
-        uvicorn.run(
+        config = uvicorn.Config(
             "proxy.app:create_app_from_env",
             factory=True,
             host=host,
             port=args.port or settings.port,
             workers=workers,
-            **server_options(settings),
+            **server_options(settings),  # type: ignore[arg-type]
         )
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_workers(config, workers, settings.reuse_port)
     return 0
 
 
@@ -153,8 +162,10 @@ def server_options(settings: Settings) -> dict[str, object]:
         "access_log": False,
         "server_header": False,
         "proxy_headers": False,
-        # h11 enforces a bound on the request line plus headers (431/400 beyond it).
-        "http": "proxy.server_protocol:NoDelayH11Protocol",
+        # httptools' C parser on uvloop; the request head is bounded as h11 bounds
+        # it (431 beyond max_header_bytes; see proxy.server_protocol).
+        "http": "proxy.server_protocol:BoundedHttpToolsProtocol",
+        "loop": "uvloop",
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         # SIGTERM: stop accepting, give in-flight requests this long to finish.
         "timeout_graceful_shutdown": settings.shutdown_timeout,

@@ -62,10 +62,14 @@ class Unauthorized(ProxyError):
 
 
 class ServiceOverloaded(ProxyError):
-    """More requests than the processing slots and the queue hold (429, with Retry-After)."""
+    """More image jobs than the processing threads and the queue hold (503, with Retry-After).
 
-    status = 429
-    default_reason = "too many requests, try again shortly"
+    503, not 429: the server is full, whoever asks; a CDN retries another pod
+    or serves stale instead of blaming the client.
+    """
+
+    status = 503
+    default_reason = "server busy, try again shortly"
     retry_after = 1
 
 

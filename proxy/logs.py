@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import logging.config
+import re
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -36,6 +37,47 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = request_id_var.get()
         return True
+
+
+class LibvipsWarnings(logging.Filter):
+    """libvips' warnings: each kind once per `interval` seconds, every one counted.
+
+    libvips warns about harmless quirks of a file (an unusual EXIF resolution
+    unit, a truncated ICC tag) once or several times per image: on a busy
+    server that is a line per request that says nothing new. The first of a
+    kind is logged with a note; repeats within the interval go to the
+    `pixelpipe_libvips_warnings` counter only. At DEBUG every one is logged.
+    """
+
+    interval = 600.0
+    max_kinds = 256  # remembered kinds; past this the memory starts over
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        self.last_logged: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        from proxy.monitoring import LIBVIPS_WARNINGS
+
+        LIBVIPS_WARNINGS.inc()
+        if logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return True
+        kind = _DIGITS.sub("#", record.getMessage())[:160]
+        now = time.monotonic()
+        last = self.last_logged.get(kind)
+        if last is not None and now - last < self.interval:
+            return False
+        if len(self.last_logged) >= self.max_kinds:
+            self.last_logged.clear()
+        self.last_logged[kind] = now
+        record.msg = f"{record.getMessage()} (repeats are counted, not logged, for 10 minutes)"
+        record.args = None
+        return True
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -126,7 +168,10 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "proxy.logs.RequestIdFilter"}},
+        "filters": {
+            "request_id": {"()": "proxy.logs.RequestIdFilter"},
+            "libvips": {"()": "proxy.logs.LibvipsWarnings"},
+        },
         "formatters": {"main": {"()": formatter}},
         "handlers": {
             "stderr": {
@@ -142,7 +187,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
             "uvicorn.access": {"level": "WARNING", "propagate": True},
             "uvicorn": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
-            "pyvips": {"level": quiet},
+            "pyvips": {"level": quiet, "filters": ["libvips"]},
             "httpx": {"level": quiet},
             "httpcore": {"level": quiet},
         },

@@ -73,8 +73,17 @@ JOBS_RUNNING = Gauge(
 )
 JOBS_QUEUED = Gauge(
     "pixelpipe_jobs_queued",
-    "Pipeline runs waiting for a free processing thread",
+    "Pipeline runs waiting for a processing thread and their share of the memory budget",
     multiprocess_mode="livesum",
+)
+MEMORY_RESERVED = Gauge(
+    "pixelpipe_memory_reserved_bytes",
+    "Estimated peak memory of the pipeline runs admitted now (see MEMORY_BUDGET)",
+    multiprocess_mode="livesum",
+)
+LIBVIPS_WARNINGS = Counter(
+    "pixelpipe_libvips_warnings",
+    "Warnings libvips gave about images (each kind is logged at most once per 10 minutes)",
 )
 SOURCE_ERRORS = Counter(
     "pixelpipe_source_errors",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -62,6 +63,32 @@ def int_between(low: int, high: int, what: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "k": 1000,
+    "ki": 1024,
+    "m": 1000**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gi": 1024**3,
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes, plainly or with a unit as Kubernetes writes them: `268435456`, `256Mi`, `1Gi`."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]i?)?[bB]?\s*", text)
+    if match is None:
+        raise ValueError("expected a size in bytes, e.g. 268435456 or 256Mi")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+
+
+def parse_allocator(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("auto", "jemalloc", "glibc"):
+        raise ValueError("expected auto, jemalloc or glibc")
+    return value
 
 
 parse_port = int_between(1, 65535, "a port number")
@@ -256,6 +283,9 @@ class Settings:
     connect_timeout: float = 3.0
     secret: str | None = None
     requests_queue_size: int = 32
+    memory_budget: int = 192 * 1024 * 1024
+    allocator: str = "auto"
+    reuse_port: bool = True
     max_result_dimension: int = 16383
     shutdown_timeout: float = 10.0
     shutdown_delay: float = 0.0
@@ -380,6 +410,35 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_positive_int,
         False,
         "image-processing threads per process",
+    ),
+    SettingSpec(
+        "REQUESTS_QUEUE_SIZE",
+        "requests_queue_size",
+        parse_non_negative_int,
+        True,
+        "image jobs per process that may wait beyond the processing threads; more: 503",
+    ),
+    SettingSpec(
+        "MEMORY_BUDGET",
+        "memory_budget",
+        parse_size,
+        False,
+        "memory per process that running image jobs reserve (each its estimated peak), "
+        "e.g. `256Mi`; a job that does not fit waits",
+    ),
+    SettingSpec(
+        "ALLOCATOR",
+        "allocator",
+        parse_allocator,
+        False,
+        "`pixelpipe serve`'s malloc: jemalloc (when installed), glibc with 2 arenas, or auto",
+    ),
+    SettingSpec(
+        "REUSE_PORT",
+        "reuse_port",
+        parse_bool,
+        False,
+        "one SO_REUSEPORT listening socket per worker, so the kernel spreads connections",
     ),
     SettingSpec("TTL", "ttl", parse_non_negative_int, True, "Cache-Control max-age, seconds"),
     SettingSpec("QUALITY", "quality", parse_quality, True, "default output quality"),
@@ -762,6 +821,7 @@ _DEFAULT_TEXT = {
     "secret": "unset",
     "redis_url": "unset: off",
     "s_maxage": "unset: not sent",
+    "memory_budget": "192Mi",
 }
 
 

@@ -111,3 +111,26 @@ def ssim_reference(a: pyvips.Image, b: pyvips.Image) -> float:
     cxy = window(x * y) - mx * my
     ssim_map = ((mx * my * 2 + c1) * (cxy * 2 + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(ssim_map.avg())
+
+
+def with_odd_resolution_unit(jpeg: bytes) -> bytes:
+    """The JPEG with an EXIF block whose ResolutionUnit is 0, which libvips warns about.
+
+    Cameras and editors write such files; the warning is harmless and comes
+    twice per image (spliced in by hand: libvips would correct it on save).
+    """
+    import struct
+
+    # IFD0 at offset 8: XResolution, YResolution (rationals after the IFD), ResolutionUnit 0.
+    tiff = (
+        b"II*\x00"
+        + struct.pack("<I", 8)
+        + struct.pack("<H", 3)
+        + struct.pack("<HHII", 0x011A, 5, 1, 50)
+        + struct.pack("<HHII", 0x011B, 5, 1, 58)
+        + struct.pack("<HHIHH", 0x0128, 3, 1, 0, 0)
+        + struct.pack("<I", 0)
+        + struct.pack("<II", 72, 1) * 2
+    )
+    exif = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]

@@ -8,6 +8,7 @@ policy before any connection, which these tests check.
 from __future__ import annotations
 
 import itertools
+import socket
 from collections import Counter
 from collections.abc import Iterator
 
@@ -207,3 +208,45 @@ def test_oversized_headers_and_request_lines_are_refused(
         long_line = client.get(base + "/insecure/cb:" + "a" * 8000 + "/plain/x")
         assert long_line.status_code in (400, 414, 431)
         assert client.get(base + signed(f"/w:10/plain/{url}")).status_code == 200
+
+
+def _send_until_closed(port: int, head: bytes, filler: bytes, total: int) -> tuple[int, bytes]:
+    """Send a request head that never ends; return how much went out and what came back."""
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(head)
+            while sent < total:
+                sock.sendall(filler)
+                sent += len(filler)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            answer = sock.recv(200)
+        except ConnectionResetError:
+            answer = b""
+    return sent, answer
+
+
+def test_an_endless_request_head_is_cut_off(pixelpipe_with, origin: Origin) -> None:  # type: ignore[no-untyped-def]
+    """httptools keeps an unfinished header in memory: the server stops it at the bound."""
+    url = origin.base + image_path(origin)
+    with pixelpipe_with(max_header_bytes=4096) as base:
+        port = int(base.rsplit(":", 1)[1])
+        # 64 MiB of one header line: the connection must end long before it is all sent.
+        total = 64 * 1024 * 1024
+        sent, answer = _send_until_closed(
+            port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Filler: ", b"a" * 65536, total
+        )
+        assert sent < total
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431 ")
+        # Many header lines, each short, add up the same way.
+        sent, answer = _send_until_closed(
+            port, b"GET /health HTTP/1.1\r\n", b"X-A: b\r\n" * 8192, total
+        )
+        assert sent < total
+        # A head just within the bound is served, on a connection that stays usable.
+        with httpx.Client(timeout=10) as client:
+            ok = client.get(base + "/health", headers={"X-Filler": "a" * 3000})
+            assert ok.status_code == 200
+            assert client.get(base + signed(f"/w:10/plain/{url}")).status_code == 200

@@ -28,7 +28,7 @@ from proxy.monitoring import error_kind
 from proxy.observability import format_label
 from proxy.readiness import Readiness
 from tests.conftest import KEY, SALT, ServerFactory, signed
-from tests.images import decode, encode, photo_like, quadrants
+from tests.images import decode, encode, gradient, photo_like, quadrants, with_odd_resolution_unit
 from tests.servers import Origin, wait_until_serving
 from tests.test_cli import PIXELPIPE, clean_env, free_port
 
@@ -395,3 +395,25 @@ def test_json_log_level_and_text_format_settings() -> None:
     assert text["formatters"]["main"]["()"].endswith("TextFormatter")
     assert text["root"]["level"] == "WARNING"
     assert os.environ.get("PROMETHEUS_MULTIPROC_DIR") is None  # tests use one registry
+
+
+def test_libvips_warnings_are_counted_not_logged_per_image(
+    served_json: Served, origin: Origin
+) -> None:
+    odd = with_odd_resolution_unit(encode(gradient(320, 240), "jpg"))
+    url = origin.add("/ops/odd-exif.jpg", odd)
+    with httpx.Client(timeout=30) as client:
+        for width in range(40, 52):
+            answer = client.get(served_json.base + signed(f"/rs:fit:{width}:0/plain/{url}"))
+            assert answer.status_code == 200 and decode(answer.content).width == width
+        samples = scrape(client, served_json.metrics + "/metrics")
+    # Two warnings per image, twelve images: all counted.
+    assert value(samples, "pixelpipe_libvips_warnings_total") >= 12
+    lines = [
+        line
+        for line in served_json.log.read_text().splitlines()
+        if "unknown EXIF resolution unit" in line
+    ]
+    # At most once per worker, each a JSON line saying that repeats are counted.
+    assert 1 <= len(lines) <= 2, lines
+    assert all(json.loads(line)["level"] == "warning" for line in lines)

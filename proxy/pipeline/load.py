@@ -46,6 +46,7 @@ class SourceHeader:
     orientation: int  # EXIF orientation 1..8
     frames: int = 1
     has_alpha: bool = False
+    progressive: bool = False  # a progressive JPEG: decoding holds all its coefficients
 
     @property
     def vector(self) -> bool:
@@ -79,7 +80,14 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
         raise ImageTooLarge()
     orientation = int(image.get("orientation")) if "orientation" in fields else 1
     return SourceHeader(
-        loader, fmt, image.width, image.height, orientation, max(1, frames), image.hasalpha()
+        loader,
+        fmt,
+        image.width,
+        image.height,
+        orientation,
+        max(1, frames),
+        image.hasalpha(),
+        progressive="interlaced" in fields and bool(image.get("interlaced")),
     )
 
 

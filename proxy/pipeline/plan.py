@@ -65,6 +65,15 @@ class Plan:
         """How much the source shrinks at least: what shrink-on-load may take."""
         return 1.0 / max(self.wscale, self.hscale)
 
+    @property
+    def result_size(self) -> tuple[int, int]:
+        """The largest canvas the steps build: scaled, cropped or extended, plus padding."""
+        pad_w = self.padding[1] + self.padding[3]
+        pad_h = self.padding[0] + self.padding[2]
+        width = max(self.scaled_width, self.target_width, self.aspect_width) + pad_w
+        height = max(self.scaled_height, self.target_height, self.aspect_height) + pad_h
+        return width, height
+
 
 def _resolve_auto(src_w: float, src_h: float, dst_w: float, dst_h: float) -> ResizingType:
     same_orientation = (src_w - src_h >= 0) == (dst_w - dst_h >= 0)

@@ -209,7 +209,7 @@ def _render(
         and fmt in FORMATS_WITH_ANIMATION
         and header.frames <= limits.max_animation_frames
     )
-    width, height = _upright_size(header, options)
+    width, height = upright_size(header, options)
     trimming = options.trim is not None and not animate
     plan = None if trimming else plan_geometry(width, height, options, header.vector)
     if plan is not None:
@@ -267,7 +267,7 @@ def _svg_result(data: bytes, header: SourceHeader, limits: ProcessingLimits) -> 
     return ProcessedImage(sanitize_svg(data), "svg", header.width, header.height, "svg")
 
 
-def _upright_size(header: SourceHeader, options: ProcessingOptions) -> tuple[int, int]:
+def upright_size(header: SourceHeader, options: ProcessingOptions) -> tuple[int, int]:
     turns = 0
     if options.auto_rotate and header.orientation in (5, 6, 7, 8):
         turns += 1
@@ -295,9 +295,6 @@ def _join_frames(frames: list[pyvips.Image], source: pyvips.Image) -> pyvips.Ima
 
 
 def _check_result_size(plan: Plan, max_side: int) -> None:
-    pad_w = plan.padding[1] + plan.padding[3]
-    pad_h = plan.padding[0] + plan.padding[2]
-    width = max(plan.scaled_width, plan.target_width, plan.aspect_width) + pad_w
-    height = max(plan.scaled_height, plan.target_height, plan.aspect_height) + pad_h
+    width, height = plan.result_size
     if width > max_side or height > max_side or width * height > MAX_RESULT_PIXELS:
         raise ImageTooLarge("result image would be too large")

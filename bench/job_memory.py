@@ -1,0 +1,138 @@
+"""Measured peak memory of single jobs against `proxy.pipeline.footprint`'s estimate.
+
+    .venv/bin/python bench/job_memory.py [--corpus ../shared/corpus]
+
+Each job runs in a fresh process: warm up libvips on a tiny image, note the
+peak RSS, run the job twice, and report how far the peak rose. The estimate
+should be at least the measured rise for every job (it is what admission
+control reserves); the ratio column shows how much it over-reserves.
+Without --corpus, generated photos of the same sizes are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+JOBS = [
+    ("big.jpg", "rs:fit:1200:0/f:avif"),
+    ("big.jpg", "rs:fit:1200:0/f:jpg"),
+    ("big.jpg", "rs:fit:1200:0/f:webp"),
+    ("big.jpg", "rs:fit:3000:0/f:jpg"),
+    ("big.jpg", "rs:fill:300:300/f:jpg"),
+    ("big.png", "rs:fit:1200:0/f:avif"),
+    ("big.png", "rs:fit:1200:0/f:jpg"),
+    ("big.png", "rs:fit:1200:0/f:webp"),
+    ("progressive.jpg", "rs:fill:300:300/f:jpg"),
+    ("progressive.jpg", "rs:fit:1200:0/f:avif"),
+    ("baseline.jpg", "rs:fill:300:300/f:jpg"),
+    ("baseline.jpg", "rs:fit:1200:0/f:webp"),
+    ("alpha.png", "rs:fit:1200:0/f:webp"),
+    ("alpha.png", "rs:fit:1200:0/f:png"),
+    ("alpha.png", "rs:fit:600:0/f:avif"),
+]
+
+CORPUS_FILES = {
+    "big.jpg": "SafeLanding-5k.jpg",
+    "big.png": "Altai-5k.png",
+    "progressive.jpg": "Autumn.jpg",
+    "baseline.jpg": "FallenLeaf.jpg",
+    "alpha.png": "Kay-alpha.png",
+}
+
+CHILD = r"""
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+import pyvips
+from proxy.app import configure_libvips
+from proxy.options import ParserConfig, parse_options, split_path
+from proxy.pipeline.encode import EncoderSettings
+from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.process import ProcessingLimits, process_image
+from proxy.settings import Settings
+
+configure_libvips()
+settings = Settings()
+limits = ProcessingLimits.from_settings(settings)
+encoder = EncoderSettings.from_settings(settings)
+config = ParserConfig.from_settings(settings)
+
+def options_for(text):
+    split = split_path(f"/unsafe/{text}/plain/http://origin/image")
+    return parse_options(split.option_segments, split.source_url, split.extension, config)
+
+tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
+process_image(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
+process_image(tiny, options_for("rs:fit:32:0/f:webp"), limits, None, encoder)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+data = open(sys.argv[2], "rb").read()
+options = options_for(sys.argv[3])
+for _ in range(2):
+    process_image(data, options, limits, None, encoder)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"measured": after - before, "estimate": job_footprint(data, options, limits)}))
+"""
+
+
+def generated_sources(directory: Path) -> dict[str, Path]:
+    import pyvips
+
+    from bench.run import photo_like
+
+    made = {
+        "big.jpg": (photo_like(5120, 2880, 1), {"Q": 90}),
+        "big.png": (photo_like(5120, 2880, 2), {}),
+        "progressive.jpg": (photo_like(2560, 1600, 3), {"Q": 90, "interlace": True}),
+        "baseline.jpg": (photo_like(2560, 1600, 4), {"Q": 90}),
+        "alpha.png": (photo_like(1080, 1920, 5).bandjoin(200), {}),
+    }
+    paths = {}
+    for name, (image, options) in made.items():
+        path = directory / name
+        image.write_to_file(str(path), **options)
+        paths[name] = path
+    _ = pyvips
+    return paths
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, help="the shared photo corpus")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.corpus:
+            sources = {name: args.corpus / file for name, file in CORPUS_FILES.items()}
+        else:
+            sources = generated_sources(Path(tmp))
+        print("| source | options | measured peak rise MB | estimate MB | estimate / measured |")
+        print("|---|---|---:|---:|---:|")
+        worst = float("inf")
+        for name, options in JOBS:
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, str(ROOT), str(sources[name]), options],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            ratio = result["estimate"] / max(result["measured"], 1)
+            worst = min(worst, ratio)
+            label = sources[name].name
+            print(
+                f"| {label} | {options} | {result['measured'] / 2**20:.0f} "
+                f"| {result['estimate'] / 2**20:.0f} | {ratio:.2f} |"
+            )
+        print(f"\nlowest estimate/measured: {worst:.2f} (below 1: the estimate is too small)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

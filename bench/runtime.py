@@ -1,0 +1,675 @@
+"""pixelpipe under real traffic: memory, worker balance, cache hits, cold peers (issue 13).
+
+    .venv/bin/python bench/runtime.py [--corpus ../shared/corpus] [--only memory,balance,hits,cold]
+
+Every part starts its own servers on loopback and measures side by side in
+one run, alternating where there are rounds:
+
+- memory: per-worker RSS sampled every 0.5 s under W3 (1200 px JPEG from
+  5120x2880 JPEGs, 8 connections, 20 s) and an overload (AVIF 1200 px from
+  the same sources, 128 connections, 20 s), then 15 s after each, for each
+  allocator: jemalloc, glibc with MALLOC_ARENA_MAX=2, and glibc untouched.
+- balance: the share of the workers' CPU time each of 2 workers used, under
+  8, 32 and 128 keep-alive connections, with SO_REUSEPORT sockets and with
+  uvicorn's one shared socket.
+- hits: cache hits at 32 connections against a bare one-route Starlette app
+  returning the same bytes from a dict on uvicorn with httptools + uvloop, 2
+  workers, both with uvicorn's shared socket and with SO_REUSEPORT (the better
+  is the baseline); pixelpipe with its access log (JSON, to a file) and metrics on.
+- cold: W1 (300x300 fill JPEG q80 from 2560x1600 JPEGs) at 4 and 32
+  connections against ipx (npm, sharp/libvips), with mean bytes per image.
+
+Cold runs never repeat a path: every load script's cachebuster is seeded per
+run. wrk and ipx are installed when missing (apt-get, npm); without npm the
+ipx part is skipped, loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyvips
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run import (  # noqa: E402
+    ensure_wrk,
+    free_port,
+    photo_like,
+    run_wrk,
+    server_env,
+    sign,
+    start,
+    start_origin,
+    stop,
+)
+
+BIN = Path(sys.executable).parent
+IPX_DIR = Path.home() / ".cache" / "pixelpipe-bench" / "ipx"
+SEED = random.SystemRandom().randrange(10**9)  # this run's cachebuster prefix
+
+
+# --- processes -----------------------------------------------------------------
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    try:
+        pids = [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
+    except OSError:
+        return []
+    workers = []
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" not in cmdline:
+            workers.append(pid)
+    return workers or [parent]
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """RSS of each worker every `interval` seconds, in a thread, with labels for phases."""
+
+    def __init__(self, pids: list[int], interval: float = 0.5) -> None:
+        self.pids = pids
+        self.interval = interval
+        self.samples: list[tuple[float, str, list[float]]] = []
+        self.phase = "idle"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.started = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic() - self.started
+            self.samples.append((now, self.phase, [rss_mb(pid) for pid in self.pids]))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, phase: str) -> float:
+        return max((max(rss) for _, p, rss in self.samples if p == phase), default=0.0)
+
+    def last(self, phase: str) -> float:
+        values = [max(rss) for _, p, rss in self.samples if p == phase]
+        return values[-1] if values else 0.0
+
+
+def start_pixelpipe(
+    env: dict[str, str], workers: int = 2, stderr: Path | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    sink = stderr.open("ab") if stderr else subprocess.DEVNULL
+    process = subprocess.Popen(
+        [str(BIN / "pixelpipe"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=sink,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    while len(worker_pids(process.pid)) < workers and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    return process, base
+
+
+def warm(base: str, paths: list[str], workers: int) -> None:
+    # Connections land on workers by a hash: many fresh connections warm every worker.
+    for _ in range(8 * workers):
+        for path in paths:
+            httpx.get(base + path, timeout=60)
+
+
+# --- images --------------------------------------------------------------------
+
+
+def huge_sources(directory: Path, corpus: Path | None) -> list[str]:
+    """Six distinct 5120x2880 JPEGs (from the corpus photo when there is one)."""
+    names = []
+    base = None
+    if corpus is not None and (corpus / "SafeLanding-5k.jpg").exists():
+        base = pyvips.Image.new_from_file(str(corpus / "SafeLanding-5k.jpg"))
+    for index in range(6):
+        if base is not None:
+            image = base.flip("horizontal") if index % 2 else base
+            image = image.linear(1.0 + index * 0.02, index * 2).cast("uchar")
+        else:
+            image = photo_like(5120, 2880, 60 + index)
+        name = f"huge-{index}.jpg"
+        image.jpegsave(str(directory / name), Q=90)
+        names.append(name)
+    return names
+
+
+def big_sources(directory: Path, corpus: Path | None) -> list[str]:
+    names = []
+    if corpus is not None:
+        for path in sorted(corpus.glob("*.jpg")):
+            header = pyvips.Image.new_from_file(str(path))
+            if header.width == 2560 and header.get_fields().count("orientation") == 0:
+                shutil.copy(path, directory / path.name)
+                names.append(path.name)
+    if not names:
+        for index in range(8):
+            name = f"big-{index}.jpg"
+            photo_like(2560, 1600, index).jpegsave(str(directory / name), Q=90)
+            names.append(name)
+    return names
+
+
+def cold_paths(template: str, sources: list[str], origin: str, run: str, count: int) -> list[str]:
+    return [
+        sign(
+            template.format(cb=f"{SEED}-{run}-{i}", source=f"{origin}/{sources[i % len(sources)]}")
+        )
+        for i in range(count)
+    ]
+
+
+# --- memory --------------------------------------------------------------------
+
+ALLOCATORS = {
+    "jemalloc": {"PIXELPIPE_ALLOCATOR": "jemalloc"},
+    "glibc, MALLOC_ARENA_MAX=2": {"PIXELPIPE_ALLOCATOR": "glibc"},
+    # What pixelpipe ran on before: no re-execution, glibc's defaults.
+    "glibc defaults": {"PIXELPIPE_ALLOCATOR_APPLIED": "1"},
+}
+
+
+def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for label, extra in ALLOCATORS.items():
+        env = server_env() | extra
+        process, base = start_pixelpipe(env)
+        pids = worker_pids(process.pid)
+        try:
+            warm(base, [sign(f"/w:100/plain/{origin}/{huge[0]}@jpg")], 2)
+            time.sleep(2)
+            with RssSampler(pids) as sampler:
+                time.sleep(2)
+                idle = sampler.last("idle")
+                sampler.phase = "w3"
+                w3 = run_wrk(
+                    wrk,
+                    base,
+                    cold_paths(
+                        "/w:1200/q:80/cb:{cb}/plain/{source}@jpg",
+                        huge,
+                        origin,
+                        f"w3{label}",
+                        20_000,
+                    ),
+                    8,
+                    seconds,
+                )
+                sampler.phase = "after_w3"
+                time.sleep(15)
+                sampler.phase = "overload"
+                overload = run_wrk(
+                    wrk,
+                    base,
+                    cold_paths(
+                        "/w:1200/q:65/cb:{cb}/plain/{source}@avif",
+                        huge,
+                        origin,
+                        f"ov{label}",
+                        40_000,
+                    ),
+                    128,
+                    seconds,
+                )
+                sampler.phase = "after_overload"
+                time.sleep(15)
+            results[label] = {
+                "idle_mb": idle,
+                "w3_peak_mb": sampler.peak("w3"),
+                "w3_after_mb": sampler.last("after_w3"),
+                "w3_rate": w3["rate"],
+                "w3_errors": w3["non_2xx"] + w3["socket_errors"],
+                "overload_peak_mb": sampler.peak("overload"),
+                "overload_after_mb": sampler.last("after_overload"),
+                "overload_rate": overload["rate"],
+                "overload_non_2xx": overload["non_2xx"],
+                "overload_socket_errors": overload["socket_errors"],
+                "overload_p99_ms": overload["p99_us"] / 1000,
+                "samples": sampler.samples,
+            }
+            print(
+                f"memory {label}: { {k: v for k, v in results[label].items() if k != 'samples'} }",
+                file=sys.stderr,
+            )
+        finally:
+            stop(process)
+    draw_rss(results, out)
+    return results
+
+
+def draw_rss(results: dict[str, Any], out: Path) -> None:
+    """RSS over time per allocator as an SVG polyline chart (no plotting library needed)."""
+    width, height, pad = 760, 320, 40
+    colours = ["#c0392b", "#2471a3", "#7d7d7d"]
+    t_max = max(s[0] for r in results.values() for s in r["samples"]) or 1
+    mb_max = max(max(s[2]) for r in results.values() for s in r["samples"]) or 1
+    mb_max = (int(mb_max / 100) + 1) * 100
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{pad}" y="14">largest worker RSS (MB) over time (s): W3 8 conn, '
+        "15 s rest, overload 128 conn AVIF, 15 s rest</text>",
+    ]
+    for mb in range(0, mb_max + 1, 100):
+        y = height - pad - (height - 2 * pad) * mb / mb_max
+        parts.append(
+            f'<line x1="{pad}" x2="{width - 10}" y1="{y:.0f}" y2="{y:.0f}" stroke="#ddd"/>'
+        )
+        parts.append(f'<text x="4" y="{y + 4:.0f}">{mb}</text>')
+    for index, (label, result) in enumerate(results.items()):
+        points = " ".join(
+            f"{pad + (width - pad - 10) * t / t_max:.1f},"
+            f"{height - pad - (height - 2 * pad) * max(rss) / mb_max:.1f}"
+            for t, _, rss in result["samples"]
+        )
+        colour = colours[index % len(colours)]
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>'
+        )
+        parts.append(f'<text x="{pad + 10}" y="{pad + 14 * index}" fill="{colour}">{label}</text>')
+    parts.append(f'<text x="{width / 2:.0f}" y="{height - 8}">seconds</text></svg>')
+    out.write_text("\n".join(parts))
+
+
+# --- balance -------------------------------------------------------------------
+
+
+def balance(origin: str, big: list[str], wrk: str, seconds: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    hit_paths = [sign(f"/rs:fill:300:300/q:80/plain/{origin}/{name}@jpg") for name in big]
+    for mode, reuse in (("SO_REUSEPORT", "true"), ("one shared socket", "false")):
+        process, base = start_pixelpipe(
+            server_env() | {"PIXELPIPE_REUSE_PORT": reuse, "PIXELPIPE_REQUESTS_QUEUE_SIZE": "64"}
+        )
+        pids = worker_pids(process.pid)
+        try:
+            warm(base, hit_paths, 2)
+            for kind in ("hits", "cold"):
+                for connections in (8, 32, 128):
+                    paths = (
+                        hit_paths
+                        if kind == "hits"
+                        else cold_paths(
+                            "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg",
+                            big,
+                            origin,
+                            f"bal{mode}{connections}",
+                            20_000,
+                        )
+                    )
+                    before = [cpu_seconds(pid) for pid in pids]
+                    run = run_wrk(wrk, base, paths, connections, seconds)
+                    used = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+                    total = sum(used) or 1
+                    results[f"{mode}|{kind}|{connections}"] = {
+                        "shares": [u / total for u in used],
+                        "rate": run["rate"],
+                        "non_2xx": run["non_2xx"],
+                        "p99_ms": run["p99_us"] / 1000,
+                    }
+                    print(
+                        f"balance {mode} {kind} {connections}: "
+                        f"{results[f'{mode}|{kind}|{connections}']}",
+                        file=sys.stderr,
+                    )
+        finally:
+            stop(process)
+    return results
+
+
+# --- hits ----------------------------------------------------------------------
+
+BARE_LAUNCH = """
+import sys, uvicorn
+from proxy.workers import serve_workers
+port, reuse = int(sys.argv[1]), sys.argv[2] == "1"
+config = uvicorn.Config("bare_app:app", port=port, workers=2, http="httptools", loop="uvloop",
+                        server_header=False, log_level="warning", access_log=False)
+serve_workers(config, 2, reuse)
+"""
+
+
+def start_bare(
+    bodies: dict[str, tuple[bytes, str]], reuse: bool
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    data = Path(tempfile.mkstemp(suffix=".pickle")[1])
+    import pickle
+
+    data.write_bytes(pickle.dumps(bodies))
+    port = free_port()
+    env = dict(os.environ) | {"BARE_APP_DATA": str(data), "PYTHONPATH": f"{HERE}:{ROOT}"}
+    first = next(iter(bodies))
+    process = start(
+        [sys.executable, "-c", BARE_LAUNCH, str(port), "1" if reuse else "0"],
+        env,
+        f"http://127.0.0.1:{port}{first}",
+    )
+    return process, f"http://127.0.0.1:{port}", data
+
+
+def hits(
+    origin: str, big: list[str], wrk: str, seconds: int, rounds: int, logs: Path
+) -> dict[str, Any]:
+    paths = [sign(f"/rs:fill:300:300/q:80/plain/{origin}/{name}@jpg") for name in big]
+    # Access log on (INFO, JSON, to a file) and /metrics on: as in production.
+    env = server_env() | {"PIXELPIPE_LOG_LEVEL": "info", "PIXELPIPE_LOG_FORMAT": "json"}
+    process, base = start_pixelpipe(env, stderr=logs)
+    bares = []
+    try:
+        warm(base, paths, 2)
+        bodies = {p: (httpx.get(base + p).content, "image/jpeg") for p in paths}
+        bares = [
+            ("bare, shared socket", *start_bare(bodies, False)),
+            ("bare, SO_REUSEPORT", *start_bare(bodies, True)),
+        ]
+        runs: dict[str, list[dict[str, float]]] = {"pixelpipe": []} | {b[0]: [] for b in bares}
+        for _ in range(rounds):
+            runs["pixelpipe"].append(run_wrk(wrk, base, paths, 32, seconds))
+            for label, _proc, bare_base, _data in bares:
+                runs[label].append(run_wrk(wrk, bare_base, paths, 32, seconds))
+        one = run_wrk(wrk, base, paths, 1, seconds)
+    finally:
+        stop(process)
+        for _label, proc, _base, data in bares:
+            stop(proc)
+            data.unlink()
+    medians = {
+        label: {
+            "rate": statistics.median(r["rate"] for r in rs),
+            "p50_ms": statistics.median(r["p50_us"] for r in rs) / 1000,
+            "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
+            "errors": sum(r["non_2xx"] + r["socket_errors"] for r in rs),
+            "rates": [r["rate"] for r in rs],
+        }
+        for label, rs in runs.items()
+    }
+    best = max(
+        (label for label in medians if label != "pixelpipe"), key=lambda k: medians[k]["rate"]
+    )
+    medians["baseline"] = best
+    medians["ratio"] = medians["pixelpipe"]["rate"] / medians[best]["rate"]
+    medians["ratios_per_round"] = [
+        p["rate"] / b["rate"] for p, b in zip(runs["pixelpipe"], runs[best], strict=True)
+    ]
+    medians["one_connection_p50_ms"] = one["p50_us"] / 1000
+    medians["access_lines"] = sum(
+        1 for line in logs.read_text().splitlines() if '"request"' in line
+    )
+    print(f"hits: {medians}", file=sys.stderr)
+    return medians
+
+
+# --- cold against ipx ------------------------------------------------------------
+
+
+def ensure_ipx() -> Path | None:
+    binary = IPX_DIR / "node_modules" / ".bin" / "ipx"
+    if binary.exists():
+        return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        print("WARNING: npm not found: the ipx comparison is SKIPPED", file=sys.stderr)
+        return None
+    IPX_DIR.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "ipx@3"],
+        cwd=IPX_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return binary if binary.exists() else None
+
+
+def start_ipx(binary: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = dict(os.environ) | {"IPX_HTTP_DOMAINS": "127.0.0.1", "IPX_HTTP_MAX_AGE": "0"}
+    process = subprocess.Popen(
+        [str(binary), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=IPX_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def cold(origin: str, big: list[str], wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
+    binary = ensure_ipx()
+    results: dict[str, Any] = {}
+    process, base = start_pixelpipe(server_env() | {"PIXELPIPE_REQUESTS_QUEUE_SIZE": "256"})
+    ipx = start_ipx(binary) if binary else None
+    try:
+
+        def pp_paths(run: str) -> list[str]:
+            return cold_paths(
+                "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg", big, origin, run, 20_000
+            )
+
+        def ipx_paths(run: str) -> list[str]:
+            return [
+                f"/s_300x300,f_jpeg,q_80/{origin}/{big[i % len(big)]}?cb={SEED}-{run}-{i}"
+                for i in range(20_000)
+            ]
+
+        # Bytes per image: the same 300x300 crops of every source from both.
+        pp_bytes = [
+            len(httpx.get(base + p, timeout=60).content) for p in pp_paths("bytes")[: len(big)]
+        ]
+        results["pixelpipe_mean_bytes"] = statistics.mean(pp_bytes)
+        if ipx:
+            ipx_bytes = []
+            for path in ipx_paths("bytes")[: len(big)]:
+                answer = httpx.get(ipx[1] + path, timeout=60)
+                assert answer.status_code == 200, (answer.status_code, answer.text[:200])
+                ipx_bytes.append(len(answer.content))
+            results["ipx_mean_bytes"] = statistics.mean(ipx_bytes)
+        for connections in (4, 32):
+            runs: dict[str, list[dict[str, float]]] = {"pixelpipe": [], "ipx": []}
+            for r in range(rounds):
+                runs["pixelpipe"].append(
+                    run_wrk(wrk, base, pp_paths(f"c{connections}r{r}"), connections, seconds)
+                )
+                if ipx:
+                    runs["ipx"].append(
+                        run_wrk(wrk, ipx[1], ipx_paths(f"c{connections}r{r}"), connections, seconds)
+                    )
+            entry = {}
+            for label, rs in runs.items():
+                if rs:
+                    entry[label] = {
+                        "rate": statistics.median(x["rate"] for x in rs),
+                        "p50_ms": statistics.median(x["p50_us"] for x in rs) / 1000,
+                        "p99_ms": statistics.median(x["p99_us"] for x in rs) / 1000,
+                        "errors": sum(x["non_2xx"] + x["socket_errors"] for x in rs),
+                        "rates": [x["rate"] for x in rs],
+                    }
+            if "ipx" in entry:
+                entry["ratio"] = entry["pixelpipe"]["rate"] / entry["ipx"]["rate"]
+            results[str(connections)] = entry
+            print(f"cold {connections}: {entry}", file=sys.stderr)
+    finally:
+        stop(process)
+        if ipx:
+            stop(ipx[0])
+    return results
+
+
+# --- report ----------------------------------------------------------------------
+
+
+def report(results: dict[str, Any]) -> None:
+    if "memory" in results:
+        print("\n### Memory (MB, largest worker; 2 workers)\n")
+        print(
+            "| allocator | idle | W3 peak | 15 s after W3 | overload peak | 15 s after overload "
+            "| W3 req/s | overload req/s | overload 503s | overload p99 ms |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for label, r in results["memory"].items():
+            cells = [
+                f"{r[key]:.0f}"
+                for key in ("idle_mb", "w3_peak_mb", "w3_after_mb", "overload_peak_mb")
+            ]
+            cells += [f"{r['overload_after_mb']:.0f}", f"{r['w3_rate']:.1f}"]
+            cells += [f"{r['overload_rate']:.1f}", f"{r['overload_non_2xx']:.0f}"]
+            cells += [f"{r['overload_p99_ms']:.0f}"]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+    if "balance" in results:
+        print("\n### Balance: share of the workers' CPU time (worker A / worker B)\n")
+        print("| sockets | load | 8 conn | 32 conn | 128 conn |")
+        print("|---|---|---|---|---|")
+        for mode in ("SO_REUSEPORT", "one shared socket"):
+            for kind in ("hits", "cold"):
+                cells = []
+                for c in (8, 32, 128):
+                    r = results["balance"][f"{mode}|{kind}|{c}"]
+                    a, b = sorted(r["shares"])
+                    cells.append(
+                        f"{a:.0%} / {b:.0%} ({r['rate']:.0f} req/s, {r['non_2xx']:.0f} non-2xx)"
+                    )
+                print(f"| {mode} | {kind} | " + " | ".join(cells) + " |")
+    if "hits" in results:
+        h = results["hits"]
+        print("\n### Cache hits, 32 connections, 2 workers (medians)\n")
+        print("| server | req/s | p50 ms | p99 ms | errors | req/s per round |")
+        print("|---|---:|---:|---:|---:|---|")
+        for label in ("pixelpipe", "bare, shared socket", "bare, SO_REUSEPORT"):
+            r = h[label]
+            rounds = ", ".join(f"{x:.0f}" for x in r["rates"])
+            print(
+                f"| {label} | {r['rate']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                f"| {r['errors']:.0f} | {rounds} |"
+            )
+        print(
+            f"\nratio to the best bare app ({h['baseline']}): {h['ratio']:.2f} "
+            f"(per round {', '.join(f'{x:.2f}' for x in h['ratios_per_round'])}); "
+            f"one connection p50 {h['one_connection_p50_ms']:.2f} ms; "
+            f"access lines written: {h['access_lines']}"
+        )
+    if "cold" in results:
+        c = results["cold"]
+        print("\n### Cold W1 against ipx (medians)\n")
+        print(
+            "| connections | pixelpipe req/s | ipx req/s | ratio | pixelpipe p99 ms | ipx p99 ms "
+            "| per round (pixelpipe; ipx) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---|")
+        for conn in ("4", "32"):
+            e = c[conn]
+            ipx = e.get("ipx", {})
+            print(
+                f"| {conn} | {e['pixelpipe']['rate']:.1f} | {ipx.get('rate', float('nan')):.1f} "
+                f"| {e.get('ratio', float('nan')):.2f} | {e['pixelpipe']['p99_ms']:.0f} "
+                f"| {ipx.get('p99_ms', float('nan')):.0f} "
+                f"| {', '.join(f'{x:.1f}' for x in e['pixelpipe']['rates'])}; "
+                f"{', '.join(f'{x:.1f}' for x in ipx.get('rates', []))} |"
+            )
+        print(
+            f"\nmean bytes per 300x300 image: pixelpipe {c['pixelpipe_mean_bytes']:.0f}, "
+            f"ipx {c.get('ipx_mean_bytes', float('nan')):.0f}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--corpus", type=Path, help="a directory of real photos (../shared/corpus)")
+    parser.add_argument("--only", default="memory,balance,hits,cold")
+    parser.add_argument("--duration", type=int, default=20, help="seconds of each memory load")
+    parser.add_argument("--seconds", type=int, default=8, help="seconds of each other measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    args.out.mkdir(parents=True, exist_ok=True)
+    parts = set(args.only.split(","))
+    results: dict[str, Any] = {"seed": SEED}
+    with tempfile.TemporaryDirectory() as tmp:
+        images = Path(tmp)
+        huge = huge_sources(images, args.corpus) if "memory" in parts else []
+        big = big_sources(images, args.corpus)
+        origin_process, origin = start_origin(images)
+        try:
+            if "memory" in parts:
+                results["memory"] = memory(origin, huge, wrk, args.duration, args.out / "rss.svg")
+            if "balance" in parts:
+                results["balance"] = balance(origin, big, wrk, args.seconds)
+            if "hits" in parts:
+                results["hits"] = hits(
+                    origin, big, wrk, args.seconds, args.rounds, Path(tmp) / "access.log"
+                )
+            if "cold" in parts:
+                results["cold"] = cold(origin, big, wrk, args.seconds, args.rounds)
+        finally:
+            stop(origin_process)
+    (args.out / "runtime.json").write_text(json.dumps(results, indent=1, default=float))
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

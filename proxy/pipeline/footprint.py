@@ -1,0 +1,101 @@
+"""How much memory one job will need at its peak, from the source's header alone.
+
+Admission control reserves this much of the worker's memory budget before a
+job starts (see `proxy.admission`). The estimate reads no pixel: the header
+gives the stored size, bands and frames; the same geometry plan the pipeline
+uses gives the shrink-on-load factor and the result size. It is meant to be
+an upper bound for the jobs pixelpipe runs, calibrated against measured peaks
+by `bench/job_memory.py` (numbers in BENCHMARKS.md), not an exact count.
+"""
+
+from __future__ import annotations
+
+import math
+
+from proxy.options.model import ProcessingOptions
+from proxy.pipeline.encode import LOSSLESS_SOURCES
+from proxy.pipeline.load import SourceHeader, read_header
+from proxy.pipeline.plan import Plan, plan_geometry
+from proxy.pipeline.process import ProcessingLimits, output_format, upright_size
+
+MIB = 1024 * 1024
+
+# Fixed cost of any job: libvips' per-thread buffers, tile caches of the
+# operations in the pipeline, the encoder's output buffer.
+JOB_BASE_BYTES = 8 * MIB
+
+# Working memory of each encoder per output pixel, measured on the corpus
+# (bench/job_memory.py): libaom keeps several full-size planes and analysis
+# buffers; JPEG, PNG and the rest stream rows.
+ENCODER_BYTES_PER_PIXEL: dict[str, int] = {
+    "avif": 72,
+    "heic": 72,
+    "webp": 24,
+    "jpeg": 8,
+    "png": 12,
+    "gif": 16,
+    "tiff": 8,
+    "bmp": 8,
+    "ico": 8,
+    "svg": 0,
+}
+# AVIF's encoder allocates its context and lookahead whatever the image size.
+ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
+# WebP's lossless attempt (made for PNG/GIF/SVG sources, see encode.py) builds
+# hash chains and histograms per pixel on top of the lossy encode.
+WEBP_LOSSLESS_BYTES_PER_PIXEL = 40
+
+
+# Bytes per band of the decoded image: 8-bit formats decode to uchar, but a
+# 16-bit PNG or TIFF decodes to ushort. The header does not say which for
+# every loader, so lossless sources are counted at 2.
+_BYTES_PER_BAND = {"jpeg": 1, "webp": 1, "gif": 1, "avif": 1, "heic": 1, "svg": 1}
+
+
+def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
+    """Estimated peak bytes of processing `data` with `options` (raises what read_header raises)."""
+    header = read_header(data, limits.max_src_pixels)
+    return footprint_of(header, len(data), options, limits)
+
+
+def footprint_of(
+    header: SourceHeader, source_bytes: int, options: ProcessingOptions, limits: ProcessingLimits
+) -> int:
+    fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
+    frames = header.frames if header.frames <= limits.max_animation_frames else 1
+    width, height = upright_size(header, options)
+    plan = plan_geometry(width, height, options, header.vector)
+    bands = 4 if header.has_alpha or header.vector else 3
+    per_band = _BYTES_PER_BAND.get(header.format, 2)
+
+    load_w, load_h = _loaded_size(header, width, height, plan.shrink)
+    decoded = load_w * load_h * bands * per_band * frames
+    if header.format == "jpeg" and header.progressive:
+        # libjpeg keeps every DCT coefficient of a progressive file (16 bits
+        # each, full size whatever the shrink) until the last scan is read.
+        decoded += width * height * 3 * 2
+    result_pixels = _result_pixels(plan) * frames
+    # The resized image before encoding (float while resampling) and the encoder's own.
+    working = result_pixels * bands * 4
+    encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
+    if fmt == "webp" and header.format in LOSSLESS_SOURCES:
+        encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
+    return JOB_BASE_BYTES + source_bytes + decoded + working + encoder
+
+
+def _loaded_size(header: SourceHeader, width: int, height: int, shrink: float) -> tuple[int, int]:
+    """The size the decoder produces: shrink-on-load as `load_image` asks for it."""
+    if header.format == "jpeg":
+        factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
+    elif header.format in ("webp", "svg") and shrink > 1:
+        factor = shrink
+    else:
+        factor = 1
+    if header.vector and shrink < 1:
+        factor = shrink  # an SVG renders at the (larger) target size
+    return math.ceil(width / factor), math.ceil(height / factor)
+
+
+def _result_pixels(plan: Plan) -> int:
+    width, height = plan.result_size
+    return width * height

@@ -1,0 +1,377 @@
+"""The request path behind the HTTP edge: url -> signature -> options -> cache -> fetch -> pipeline.
+
+`ImageService` holds what lives for a worker's lifetime (caches, the source
+doors, the processing threads, admission control) and answers one image or
+/info request by calling into the module that owns each step. `proxy.app`
+builds it in the lifespan and hands it requests; `proxy.hits` asks it for
+cache hits before any routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import logging.config
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TypeVar
+
+import pyvips
+from cachetools import LRUCache
+from starlette.responses import JSONResponse, Response
+
+from proxy.admission import Admission
+from proxy.cache import CachedResult, ResultCache, SourceCache
+from proxy.coalesce import SingleFlight
+from proxy.errors import ExpiredURL, InvalidSignature, ProxyError, Unauthorized
+from proxy.http_headers import (
+    CachePolicy,
+    content_disposition,
+    default_filename,
+    etag_matches,
+    make_etag,
+    response_caching,
+    source_digest,
+)
+from proxy.info import image_report
+from proxy.monitoring import (
+    FETCH_SECONDS,
+    JOBS_QUEUED,
+    MEMORY_HIT,
+    MEMORY_MISS,
+    MEMORY_RESERVED,
+    PROCESSING_SECONDS,
+    REDIS_HIT,
+    REDIS_MISS,
+    SOURCE_BYTES,
+    SOURCE_ERRORS,
+    SOURCE_HIT,
+    SOURCE_MISS,
+    error_kind,
+    running_job,
+)
+from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
+from proxy.observability import current, format_label
+from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
+from proxy.options.formats import EXTENSIONS
+from proxy.options.url import split_signature
+from proxy.pipeline.encode import EncoderSettings
+from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
+from proxy.responses import PreparedResponse
+from proxy.settings import Settings
+from proxy.shared_cache import SharedCache
+from proxy.sources import SourceImage, Sources
+from signing import KeyRing
+
+log = logging.getLogger("pixelpipe")
+
+T = TypeVar("T")
+
+
+class ImageService:
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sources,
+        executor: ThreadPoolExecutor,
+        cache: ResultCache,
+        watermark: pyvips.Image | None = None,
+        shared: SharedCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sources = sources
+        self.executor = executor
+        self.cache = cache
+        self.shared = shared
+        self.source_cache = SourceCache(settings.source_cache_bytes, settings.source_cache_ttl)
+        self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
+        self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
+        self.fetches = 0
+        self.parsed: LRUCache[str, tuple[ProcessingOptions, str]] = LRUCache(maxsize=20_000)
+        self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
+        self.parser_config = ParserConfig.from_settings(settings)
+        self.limits = ProcessingLimits.from_settings(settings)
+        self.encoder = EncoderSettings.from_settings(settings)
+        self.negotiation = NegotiationPolicy.from_settings(settings)
+        self.negotiates = self.negotiation.consults_accept or self.negotiation.client_hints
+        # Negotiated variants of parsed options -> their cache key.
+        self.variant_keys: LRUCache[ProcessingOptions, str] = LRUCache(maxsize=20_000)
+        self.watermark = watermark
+        self.admission = Admission(
+            max_jobs=settings.concurrency + settings.requests_queue_size,
+            budget_bytes=settings.memory_budget,
+            max_running=settings.concurrency,
+        )
+        self.secret = settings.secret.encode() if settings.secret else None
+        self.pipeline_runs = 0
+        self.cache_policy = CachePolicy(
+            settings.ttl, settings.s_maxage, settings.stale_while_revalidate
+        )
+
+    def authorize(self, authorization: str | None) -> None:
+        if self.secret is None:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        # compare_digest: the time taken must not tell how close a guess was.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode("utf-8", "replace"), self.secret
+        ):
+            raise Unauthorized()
+
+    def parse(self, raw_path: str) -> ProcessingOptions:
+        # The signature is checked before anything else in the URL is read.
+        signature, signed_path = split_signature(raw_path)
+        if self.keys and not self.keys.verify(signature, signed_path):
+            raise InvalidSignature()
+        split = split_path(raw_path)
+        return parse_options(
+            split.option_segments, split.source_url, split.extension, self.parser_config
+        )
+
+    def parse_cached(self, raw_path: str) -> tuple[ProcessingOptions, str]:
+        """parse() and canonical(), remembered per exact raw path.
+
+        A path that verified and parsed once gives the same answer again (the
+        settings are fixed for the process's life), so hot URLs skip the HMAC
+        and the parser. Failures are not remembered: they raise every time.
+        """
+        known = self.parsed.get(raw_path)
+        if known is None:
+            options = self.parse(raw_path)
+            known = (options, options.canonical())
+            self.parsed[raw_path] = known
+        return known
+
+    def negotiated(
+        self, raw_path: str, headers: Mapping[str, str]
+    ) -> tuple[ProcessingOptions, str, tuple[str, ...]]:
+        """Options, cache key and Vary for this request: the URL refined by its headers."""
+        options, key = self.parse_cached(raw_path)
+        if not self.negotiates:
+            return options, key, ()
+        hint_names = ("sec-ch-dpr", "dpr", "sec-ch-width", "width")
+        hints = (
+            {name: headers.get(name, "") for name in hint_names}
+            if self.negotiation.client_hints
+            else {}
+        )
+        result = negotiate(options, headers.get("accept"), hints, self.negotiation)
+        if result.options is not options:
+            options = result.options
+            key = self.variant_keys.get(options)
+            if key is None:
+                key = self.variant_keys[options] = options.canonical()
+        return options, key, result.vary
+
+    def cached_answer(self, raw_path: str, headers: Mapping[str, str]) -> Response | None:
+        """A result in this process's cache, answered before any routing (see proxy.hits).
+
+        None when the request needs the full path: not cached, or anything to
+        refuse (the full path then raises the error and counts the miss).
+        """
+        if self.secret is not None:
+            try:
+                self.authorize(headers.get("authorization"))
+            except Unauthorized:
+                return None
+        try:
+            options, key, vary = self.negotiated(raw_path, headers)
+        except ProxyError:
+            return None
+        now = time.time()
+        if options.expires is not None and 0 < options.expires < now:
+            return None
+        result = self.cache.get(key)
+        if result is None:
+            return None
+        MEMORY_HIT.inc()
+        record = current()
+        record.kind = "image"
+        record.cache = "memory"
+        record.format = format_label(result.content_type)
+        return self._image_response(result, options, headers.get("if-none-match"), now, vary)
+
+    async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
+        options, key, vary = self.negotiated(raw_path, headers)
+        now = time.time()
+        if options.expires is not None and 0 < options.expires < now:
+            raise ExpiredURL()
+        record = current()
+        result = self.cache.get(key)
+        if result is None:
+            MEMORY_MISS.inc()
+            record.cache = "coalesced"  # unless this request leads the work (see _miss)
+            result = await self.result_flights.run(key, lambda: self._miss(options, key))
+        else:
+            MEMORY_HIT.inc()
+            record.cache = "memory"
+        record.format = format_label(result.content_type)
+        return self._image_response(result, options, headers.get("if-none-match"), now, vary)
+
+    async def info(self, raw_path: str, headers: Mapping[str, str]) -> Response:
+        """/info: what the source is, and how the result compares with its unencoded self."""
+        options, _key, vary = self.negotiated(raw_path, headers)
+        if options.expires is not None and 0 < options.expires < time.time():
+            raise ExpiredURL()
+        with self.admission.slot():
+            source = await self._source(options.source_url)
+            report = await self._run_job(
+                source.data,
+                options,
+                image_report,
+                options,
+                self.limits,
+                self.watermark,
+                self.encoder,
+            )
+        response = JSONResponse(report, headers={"Cache-Control": "no-cache"})
+        if vary:
+            response.headers["Vary"] = ", ".join(vary)
+        return response
+
+    async def _miss(self, options: ProcessingOptions, key: str) -> CachedResult:
+        """Not in this process's cache: the shared tier, else fetch and process."""
+        record = current()
+        result = await self.shared.get(key) if self.shared else None
+        if self.shared:
+            (REDIS_MISS if result is None else REDIS_HIT).inc()
+        record.cache = "miss" if result is None else "redis"
+        if result is None:
+            with self.admission.slot():
+                result = await self._produce(options, key)
+            if self.shared:
+                self.shared.put(key, result)
+        self.cache.put(key, result)
+        return result
+
+    async def _source(self, url: str) -> SourceImage:
+        cached = self.source_cache.get(url)
+        (SOURCE_MISS if cached is None else SOURCE_HIT).inc()
+        if cached is not None:
+            return cached
+        return await self.fetch_flights.run(url, lambda: self._fetch(url))
+
+    async def _fetch(self, url: str) -> SourceImage:
+        self.fetches += 1
+        started = time.perf_counter()
+        try:
+            source = await self.sources.fetch(url)
+        except ProxyError as error:
+            SOURCE_ERRORS.labels(kind=error_kind(error)).inc()
+            raise
+        elapsed = time.perf_counter() - started
+        FETCH_SECONDS.observe(elapsed)
+        SOURCE_BYTES.inc(len(source.data))
+        current().fetch_seconds = elapsed
+        # Hashing megabytes would stall the event loop: off it, with the pixels.
+        digest = await asyncio.to_thread(source_digest, source.data)
+        source = replace(source, digest=digest)
+        self.source_cache.put(source)
+        return source
+
+    async def _produce(self, options: ProcessingOptions, key: str) -> CachedResult:
+        source = await self._source(options.source_url)
+        if options.raw:
+            # raw: the source's bytes as they came, unchecked (size limits still applied).
+            body, content_type, extension = (
+                source.data,
+                source.content_type or "application/octet-stream",
+                "",
+            )
+            extra = ()
+        else:
+            self.pipeline_runs += 1
+            try:
+                processed, seconds = await self._run_job(
+                    source.data, options, self._process, options
+                )
+            except ProxyError as error:
+                # The bytes arrived but are no usable image: a source error too.
+                SOURCE_ERRORS.labels(kind=error_kind(error)).inc()
+                raise
+            current().process_seconds = seconds
+            body, content_type = processed.data, processed.content_type
+            extension = EXTENSIONS[processed.format]
+            extra = production_headers(processed)
+        # Everything in the key is fixed for this result, so its headers are too.
+        filename = options.filename or default_filename(options.source_url, extension).rstrip(".")
+        return CachedResult(
+            body=body,
+            content_type=content_type,
+            etag=make_etag(key, source.digest or ""),
+            disposition=content_disposition(filename, options.return_attachment),
+            extra_headers=extra,
+            # Kept only when asked for: it is stored with the result (and in Redis).
+            source_caching=source.caching if self.settings.cache_control_passthrough else (),
+        )
+
+    async def _run_job(
+        self, data: bytes, options: ProcessingOptions, work: Callable[..., T], *args: object
+    ) -> T:
+        """work(data, *args) on a processing thread, once its memory fits the budget."""
+        estimate = await asyncio.to_thread(job_footprint, data, options, self.limits)
+        JOBS_QUEUED.inc()
+        admitted = False
+        try:
+            async with self.admission.reserve(estimate) as reserved:
+                JOBS_QUEUED.dec()
+                admitted = True
+                MEMORY_RESERVED.inc(reserved)
+                loop = asyncio.get_running_loop()
+                running = loop.run_in_executor(self.executor, work, data, *args)
+                try:
+                    return await asyncio.shield(running)
+                except asyncio.CancelledError:
+                    # The thread goes on regardless: its memory stays reserved until it ends.
+                    await asyncio.wait([running])
+                    raise
+                finally:
+                    MEMORY_RESERVED.dec(reserved)
+        finally:
+            if not admitted:
+                JOBS_QUEUED.dec()
+
+    def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, float]:
+        started = time.perf_counter()
+        with running_job():
+            try:
+                processed = process_image(data, options, self.limits, self.watermark, self.encoder)
+            finally:
+                PROCESSING_SECONDS.observe(time.perf_counter() - started)
+        return processed, time.perf_counter() - started
+
+    def _image_response(
+        self,
+        result: CachedResult,
+        options: ProcessingOptions,
+        if_none_match: str | None,
+        now: float,
+        vary: tuple[str, ...] = (),
+    ) -> Response:
+        if result.raw_source_caching and options.expires is None:
+            # CACHE_CONTROL_PASSTHROUGH: the origin's own lifetime, as it sent it.
+            caching = result.raw_source_caching
+        else:
+            caching = response_caching(self.cache_policy, options.expires, now)
+        if vary:
+            caching = (*caching, (b"vary", ", ".join(vary).encode()))
+            if self.negotiation.client_hints:
+                caching = (*caching, (b"accept-ch", ", ".join(CLIENT_HINT_HEADERS).encode()))
+        if etag_matches(if_none_match, result.etag):
+            return PreparedResponse(b"", [(b"etag", result.etag.encode()), *caching], status=304)
+        return PreparedResponse(result.body, [*result.raw_headers, *caching])
+
+
+def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]:
+    """How the result was made, for people tuning quality and budgets."""
+    headers = [("x-pixelpipe-encodes", str(processed.encodes))]
+    if processed.quality:
+        headers.append(("x-pixelpipe-quality", str(processed.quality)))
+    if processed.scale < 1:
+        # max_bytes could not be met at the lowest quality: the image was made smaller.
+        headers.append(("x-pixelpipe-downscaled", f"{processed.scale:.3f}"))
+    return tuple(headers)

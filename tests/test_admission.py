@@ -1,0 +1,155 @@
+"""Admission control: the memory budget and the job slots, as a unit and in the real server."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+
+from proxy.admission import Admission
+from proxy.errors import ServiceOverloaded
+from proxy.options import ParserConfig, parse_options, split_path
+from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.process import ProcessingLimits
+from proxy.settings import Settings
+from tests.conftest import make_settings, signed
+from tests.images import decode, encode, gradient
+from tests.servers import Origin, running_apps, serve_pixelpipe
+
+MIB = 1024 * 1024
+
+
+async def _jobs(admission: Admission, costs: list[int], seen: list[tuple[int, int]]) -> list[int]:
+    """Run one job per cost; each records (reserved, running) while it holds its share."""
+    order: list[int] = []
+
+    async def job(index: int, cost: int) -> None:
+        async with admission.reserve(cost):
+            order.append(index)
+            for _ in range(random.randint(1, 5)):
+                seen.append((admission.reserved_bytes, admission.running))
+                await asyncio.sleep(0)
+
+    await asyncio.gather(*(job(i, cost) for i, cost in enumerate(costs)))
+    return order
+
+
+def test_reservations_never_exceed_the_budget() -> None:
+    admission = Admission(max_jobs=100, budget_bytes=100, max_running=4)
+    rng = random.Random(7)
+    costs = [rng.randint(10, 70) for _ in range(60)]
+    seen: list[tuple[int, int]] = []
+    asyncio.run(_jobs(admission, costs, seen))
+    assert seen and max(reserved for reserved, _ in seen) <= 100
+    assert max(running for _, running in seen) <= 4
+    state = admission.state
+    assert state.peak_reserved_bytes <= 100
+    assert state.peak_waiting > 0  # jobs really waited
+    assert (state.running, state.reserved_bytes, state.waiting) == (0, 0, 0)
+
+
+def test_waiting_jobs_start_in_arrival_order() -> None:
+    # A large job at the head of the queue is not overtaken by small ones behind it.
+    admission = Admission(max_jobs=100, budget_bytes=100, max_running=8)
+    order = asyncio.run(_jobs(admission, [60, 60, 10, 10, 90, 10], []))
+    assert order == [0, 1, 2, 3, 4, 5]
+
+
+def test_thread_count_bounds_running_jobs_whatever_the_budget() -> None:
+    admission = Admission(max_jobs=100, budget_bytes=10**12, max_running=2)
+    seen: list[tuple[int, int]] = []
+    asyncio.run(_jobs(admission, [1] * 20, seen))
+    assert max(running for _, running in seen) == 2
+
+
+def test_a_job_larger_than_the_budget_runs_alone() -> None:
+    admission = Admission(max_jobs=100, budget_bytes=100, max_running=4)
+    seen: list[tuple[int, int]] = []
+    asyncio.run(_jobs(admission, [30, 500, 30, 30], seen))
+    # The oversized job reserves the whole budget: nothing runs beside it.
+    assert max(reserved for reserved, _ in seen) <= 100
+    assert admission.state.peak_reserved_bytes == 100
+
+
+def test_cancelled_waiter_leaves_nothing_reserved_and_wakes_the_next() -> None:
+    async def scenario() -> None:
+        admission = Admission(max_jobs=10, budget_bytes=100, max_running=4)
+        release = asyncio.Event()
+
+        async def hold(cost: int) -> None:
+            async with admission.reserve(cost):
+                await release.wait()
+
+        first = asyncio.ensure_future(hold(80))
+        await asyncio.sleep(0)
+        blocked = asyncio.ensure_future(hold(50))  # waits: 80 + 50 > 100
+        small = asyncio.ensure_future(hold(10))  # waits behind it, in order
+        await asyncio.sleep(0)
+        assert admission.state.waiting == 2
+        blocked.cancel()
+        await asyncio.sleep(0)
+        assert admission.state.waiting == 0 and admission.reserved_bytes == 90
+        release.set()
+        await asyncio.gather(first, small)
+        with pytest.raises(asyncio.CancelledError):
+            await blocked
+        assert (admission.running, admission.reserved_bytes) == (0, 0)
+
+    asyncio.run(scenario())
+
+
+def test_slots_beyond_the_queue_are_refused() -> None:
+    admission = Admission(max_jobs=2, budget_bytes=100, max_running=1)
+    with admission.slot(), admission.slot():
+        with pytest.raises(ServiceOverloaded) as refused, admission.slot():
+            pass
+        assert refused.value.status == 503 and refused.value.retry_after == 1
+    assert admission.in_flight == 0 and admission.refused == 1
+
+
+def _options(text: str):  # type: ignore[no-untyped-def]
+    split = split_path(f"/unsafe/{text}/plain/http://origin/image")
+    return parse_options(split.option_segments, split.source_url, split.extension, ParserConfig())
+
+
+def test_footprint_counts_shrink_on_load_progressive_scans_and_frames() -> None:
+    limits = ProcessingLimits.from_settings(Settings())
+    photo = gradient(2400, 1600)
+    baseline = encode(photo, "jpg")
+    progressive = photo.jpegsave_buffer(interlace=True)
+    small = job_footprint(baseline, _options("rs:fit:300:0/f:jpg"), limits)
+    large = job_footprint(baseline, _options("rs:fit:2000:0/f:jpg"), limits)
+    assert large > small  # a 1/8 shrink-on-load decodes 64x fewer pixels
+    # A progressive JPEG holds every coefficient (2 bytes, 3 components) whatever the shrink.
+    extra = job_footprint(progressive, _options("rs:fit:300:0/f:jpg"), limits) - small
+    assert extra + len(baseline) - len(progressive) == 2400 * 1600 * 3 * 2
+    avif = job_footprint(baseline, _options("rs:fit:1200:0/f:avif"), limits)
+    jpeg = job_footprint(baseline, _options("rs:fit:1200:0/f:jpg"), limits)
+    assert avif > jpeg  # libaom's working set
+
+
+def test_server_never_holds_more_than_its_budget(origin: Origin) -> None:
+    """Twelve concurrent large jobs against a budget that fits two at once, with four threads."""
+    body = encode(gradient(2400, 1600), "jpg")
+    sources = [origin.add(f"/admission/{index}.jpg", body) for index in range(12)]
+    limits = ProcessingLimits.from_settings(make_settings())
+    estimate = job_footprint(body, _options("rs:fit:1000:0/f:avif"), limits)
+    budget = int(2.5 * estimate)
+    with serve_pixelpipe(make_settings(concurrency=4, memory_budget=budget)) as base:
+        paths = [signed(f"/rs:fit:1000:0/f:avif/plain/{url}") for url in sources]
+
+        async def burst() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=120) as session:
+                return await asyncio.gather(*(session.get(base + path) for path in paths))
+
+        responses = asyncio.run(burst())
+        assert [r.status_code for r in responses] == [200] * 12
+        assert all(r.headers["content-type"] == "image/avif" for r in responses)
+        assert decode(responses[0].content).width == 1000
+        state = running_apps[base].state.service.admission.state  # type: ignore[attr-defined]
+        assert state.peak_reserved_bytes <= budget
+        assert 1 <= state.peak_running <= 2  # never more: the budget, not the four threads, said no
+        assert state.peak_waiting > 0
+        assert (state.running, state.reserved_bytes, state.in_flight) == (0, 0, 0)
