@@ -38,16 +38,20 @@ from run import (  # noqa: E402
 # Layers, matched against "function (file)" frames; the first match per stack wins
 # for "own" attribution, and every match counts for "inclusive".
 LAYERS = {
-    "pixelpipe ImageService.respond": "respond (proxy/app.py",
-    "pixelpipe negotiation / parse memo": "negotiated (proxy/app.py",
-    "pixelpipe response headers": "_image_response (proxy/app.py",
+    "pixelpipe cache-hit path (proxy/hits.py)": "(proxy/hits.py",
+    "pixelpipe ImageService.cached_answer": "cached_answer (proxy/service.py",
+    "pixelpipe negotiation / parse memo": "negotiated (proxy/service.py",
+    "pixelpipe response headers": "_image_response (proxy/service.py",
+    "pixelpipe request id, metrics, access line": "(proxy/observability.py",
+    "pixelpipe access line": "write (proxy/logs.py",
+    "pixelpipe metrics (batched)": "(proxy/monitoring.py",
     "pixelpipe request limits": "check (proxy/limits.py",
     "starlette routing": "(starlette/routing.py",
     "starlette Request/headers": "(starlette/datastructures.py",
     "starlette middleware stack": "(starlette/middleware/",
+    "uvicorn httptools protocol": "(uvicorn/protocols/http/httptools_impl.py",
     "uvicorn h11 protocol": "(uvicorn/protocols/http/h11_impl.py",
-    "h11 parsing/serialising": "(h11/",
-    "asyncio event loop + sockets": "(asyncio/",
+    "asyncio (pure-Python parts; uvloop's are native)": "(asyncio/",
 }
 
 
@@ -74,7 +78,9 @@ def main() -> int:
         server = start(
             [str(Path(sys.executable).parent / "pixelpipe"), "serve", "--port", str(port),
              "--workers", "1"],
-            server_env(), base + "/health",
+            # Access log (JSON) and metrics on, as in production.
+            server_env() | {"PIXELPIPE_LOG_LEVEL": "info", "PIXELPIPE_LOG_FORMAT": "json"},
+            base + "/health",
         )  # fmt: skip
         try:
             paths = [sign(f"/rs:fill:300:300/q:80/plain/{origin_base}/{n}@jpg") for n in names]
@@ -103,6 +109,7 @@ def main() -> int:
 
 def print_layers(raw: str) -> None:
     inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
     total = 0
     idle = 0
     for line in raw.splitlines():
@@ -114,6 +121,8 @@ def print_layers(raw: str) -> None:
         frames = stack.split(";")
         if frames and "select (selectors.py" in frames[-1]:
             idle += count  # waiting in epoll: no request to work on
+        if frames:
+            own[frames[-1]] += count
         for layer, needle in LAYERS.items():
             if any(needle in frame for frame in frames):
                 inclusive[layer] += count
@@ -122,6 +131,9 @@ def print_layers(raw: str) -> None:
     print("| layer | share of busy samples (inclusive) |\n|---|---|")
     for layer, _needle in LAYERS.items():
         print(f"| {layer} | {inclusive[layer] / busy:.1%} |")
+    print("\n| function (own time) | share |\n|---|---|")
+    for frame, count in own.most_common(15):
+        print(f"| {frame[:90]} | {count / busy:.1%} |")
 
 
 if __name__ == "__main__":

@@ -403,6 +403,18 @@ def start_bare(
     return process, f"http://127.0.0.1:{port}", data
 
 
+def measured_run(
+    wrk: str, server: subprocess.Popen[bytes], base: str, paths: list[str], seconds: int
+) -> dict[str, float]:
+    """wrk at 32 connections, plus the server's own CPU time per request (all its workers)."""
+    pids = worker_pids(server.pid)
+    before = sum(cpu_seconds(pid) for pid in pids)
+    run = run_wrk(wrk, base, paths, 32, seconds)
+    used = sum(cpu_seconds(pid) for pid in pids) - before
+    run["cpu_us_per_request"] = used / max(run["requests"], 1) * 1e6
+    return run
+
+
 def hits(
     origin: str, big: list[str], wrk: str, seconds: int, rounds: int, logs: Path
 ) -> dict[str, Any]:
@@ -419,10 +431,10 @@ def hits(
             ("bare, SO_REUSEPORT", *start_bare(bodies, True)),
         ]
         runs: dict[str, list[dict[str, float]]] = {"pixelpipe": []} | {b[0]: [] for b in bares}
+        servers = [("pixelpipe", process, base)] + [(b[0], b[1], b[2]) for b in bares]
         for _ in range(rounds):
-            runs["pixelpipe"].append(run_wrk(wrk, base, paths, 32, seconds))
-            for label, _proc, bare_base, _data in bares:
-                runs[label].append(run_wrk(wrk, bare_base, paths, 32, seconds))
+            for label, server, server_base in servers:
+                runs[label].append(measured_run(wrk, server, server_base, paths, seconds))
         one = run_wrk(wrk, base, paths, 1, seconds)
     finally:
         stop(process)
@@ -436,6 +448,7 @@ def hits(
             "p99_ms": statistics.median(r["p99_us"] for r in rs) / 1000,
             "errors": sum(r["non_2xx"] + r["socket_errors"] for r in rs),
             "rates": [r["rate"] for r in rs],
+            "cpu_us": statistics.median(r["cpu_us_per_request"] for r in rs),
         }
         for label, rs in runs.items()
     }
@@ -594,14 +607,17 @@ def report(results: dict[str, Any]) -> None:
     if "hits" in results:
         h = results["hits"]
         print("\n### Cache hits, 32 connections, 2 workers (medians)\n")
-        print("| server | req/s | p50 ms | p99 ms | errors | req/s per round |")
-        print("|---|---:|---:|---:|---:|---|")
+        print(
+            "| server | req/s | p50 ms | p99 ms | errors | server CPU µs/request "
+            "| req/s per round |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---|")
         for label in ("pixelpipe", "bare, shared socket", "bare, SO_REUSEPORT"):
             r = h[label]
             rounds = ", ".join(f"{x:.0f}" for x in r["rates"])
             print(
                 f"| {label} | {r['rate']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                f"| {r['errors']:.0f} | {rounds} |"
+                f"| {r['errors']:.0f} | {r['cpu_us']:.0f} | {rounds} |"
             )
         print(
             f"\nratio to the best bare app ({h['baseline']}): {h['ratio']:.2f} "

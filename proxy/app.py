@@ -30,7 +30,7 @@ from proxy.cache import ResultCache
 from proxy.errors import InvalidURL, ProxyError
 from proxy.hits import CacheHits
 from proxy.limits import RequestLimits
-from proxy.logs import configure_logging
+from proxy.logs import AccessLog, configure_logging
 from proxy.monitoring import (
     error_kind,
     exposition,
@@ -119,6 +119,7 @@ def build_shared_cache(settings: Settings) -> SharedCache | None:
 def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:
     configure_libvips()
     readiness = Readiness(settings.shutdown_delay)
+    access_log = AccessLog(settings.log_format)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -145,6 +146,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
                 if shared is not None:
                     await shared.close()
                 executor.shutdown(wait=True, cancel_futures=True)
+                access_log.flush()
                 worker_exited(os.getpid())
 
     async def health(request: Request) -> Response:
@@ -200,9 +202,13 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
     ]
     app = Starlette(
         middleware=[
-            Middleware(Observability, access_log_enabled=settings.access_log),
+            Middleware(
+                Observability,
+                access_log=access_log,
+                access_log_enabled=settings.access_log,
+                cache_hits=CacheHits(settings.max_header_bytes),
+            ),
             Middleware(RequestLimits, max_bytes=settings.max_header_bytes),
-            Middleware(CacheHits),
         ],
         routes=routes,
         lifespan=lifespan,

@@ -2,17 +2,21 @@
 
 A hit needs the URL's signature checked (remembered per path), its cache key,
 and the stored bytes with their pre-encoded headers. Starlette's router,
-exception middleware and Request/Response objects cost more than all of that
-(BENCHMARKS.md, "Hits"), so this plain ASGI middleware asks the service for a
-hit first and hands everything else, misses and errors included, to the app
-unchanged. It sits inside the request-id/metrics and request-size
-middlewares, so hits are logged, counted and bounded like any request.
+exception middleware, Request/Response objects and each extra middleware
+layer cost more than all of that (BENCHMARKS.md, "Hits"), so the request-id
+and metrics middleware (`proxy.observability`) asks `cached_hit` first and
+sends a hit itself; everything else, misses and errors included, goes to the
+app unchanged and gets its answer there.
 """
 
 from __future__ import annotations
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
+
+from proxy.limits import request_too_large
+from proxy.observability import RequestRecord
+from proxy.responses import PreparedResponse
 
 # Routes that are not image URLs; /info answers are never cached.
 _OTHER_ROUTES = (b"/health", b"/ready", b"/metrics", b"/info/")
@@ -20,21 +24,22 @@ _METHODS = frozenset({"GET", "HEAD"})
 
 
 class CacheHits:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, max_header_bytes: int) -> None:
+        self.max_header_bytes = max_header_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _METHODS:
-            raw = scope.get("raw_path")
-            service = getattr(scope["app"].state, "service", None)
-            if raw and service is not None and not raw.startswith(_OTHER_ROUTES):
-                try:
-                    path = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    path = None
-                if path is not None:
-                    response = service.cached_answer(path, Headers(scope=scope))
-                    if response is not None:
-                        await response(scope, receive, send)
-                        return
-        await self.app(scope, receive, send)
+    def __call__(self, scope: Scope, record: RequestRecord) -> PreparedResponse | None:
+        """The answer to a request for a result in this worker's cache, else None."""
+        if scope["method"] not in _METHODS:
+            return None
+        raw = scope.get("raw_path")
+        app = scope.get("app")
+        service = getattr(app.state, "service", None) if app is not None else None
+        if not raw or service is None or raw.startswith(_OTHER_ROUTES):
+            return None
+        if request_too_large(scope, self.max_header_bytes) is not None:
+            return None  # the app answers it, with its error
+        try:
+            path = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return service.cached_answer(path, Headers(scope=scope), record)

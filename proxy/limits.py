@@ -19,17 +19,18 @@ class RequestLimits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            error = self.check(scope)
+            error = request_too_large(scope, self.max_bytes)
             if error is not None:
                 await error_response(error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def check(self, scope: Scope) -> ProxyError | None:
-        target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-        if target > self.max_bytes:
-            return URITooLong()
-        headers = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
-        if headers > self.max_bytes:
-            return HeadersTooLarge()
-        return None
+
+def request_too_large(scope: Scope, max_bytes: int) -> ProxyError | None:
+    target = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    if target > max_bytes:
+        return URITooLong()
+    headers = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", []))
+    if headers > max_bytes:
+        return HeadersTooLarge()
+    return None

@@ -10,10 +10,13 @@ error kinds) so the number of series stays bounded whatever clients send.
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -92,6 +95,70 @@ SOURCE_ERRORS = Counter(
 )
 
 
+class PendingMetrics:
+    """Counts and samples from the event loop's thread, applied once per loop turn.
+
+    In multi-worker mode every increment takes a lock and writes to a memory
+    map (1.5 µs; a histogram sample 3 µs): on a cache hit that was a sixth of
+    the whole answer. Here a request adds to plain ints and a list, and one
+    callback per event-loop turn (after every request finished in that turn)
+    applies the sums; a scrape applies what is pending first. The loop's
+    thread is the only user, so nothing here needs a lock.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[Any, float] = {}
+        self.samples: dict[Histogram, list[float]] = {}
+        self.scheduled = False
+
+    def inc(self, child: Any, amount: float = 1) -> None:
+        self.counts[child] = self.counts.get(child, 0) + amount
+        self._schedule()
+
+    def observe(self, histogram: Histogram, value: float) -> None:
+        self.samples.setdefault(histogram, []).append(value)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self.scheduled:
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.apply)
+        except RuntimeError:  # no loop to defer to
+            self.apply()
+            return
+        self.scheduled = True
+
+    def apply(self) -> None:
+        self.scheduled = False
+        counts, self.counts = self.counts, {}
+        for child, amount in counts.items():
+            child.inc(amount)
+        samples, self.samples = self.samples, {}
+        for histogram, values in samples.items():
+            _observe_many(histogram, values)
+
+
+def _observe_many(histogram: Histogram, values: list[float]) -> None:
+    """histogram.observe() for each value, with one write per bucket touched.
+
+    prometheus-client has no batch API; this adds to the same per-bucket and
+    sum values observe() does (a value goes to the first bucket whose upper
+    bound it does not exceed; the exposition makes the counts cumulative).
+    """
+    bounds = histogram._upper_bounds
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect.bisect_left(bounds, value)] += 1
+    histogram._sum.inc(sum(values))
+    for index, count in enumerate(counts):
+        if count:
+            histogram._buckets[index].inc(count)
+
+
+PENDING = PendingMetrics()
+
+
 def error_kind(error: BaseException) -> str:
     """`SourceTooLarge` -> "source_too_large", `URITooLong` -> "uri_too_long"."""
     name = type(error).__name__
@@ -113,6 +180,7 @@ def multiprocess_dir() -> str | None:
 
 def exposition() -> tuple[bytes, str]:
     """The text a scrape gets: this process's metrics, or every worker's added up."""
+    PENDING.apply()
     if multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -12,20 +12,22 @@ it writes one access line and moves the request counters. Probes and scrapes
 from __future__ import annotations
 
 import functools
-import logging
+import itertools
 import os
 import re
 import time
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy.logs import request_id_var
-from proxy.monitoring import REQUEST_SECONDS, REQUESTS, RESPONSE_BYTES
+from proxy.logs import AccessLog, request_id_var
 
-access_log = logging.getLogger("pixelpipe.access")
+if TYPE_CHECKING:
+    from proxy.responses import PreparedResponse
+from proxy.monitoring import PENDING, REQUEST_SECONDS, REQUESTS, RESPONSE_BYTES
 
 # An incoming id is echoed only if it is short and plain: it lands in logs and headers.
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -45,6 +47,9 @@ class RequestRecord:
     process_seconds: float | None = None
     error: str = ""  # the error kind when the answer is an error
 
+
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
 
 current_request: ContextVar[RequestRecord | None] = ContextVar("current_request", default=None)
 
@@ -68,13 +73,22 @@ def request_id(scope: Scope) -> str:
             if _ACCEPTABLE_ID.fullmatch(text):
                 return text
             break
-    return os.urandom(16).hex()
+    # Unique, not secret: a random prefix per process and a counter.
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 class Observability:
-    def __init__(self, app: ASGIApp, access_log_enabled: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        access_log: AccessLog | None = None,
+        access_log_enabled: bool = True,
+        cache_hits: Callable[[Scope, RequestRecord], PreparedResponse | None] | None = None,
+    ) -> None:
         self.app = app
         self.access_log_enabled = access_log_enabled
+        self.access_log = access_log or AccessLog("text")
+        self.cache_hits = cache_hits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,6 +97,21 @@ class Observability:
         record = RequestRecord(request_id(scope))
         id_header = (b"x-request-id", record.id.encode())
         started = time.perf_counter()
+        hit = self.cache_hits(scope, record) if self.cache_hits is not None else None
+        if hit is not None:
+            # A cache hit (proxy.hits): sent here, without the app's layers.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": hit.status_code,
+                    "headers": [*hit.raw_headers, id_header],
+                }
+            )
+            await send({"type": "http.response.body", "body": hit.body})
+            self._finish(
+                scope, record, hit.status_code, len(hit.body), time.perf_counter() - started
+            )
+            return
         status = 500
         sent = 0
 
@@ -108,27 +137,23 @@ class Observability:
     def _finish(
         self, scope: Scope, record: RequestRecord, status: int, sent: int, elapsed: float
     ) -> None:
-        _request_counter(status, record.format or "none").inc()
-        REQUEST_SECONDS.observe(elapsed)
-        RESPONSE_BYTES.inc(sent)
-        if not (self.access_log_enabled and access_log.isEnabledFor(logging.INFO)):
+        PENDING.inc(_request_counter(status, record.format or "none"))
+        PENDING.observe(REQUEST_SECONDS, elapsed)
+        PENDING.inc(RESPONSE_BYTES, sent)
+        if not (self.access_log_enabled and self.access_log.enabled):
             return  # no fields built for a line nobody writes
-        access_log.info(
-            "request",
-            extra={
-                "fields": {
-                    "method": scope.get("method"),
-                    "path": scope.get("path", "")[:512],
-                    "status": status,
-                    "bytes": sent,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "cache": record.cache or None,
-                    "format": record.format or None,
-                    "fetch_ms": _ms(record.fetch_seconds),
-                    "process_ms": _ms(record.process_seconds),
-                    "error": record.error or None,
-                }
-            },
+        self.access_log.write(
+            record.id,
+            scope.get("method", ""),
+            scope.get("path", "")[:512],
+            status,
+            sent,
+            round(elapsed * 1000, 2),
+            record.cache or None,
+            record.format or None,
+            _ms(record.fetch_seconds),
+            _ms(record.process_seconds),
+            record.error or None,
         )
 
 

@@ -43,6 +43,7 @@ from proxy.monitoring import (
     MEMORY_HIT,
     MEMORY_MISS,
     MEMORY_RESERVED,
+    PENDING,
     PROCESSING_SECONDS,
     REDIS_HIT,
     REDIS_MISS,
@@ -54,7 +55,7 @@ from proxy.monitoring import (
     running_job,
 )
 from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
-from proxy.observability import current, format_label
+from proxy.observability import RequestRecord, current, format_label
 from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
 from proxy.options.formats import EXTENSIONS
 from proxy.options.url import split_signature
@@ -167,7 +168,9 @@ class ImageService:
                 key = self.variant_keys[options] = options.canonical()
         return options, key, result.vary
 
-    def cached_answer(self, raw_path: str, headers: Mapping[str, str]) -> Response | None:
+    def cached_answer(
+        self, raw_path: str, headers: Mapping[str, str], record: RequestRecord
+    ) -> PreparedResponse | None:
         """A result in this process's cache, answered before any routing (see proxy.hits).
 
         None when the request needs the full path: not cached, or anything to
@@ -188,8 +191,7 @@ class ImageService:
         result = self.cache.get(key)
         if result is None:
             return None
-        MEMORY_HIT.inc()
-        record = current()
+        PENDING.inc(MEMORY_HIT)
         record.kind = "image"
         record.cache = "memory"
         record.format = format_label(result.content_type)
@@ -351,7 +353,7 @@ class ImageService:
         if_none_match: str | None,
         now: float,
         vary: tuple[str, ...] = (),
-    ) -> Response:
+    ) -> PreparedResponse:
         if result.raw_source_caching and options.expires is None:
             # CACHE_CONTROL_PASSTHROUGH: the origin's own lifetime, as it sent it.
             caching = result.raw_source_caching
