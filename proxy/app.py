@@ -116,7 +116,7 @@ def build_shared_cache(settings: Settings) -> SharedCache | None:
     )
 
 
-def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlette:
+def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedApp:
     configure_libvips()
     readiness = Readiness(settings.shutdown_delay)
     access_log = AccessLog(settings.log_format)
@@ -201,20 +201,31 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> Starlet
         Route("/{path:path}", image, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
-        middleware=[
-            Middleware(
-                Observability,
-                access_log=access_log,
-                access_log_enabled=settings.access_log,
-                cache_hits=CacheHits(settings.max_header_bytes),
-            ),
-            Middleware(RequestLimits, max_bytes=settings.max_header_bytes),
-        ],
+        middleware=[Middleware(RequestLimits, max_bytes=settings.max_header_bytes)],
         routes=routes,
         lifespan=lifespan,
     )
     app.state.readiness = readiness
-    return app
+    return ServedApp(app, access_log, settings)
+
+
+class ServedApp(Observability):
+    """The ASGI app uvicorn runs: request bookkeeping and cache hits around the Starlette app.
+
+    Outside Starlette, a cache hit passes no middleware layer at all (each one
+    wraps `send` once more); everything else goes through the app as before.
+    `state` and `router` are the Starlette app's, for the tests and benchmarks.
+    """
+
+    def __init__(self, app: Starlette, access_log: AccessLog, settings: Settings) -> None:
+        super().__init__(
+            app,
+            access_log=access_log,
+            access_log_enabled=settings.access_log,
+            cache_hits=CacheHits(app.state, settings.max_header_bytes),
+        )
+        self.state = app.state
+        self.router = app.router
 
 
 def tune_garbage_collector() -> None:
@@ -225,7 +236,7 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def create_app_from_env() -> Starlette:
+def create_app_from_env() -> ServedApp:
     """uvicorn's factory in each worker process: settings are read once, here."""
     tune_garbage_collector()
     settings = Settings.from_env()

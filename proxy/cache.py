@@ -30,6 +30,11 @@ class CachedResult:
     raw_source_caching: tuple[tuple[bytes, bytes], ...] = field(
         init=False, repr=False, compare=False
     )
+    # [second, answer]: the plain 200 answer of the current second (see
+    # ImageService._image_response); its Expires date changes once a second.
+    answer_memo: list[object] = field(
+        default_factory=lambda: [-1, None], init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         headers = (

@@ -4,14 +4,14 @@ A hit needs the URL's signature checked (remembered per path), its cache key,
 and the stored bytes with their pre-encoded headers. Starlette's router,
 exception middleware, Request/Response objects and each extra middleware
 layer cost more than all of that (BENCHMARKS.md, "Hits"), so the request-id
-and metrics middleware (`proxy.observability`) asks `cached_hit` first and
+and metrics middleware (`proxy.observability`) asks `CacheHits` first and
 sends a hit itself; everything else, misses and errors included, goes to the
 app unchanged and gets its answer there.
 """
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, State
 from starlette.types import Scope
 
 from proxy.limits import request_too_large
@@ -24,7 +24,8 @@ _METHODS = frozenset({"GET", "HEAD"})
 
 
 class CacheHits:
-    def __init__(self, max_header_bytes: int) -> None:
+    def __init__(self, state: State, max_header_bytes: int) -> None:
+        self.state = state  # the app's: `service` is there once the lifespan has started
         self.max_header_bytes = max_header_bytes
 
     def __call__(self, scope: Scope, record: RequestRecord) -> PreparedResponse | None:
@@ -32,8 +33,7 @@ class CacheHits:
         if scope["method"] not in _METHODS:
             return None
         raw = scope.get("raw_path")
-        app = scope.get("app")
-        service = getattr(app.state, "service", None) if app is not None else None
+        service = getattr(self.state, "service", None)
         if not raw or service is None or raw.startswith(_OTHER_ROUTES):
             return None
         if request_too_large(scope, self.max_header_bytes) is not None:

@@ -293,7 +293,9 @@ def logging_config(settings: Settings) -> dict[str, Any]:
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # Our access lines replace uvicorn's; libvips and httpx narrate at INFO.
-            "uvicorn.access": {"level": "WARNING", "propagate": True},
+            # No handler and no propagation: uvicorn checks hasHandlers() and, when
+            # true, builds the arguments of a line per request even if it is dropped.
+            "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "uvicorn": {"level": level, "handlers": [], "propagate": True},
             "uvicorn.error": {"level": level, "handlers": [], "propagate": True},
             "pyvips": {"level": quiet, "filters": ["libvips"]},

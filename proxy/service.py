@@ -354,6 +354,14 @@ class ImageService:
         now: float,
         vary: tuple[str, ...] = (),
     ) -> PreparedResponse:
+        if not vary and if_none_match is None and options.expires is None:
+            plain = not result.raw_source_caching
+            second = int(now)
+            memo = result.answer_memo
+            if plain and memo[0] == second:
+                return memo[1]  # type: ignore[return-value]
+        else:
+            plain = False
         if result.raw_source_caching and options.expires is None:
             # CACHE_CONTROL_PASSTHROUGH: the origin's own lifetime, as it sent it.
             caching = result.raw_source_caching
@@ -365,7 +373,11 @@ class ImageService:
                 caching = (*caching, (b"accept-ch", ", ".join(CLIENT_HINT_HEADERS).encode()))
         if etag_matches(if_none_match, result.etag):
             return PreparedResponse(b"", [(b"etag", result.etag.encode()), *caching], status=304)
-        return PreparedResponse(result.body, [*result.raw_headers, *caching])
+        answer = PreparedResponse(result.body, [*result.raw_headers, *caching])
+        if plain:
+            # Shared by every hit of this second: nothing downstream changes it.
+            result.answer_memo[:] = (second, answer)
+        return answer
 
 
 def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]:
