@@ -172,15 +172,15 @@ def warm(base: str, paths: list[str], workers: int) -> None:
 
 
 def huge_sources(directory: Path, corpus: Path | None) -> list[str]:
-    """Six distinct 5120x2880 JPEGs (from the corpus photo when there is one)."""
+    """Four distinct 5120x2880 JPEGs (the corpus photo and its mirror images, when there)."""
     names = []
     base = None
     if corpus is not None and (corpus / "SafeLanding-5k.jpg").exists():
         base = pyvips.Image.new_from_file(str(corpus / "SafeLanding-5k.jpg"))
-    for index in range(6):
+    for index in range(4):
         if base is not None:
             image = base.flip("horizontal") if index % 2 else base
-            image = image.linear(1.0 + index * 0.02, index * 2).cast("uchar")
+            image = image.flip("vertical") if index // 2 else image
         else:
             image = photo_like(5120, 2880, 60 + index)
         name = f"huge-{index}.jpg"
@@ -226,7 +226,7 @@ ALLOCATORS = {
 
 def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for label, extra in ALLOCATORS.items():
+    for number, (label, extra) in enumerate(ALLOCATORS.items()):
         env = server_env() | extra
         process, base = start_pixelpipe(env)
         pids = worker_pids(process.pid)
@@ -244,7 +244,7 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
                         "/w:1200/q:80/cb:{cb}/plain/{source}@jpg",
                         huge,
                         origin,
-                        f"w3{label}",
+                        f"w3a{number}",
                         20_000,
                     ),
                     8,
@@ -260,7 +260,7 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
                         "/w:1200/q:65/cb:{cb}/plain/{source}@avif",
                         huge,
                         origin,
-                        f"ov{label}",
+                        f"ova{number}",
                         40_000,
                     ),
                     128,
@@ -349,7 +349,7 @@ def balance(origin: str, big: list[str], wrk: str, seconds: int) -> dict[str, An
                             "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg",
                             big,
                             origin,
-                            f"bal{mode}{connections}",
+                            f"bal{reuse}{connections}",
                             20_000,
                         )
                     )
