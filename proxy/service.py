@@ -72,6 +72,10 @@ log = logging.getLogger("pixelpipe")
 
 T = TypeVar("T")
 
+# Remembered parses of raw paths (and negotiated variants' keys): ~1.8 KB each,
+# so this bounds them at ~15 MB per worker; hot paths stay, a long tail re-parses.
+PARSED_PATHS = 8192
+
 
 class ImageService:
     def __init__(
@@ -92,7 +96,7 @@ class ImageService:
         self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
         self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
         self.fetches = 0
-        self.parsed: LRUCache[str, tuple[ProcessingOptions, str]] = LRUCache(maxsize=20_000)
+        self.parsed: LRUCache[str, tuple[ProcessingOptions, str]] = LRUCache(maxsize=PARSED_PATHS)
         self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
         self.parser_config = ParserConfig.from_settings(settings)
         self.limits = ProcessingLimits.from_settings(settings)
@@ -100,7 +104,7 @@ class ImageService:
         self.negotiation = NegotiationPolicy.from_settings(settings)
         self.negotiates = self.negotiation.consults_accept or self.negotiation.client_hints
         # Negotiated variants of parsed options -> their cache key.
-        self.variant_keys: LRUCache[ProcessingOptions, str] = LRUCache(maxsize=20_000)
+        self.variant_keys: LRUCache[ProcessingOptions, str] = LRUCache(maxsize=PARSED_PATHS)
         self.watermark = watermark
         self.admission = Admission(
             max_jobs=settings.concurrency + settings.requests_queue_size,

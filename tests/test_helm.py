@@ -231,3 +231,29 @@ def test_values_are_documented_line_by_line() -> None:
         if not above.startswith("#"):
             undocumented.append(line.strip())
     assert undocumented == []
+
+
+def _bytes(quantity: str) -> int:
+    from proxy.settings import parse_size
+
+    return parse_size(quantity)
+
+
+def test_memory_limit_covers_what_the_workers_can_hold() -> None:
+    """Per worker: idle + caches + budget + queued sources, times workers (docs/deploy.md)."""
+    deployment = by_kind(render())["Deployment"]
+    env = container_env(deployment)
+    settings = Settings.from_env(
+        {name: value for name, value in env.items() if isinstance(value, str)}
+    )
+    idle, queued_sources = 80 * 2**20, 50 * 2**20  # measured: BENCHMARKS.md, "Runtime"
+    per_worker = (
+        idle
+        + settings.result_cache_bytes
+        + settings.source_cache_bytes
+        + settings.memory_budget
+        + queued_sources
+    )
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert _bytes(resources["limits"]["memory"]) >= settings.workers * per_worker
+    assert settings.memory_budget == 192 * 2**20 and settings.allocator == "auto"
