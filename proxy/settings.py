@@ -742,7 +742,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "jpeg_progressive",
         parse_bool,
         True,
-        "progressive JPEG (smaller above ~10 KB, and shows early)",
+        "progressive JPEG for results of about 500x500 and more (with trellis there)",
     ),
     SettingSpec(
         "PNG_QUANTIZE", "png_quantize", parse_bool, True, "PNG as a palette image (lossy, small)"

@@ -289,3 +289,26 @@ def test_webp_from_a_lossless_source_is_lossless_when_smaller(
     assert difference == 0
     lossy = get(client, pixelpipe, f"/q:80/plain/{url}@jpg")
     assert len(response.content) < len(lossy.content)
+
+
+def test_jpeg_encoder_follows_the_output_size(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    """Thumbnails: a plain baseline encode; from ~500x500 up: progressive with trellis."""
+    source = photo_like(1600, 1200)
+    url = serve(origin, encode(source, "jpg", Q=95))
+    small = get(client, pixelpipe, f"/rs:fit:300:0/q:80/plain/{url}@jpg").content
+    large = get(client, pixelpipe, f"/rs:fit:1000:0/q:80/plain/{url}@jpg").content
+    small_image, large_image = decode(small), decode(large)
+    assert (small_image.width, large_image.width) == (300, 1000)
+    assert "interlaced" not in small_image.get_fields()
+    assert large_image.get("interlaced") == 1
+    # The small one is the plain encode of the same pixels (no trellis), byte for byte
+    # apart from metadata: what pyvips writes for the resized image at q80.
+    reference = source.thumbnail_image(300).jpegsave_buffer(Q=80, optimize_coding=True, keep="none")
+    assert abs(len(small) - len(reference)) < 0.02 * len(reference)
+    # Trellis at q80 spends fewer bytes than a plain encode of the large result.
+    plain_large = source.thumbnail_image(1000).jpegsave_buffer(
+        Q=80, optimize_coding=True, keep="none"
+    )
+    assert len(large) < len(plain_large)

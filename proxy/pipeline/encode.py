@@ -51,6 +51,9 @@ def _exif_text(value: object) -> str:
 
 # Formats whose size follows the quality setting (imgproxy: jpg, webp, heic/avif).
 QUALITY_FORMATS = frozenset({"jpeg", "webp", "avif"})
+
+# JPEG results smaller than this (about 500x500) are encoded plainly: see encode().
+SMALL_JPEG_PIXELS = 250_000
 LOSSLESS_SOURCES = frozenset({"png", "gif", "svg"})
 
 
@@ -277,11 +280,14 @@ def encode(
 ) -> bytes:
     """One encode, with each format's settings chosen on purpose.
 
-    JPEG: mozjpeg's trellis quantisation (about 10% smaller at the same
-    quality; libvips' wheel is built with mozjpeg) and optimised Huffman
-    tables; progressive by default (smaller above a few KB, and it paints
-    early); chroma subsampling 4:2:0 below quality 90 and 4:4:4 from 90 up
-    (libvips' "auto"): at high quality the colour detail is what was asked for.
+    JPEG, chosen per output size from bench/jpeg_encoders.py (BENCHMARKS.md):
+    from SMALL_JPEG_PIXELS up, mozjpeg's trellis quantisation and progressive
+    scans (4-7% fewer bytes at equal SSIM for 4-6x the encode time: paid once
+    per miss, saved on every delivery); below it, a plain baseline encode
+    (trellis bought under 2% at equal SSIM there, for a tenth of the whole
+    request's CPU). Optimised Huffman tables always; chroma subsampling 4:2:0
+    below quality 90 and 4:4:4 from 90 up (libvips' "auto"): at high quality
+    the colour detail is what was asked for.
     PNG: zlib level 6 (level 9 costs ~60% more time for ~3%), palette
     quantisation only when the setting asks (lossy, and slow on photos).
     WebP: lossy at the quality, or lossless when asked (see encode_result).
@@ -290,11 +296,12 @@ def encode(
     """
     settings = settings or EncoderSettings()
     if fmt == "jpeg":
+        large = image.width * image.height >= SMALL_JPEG_PIXELS
         return image.jpegsave_buffer(
             Q=quality,
             optimize_coding=True,
-            trellis_quant=True,
-            interlace=settings.jpeg_progressive,
+            trellis_quant=large,
+            interlace=large and settings.jpeg_progressive,
             subsample_mode="auto",
             keep=keep,
         )
