@@ -42,6 +42,8 @@ from signing import Signer  # noqa: E402
 KEY = "943b421c9eb07c830af81030552c86009268de4e532ba2ee2eab8247c6da0881"  # example pair
 SALT = "520f986b998545b4785e0defbc4f3c1203f22de2374a3d53cb7a7fe9fea309c5"
 SIGNER = Signer(KEY, SALT)
+# This run's cachebuster prefix: no cold path repeats one from an earlier run.
+RUN = random.SystemRandom().randrange(10**9)
 
 
 def sign(path: str) -> str:
@@ -121,15 +123,16 @@ class Workload:
 def workloads(origin: str, images: dict[str, list[str]], count: int) -> list[Workload]:
     big, huge = images["2560"], images["5120"]
     w1 = [
-        sign(f"/rs:fill:300:300/q:80/cb:{i}/plain/{origin}/{big[i % len(big)]}@jpg")
+        sign(f"/rs:fill:300:300/q:80/cb:{RUN}-{i}/plain/{origin}/{big[i % len(big)]}@jpg")
         for i in range(count)
     ]
     w2 = [
-        sign(f"/rs:fit:800:800/q:80/cb:{i}/plain/{origin}/{big[i % len(big)]}@webp")
+        sign(f"/rs:fit:800:800/q:80/cb:{RUN}-{i}/plain/{origin}/{big[i % len(big)]}@webp")
         for i in range(count)
     ]
     w3 = [
-        sign(f"/w:1200/q:80/cb:{i}/plain/{origin}/{huge[i % len(huge)]}@jpg") for i in range(count)
+        sign(f"/w:1200/q:80/cb:{RUN}-{i}/plain/{origin}/{huge[i % len(huge)]}@jpg")
+        for i in range(count)
     ]
     w4 = [sign(f"/rs:fill:300:300/q:80/plain/{origin}/{name}@jpg") for name in big]
     variants = [f"/rs:fill:{w}:{w * 2 // 3}/q:80" for w in range(160, 1600, 24)]

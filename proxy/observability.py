@@ -90,6 +90,23 @@ class Observability:
         self.access_log = access_log or AccessLog("text")
         self.cache_hits = cache_hits
 
+    def answer_hit(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        """A cache hit's status, headers and body, already logged and counted; else None.
+
+        For the HTTP protocol (proxy.server_protocol), which writes it out
+        without starting an ASGI request at all.
+        """
+        if self.cache_hits is None:
+            return None
+        record = RequestRecord(request_id(scope))
+        started = time.perf_counter()
+        hit = self.cache_hits(scope, record)
+        if hit is None:
+            return None
+        headers = [*hit.raw_headers, (b"x-request-id", record.id.encode())]
+        self._finish(scope, record, hit.status_code, len(hit.body), time.perf_counter() - started)
+        return hit.status_code, headers, hit.body
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)

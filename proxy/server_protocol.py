@@ -7,7 +7,11 @@ fixed ~40 ms on every answer (BENCHMARKS.md). Setting it here makes both
 modes the same.
 
 httptools is the default protocol: its C parser does a cache hit's HTTP work
-in about half the time of h11 (BENCHMARKS.md, "Hits"). h11 bounds the bytes
+in about half the time of h11 (BENCHMARKS.md, "Hits"). A request for a result
+in the worker's cache is answered right where its head is parsed: the app
+(`answer_hit`, in proxy.observability) checks, logs and counts it, and the
+response is written at once, without the ASGI task, request cycle and per-
+header checks uvicorn spends on every other request. h11 bounds the bytes
 of an incomplete request head itself; httptools keeps accumulating a header
 it has not seen the end of, so `BoundedHttpToolsProtocol` counts the bytes
 that arrive while a head is incomplete and answers 431 and closes the
@@ -20,9 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import urllib.parse
+from collections.abc import Callable
 
+import httptools
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+HitAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -57,6 +66,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_limit = self.config.h11_max_incomplete_event_size or self.head_limit
         self.head_bytes = 0
         self.in_head = True
+        # The app's cache-hit answer (proxy.observability), when it has one.
+        self.answer_hit: Callable[[dict[str, object]], HitAnswer | None] | None = getattr(
+            self.app, "answer_hit", None
+        )
+        self.answered = False  # this message was answered from the cache
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         _no_delay(transport)
@@ -73,8 +87,69 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_bytes = 0
+        if self.answer_hit is not None and self._answer_from_cache(self.answer_hit):
+            return
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self.answered:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self.in_head = True
+        if self.answered:
+            self.answered = False
+            return
         super().on_message_complete()
+
+    def _answer_from_cache(
+        self, answer_hit: Callable[[dict[str, object]], HitAnswer | None]
+    ) -> bool:
+        """Write a cache hit straight to the connection, with no ASGI request at all.
+
+        Only in the plain case: nothing else in progress on this connection
+        (answers stay in order), HTTP/1.1 keep-alive, GET or HEAD, no upgrade,
+        and the transport accepting writes. Everything else takes uvicorn's path.
+        """
+        previous = self.cycle
+        if (previous is not None and not previous.response_complete) or self.pipeline:
+            return False
+        parser = self.parser
+        if (
+            self.flow.write_paused
+            or parser.get_http_version() != "1.1"
+            or not parser.should_keep_alive()
+            or parser.should_upgrade()
+        ):
+            return False
+        method = parser.get_method()
+        if method not in (b"GET", b"HEAD"):
+            return False
+        url = httptools.parse_url(self.url)
+        raw_path = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope = {
+            "type": "http",
+            "method": method.decode("ascii"),
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": url.query or b"",
+            "headers": self.headers,
+        }
+        answer = answer_hit(scope)
+        if answer is None:
+            return False
+        status, headers, body = answer
+        content = [STATUS_LINE[status]]
+        for name, value in (*self.server_state.default_headers, *headers):
+            content.extend((name, b": ", value, b"\r\n"))
+        content.append(b"\r\n")
+        if method != b"HEAD":
+            content.append(body)
+        self.transport.write(b"".join(content))
+        self.answered = True
+        # As at the end of any response: count it, re-arm keep-alive, read on.
+        self.on_response_complete()
+        return True

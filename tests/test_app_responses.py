@@ -135,3 +135,73 @@ def test_local_sources_from_the_root(client: httpx.Client, pixelpipe_with, tmp_p
 def test_health(client: httpx.Client, pixelpipe: str) -> None:
     response = client.get(pixelpipe + "/health")
     assert (response.status_code, response.text) == (200, "ok\n")
+
+
+def _raw_exchange(base: str, request: bytes, answers: int) -> list[bytes]:
+    """Send raw HTTP/1.1 bytes on one connection; read `answers` responses back, in order."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        responses: list[bytes] = []
+        while len(responses) < answers:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+            while b"\r\n\r\n" in data:
+                head, _, rest = data.partition(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                if head.startswith(b"HTTP/1.1 304") or b"HEAD-REQUEST" in head:
+                    length = 0
+                if len(rest) < length:
+                    break
+                responses.append(head + b"\r\n\r\n" + rest[:length])
+                data = rest[length:]
+    return responses
+
+
+def test_pipelined_hits_and_misses_come_back_in_order(pixelpipe: str, origin: Origin) -> None:
+    """Hits are written by the protocol itself: they must never overtake a miss."""
+    url = origin.add("/pipelined/photo.jpg", encode(quadrants(64, 64), "jpg"))
+    hit = signed(f"/rs:fit:20:0/plain/{url}").encode()
+    assert httpx.get(pixelpipe + hit.decode()).status_code == 200  # now cached
+    miss_paths = [signed(f"/rs:fit:{w}:0/plain/{url}").encode() for w in (21, 22)]
+    request = b"".join(
+        b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nX-Request-ID: r" + str(n).encode() + b"\r\n\r\n"
+        for n, path in enumerate([hit, miss_paths[0], hit, miss_paths[1], hit])
+    )
+    responses = _raw_exchange(pixelpipe, request, 5)
+    assert len(responses) == 5
+    widths = []
+    for n, response in enumerate(responses):
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert f"x-request-id: r{n}".encode() in head.lower()
+        widths.append(decode(body).width)
+    assert widths == [20, 21, 20, 22, 20]
+
+
+def test_hits_on_connection_close_and_head(pixelpipe: str, origin: Origin) -> None:
+    url = origin.add("/pipelined/close.jpg", encode(quadrants(64, 64), "jpg"))
+    path = signed(f"/rs:fit:30:0/plain/{url}")
+    first = httpx.get(pixelpipe + path)
+    assert first.status_code == 200
+    with httpx.Client(headers={"Connection": "close"}) as client:
+        closing = client.get(pixelpipe + path)
+    assert closing.status_code == 200 and closing.content == first.content
+    head = httpx.head(pixelpipe + path)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(first.content))
+    assert head.headers["etag"] == first.headers["etag"]
+    again = httpx.get(pixelpipe + path, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    # HTTP/1.0 takes uvicorn's path and gets the same answer.
+    old = _raw_exchange(pixelpipe, f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode(), 1)
+    assert old and old[0].split(b"\r\n\r\n", 1)[1] == first.content
