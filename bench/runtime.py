@@ -268,6 +268,7 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
                 )
                 sampler.phase = "after_overload"
                 time.sleep(15)
+                held = cache_bytes_mb(base)
             results[label] = {
                 "idle_mb": idle,
                 "w3_peak_mb": sampler.peak("w3"),
@@ -276,6 +277,7 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
                 "w3_errors": w3["non_2xx"] + w3["socket_errors"],
                 "overload_peak_mb": sampler.peak("overload"),
                 "overload_after_mb": sampler.last("after_overload"),
+                "caches_after_mb": held,
                 "overload_rate": overload["rate"],
                 "overload_non_2xx": overload["non_2xx"],
                 "overload_socket_errors": overload["socket_errors"],
@@ -290,6 +292,17 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
             stop(process)
     draw_rss(results, out)
     return results
+
+
+def cache_bytes_mb(base: str) -> float:
+    """The most any worker's in-process caches hold (pixelpipe_cache_bytes, per process)."""
+    per_pid: dict[str, float] = {}
+    for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("pixelpipe_cache_bytes{"):
+            labels, _, value = line.rpartition(" ")
+            pid = labels.split('pid="')[1].split('"')[0]
+            per_pid[pid] = per_pid.get(pid, 0.0) + float(value)
+    return max(per_pid.values(), default=0.0) / 2**20
 
 
 def draw_rss(results: dict[str, Any], out: Path) -> None:
@@ -578,15 +591,16 @@ def report(results: dict[str, Any]) -> None:
         print("\n### Memory (MB, largest worker; 2 workers)\n")
         print(
             "| allocator | idle | W3 peak | 15 s after W3 | overload peak | 15 s after overload "
-            "| W3 req/s | overload req/s | overload 503s | overload p99 ms |"
+            "| caches then | W3 req/s | overload req/s | overload 503s | overload p99 ms |"
         )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for label, r in results["memory"].items():
             cells = [
                 f"{r[key]:.0f}"
                 for key in ("idle_mb", "w3_peak_mb", "w3_after_mb", "overload_peak_mb")
             ]
-            cells += [f"{r['overload_after_mb']:.0f}", f"{r['w3_rate']:.1f}"]
+            cells += [f"{r['overload_after_mb']:.0f}", f"{r.get('caches_after_mb', 0):.0f}"]
+            cells += [f"{r['w3_rate']:.1f}"]
             cells += [f"{r['overload_rate']:.1f}", f"{r['overload_non_2xx']:.0f}"]
             cells += [f"{r['overload_p99_ms']:.0f}"]
             print(f"| {label} | " + " | ".join(cells) + " |")

@@ -84,6 +84,14 @@ MEMORY_RESERVED = Gauge(
     "Estimated peak memory of the pipeline runs admitted now (see MEMORY_BUDGET)",
     multiprocess_mode="livesum",
 )
+CACHE_BYTES = Gauge(
+    "pixelpipe_cache_bytes",
+    "Bytes held by this worker's in-process caches (result, source)",
+    ["tier"],
+    multiprocess_mode="liveall",
+)
+RESULT_CACHE_BYTES = CACHE_BYTES.labels(tier="result")
+SOURCE_CACHE_BYTES = CACHE_BYTES.labels(tier="source")
 LIBVIPS_WARNINGS = Counter(
     "pixelpipe_libvips_warnings",
     "Warnings libvips gave about images (each kind is logged at most once per 10 minutes)",

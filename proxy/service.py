@@ -47,7 +47,9 @@ from proxy.monitoring import (
     PROCESSING_SECONDS,
     REDIS_HIT,
     REDIS_MISS,
+    RESULT_CACHE_BYTES,
     SOURCE_BYTES,
+    SOURCE_CACHE_BYTES,
     SOURCE_ERRORS,
     SOURCE_HIT,
     SOURCE_MISS,
@@ -252,6 +254,7 @@ class ImageService:
             if self.shared:
                 self.shared.put(key, result)
         self.cache.put(key, result)
+        RESULT_CACHE_BYTES.set(self.cache.size_bytes)
         return result
 
     async def _source(self, url: str) -> SourceImage:
@@ -277,6 +280,7 @@ class ImageService:
         digest = await asyncio.to_thread(source_digest, source.data)
         source = replace(source, digest=digest)
         self.source_cache.put(source)
+        SOURCE_CACHE_BYTES.set(self.source_cache.size_bytes)
         return source
 
     async def _produce(self, options: ProcessingOptions, key: str) -> CachedResult:
