@@ -18,6 +18,7 @@ Skipped, loudly, where podman or debootstrap cannot run (not root, not installed
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,7 +62,9 @@ def podman(*args: str, check: bool = True, timeout: float = 900) -> subprocess.C
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -137,7 +140,7 @@ def test_image_serves_webp_read_only_as_10001(container: tuple[str, str], origin
     # Every process in the container runs as 10001, the workers on jemalloc.
     script = (
         "for p in /proc/[0-9]*; do "
-        'grep -q "^Uid:" $p/status && awk \'/^Uid:/{print $2}\' $p/status; done | sort -u; '
+        "grep -q \"^Uid:\" $p/status && awk '/^Uid:/{print $2}' $p/status; done | sort -u; "
         "grep -l libjemalloc /proc/[0-9]*/maps 2>/dev/null | wc -l"
     )
     out = podman("exec", name, "sh", "-c", script).stdout.split()
@@ -150,6 +153,11 @@ def test_image_serves_webp_read_only_as_10001(container: tuple[str, str], origin
 
 def test_image_healthcheck_passes(container: tuple[str, str]) -> None:
     _base, name = container
-    inspect = podman("inspect", "--format", "{{json .Config.Healthcheck}}", IMAGE).stdout
-    assert "urlopen" in inspect  # the Dockerfile's HEALTHCHECK survived the build
+    inspect = json.loads(podman("image", "inspect", IMAGE).stdout)[0]
+    test = inspect["Healthcheck"]["Test"]  # the Dockerfile's HEALTHCHECK survived the build
+    assert test[:2] == ["CMD", "python"] and "/health" in test[-1]
     assert podman("healthcheck", "run", name, check=False).returncode == 0
+    # And it fails when nothing answers: the same command against a port nobody serves.
+    command = test[1:]
+    failing = podman("exec", "-e", "PIXELPIPE_PORT=1", name, *command, check=False)
+    assert failing.returncode != 0
