@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/profile_hits.py [--duration 10] [--connections 32]
 
-Starts a loopback origin and `pixelpipe serve --workers 1`, warms the W4 paths
+Starts a loopback origin and `pixelpipe serve --workers N` (default 1; py-spy
+samples the first worker), warms the W4 paths
 (300x300 fill JPEG of generated photos), drives them with wrk while py-spy
 samples the worker, and prints the share of samples spent in each layer
 (inclusive: a frame's own time plus everything it calls). Installs py-spy
@@ -55,6 +56,18 @@ LAYERS = {
 }
 
 
+def first_worker(pid: int) -> int:
+    """The first worker process of `pixelpipe serve` (itself when it has one worker)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pid
+    for child in children:
+        if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+            return int(child)
+    return pid
+
+
 def ensure_py_spy() -> str:
     found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(found).exists():
@@ -66,6 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     wrk, py_spy = ensure_wrk(), ensure_py_spy()
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +91,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         server = start(
             [str(Path(sys.executable).parent / "pixelpipe"), "serve", "--port", str(port),
-             "--workers", "1"],
+             "--workers", str(args.workers)],
             # Access log (JSON) and metrics on, as in production.
             server_env() | {"PIXELPIPE_LOG_LEVEL": "info", "PIXELPIPE_LOG_FORMAT": "json"},
             base + "/health",
@@ -90,7 +104,8 @@ def main() -> int:
             paths_file.write_text("\n".join(paths))
             raw = Path(tmp) / "profile.txt"
             spy = subprocess.Popen(
-                [py_spy, "record", "--pid", str(server.pid), "--duration", str(args.duration),
+                [py_spy, "record", "--pid", str(first_worker(server.pid)), "--duration",
+                 str(args.duration),
                  "--rate", "250", "--format", "raw", "--output", str(raw), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip

@@ -224,9 +224,13 @@ ALLOCATORS = {
 }
 
 
-def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> dict[str, Any]:
+def memory(
+    origin: str, huge: list[str], wrk: str, seconds: int, out: Path, only: str | None = None
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for number, (label, extra) in enumerate(ALLOCATORS.items()):
+        if only and not label.startswith(only):
+            continue
         env = server_env() | extra
         process, base = start_pixelpipe(env)
         pids = worker_pids(process.pid)
@@ -251,6 +255,7 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
                     seconds,
                 )
                 sampler.phase = "after_w3"
+                wait_until_idle(base)
                 time.sleep(15)
                 sampler.phase = "overload"
                 overload = run_wrk(
@@ -267,6 +272,8 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
                     seconds,
                 )
                 sampler.phase = "after_overload"
+                # Jobs admitted before the load stopped still run: "after" starts when they end.
+                wait_until_idle(base)
                 time.sleep(15)
                 held = cache_bytes_mb(base)
             results[label] = {
@@ -292,6 +299,19 @@ def memory(origin: str, huge: list[str], wrk: str, seconds: int, out: Path) -> d
             stop(process)
     draw_rss(results, out)
     return results
+
+
+def wait_until_idle(base: str, limit: float = 180) -> None:
+    """Until no pipeline run is running or queued in any worker (from /metrics)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy = 0.0
+        for line in httpx.get(base + "/metrics", timeout=10).text.splitlines():
+            if line.startswith(("pixelpipe_jobs_running", "pixelpipe_jobs_queued")):
+                busy += float(line.rpartition(" ")[2])
+        if busy == 0:
+            return
+        time.sleep(0.5)
 
 
 def cache_bytes_mb(base: str) -> float:
@@ -445,8 +465,10 @@ def hits(
         ]
         runs: dict[str, list[dict[str, float]]] = {"pixelpipe": []} | {b[0]: [] for b in bares}
         servers = [("pixelpipe", process, base)] + [(b[0], b[1], b[2]) for b in bares]
-        for _ in range(rounds):
-            for label, server, server_base in servers:
+        for round_number in range(rounds):
+            # Each round starts with another server: no one always goes first.
+            turn = round_number % len(servers)
+            for label, server, server_base in servers[turn:] + servers[:turn]:
                 runs[label].append(measured_run(wrk, server, server_base, paths, seconds))
         one = run_wrk(wrk, base, paths, 1, seconds)
     finally:
@@ -673,6 +695,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=8, help="seconds of each other measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    parser.add_argument("--allocator", help="memory part: only this allocator (jemalloc, glibc)")
     args = parser.parse_args()
     wrk = ensure_wrk()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -685,7 +708,9 @@ def main() -> int:
         origin_process, origin = start_origin(images)
         try:
             if "memory" in parts:
-                results["memory"] = memory(origin, huge, wrk, args.duration, args.out / "rss.svg")
+                results["memory"] = memory(
+                    origin, huge, wrk, args.duration, args.out / "rss.svg", args.allocator
+                )
             if "balance" in parts:
                 results["balance"] = balance(origin, big, wrk, args.seconds)
             if "hits" in parts:
