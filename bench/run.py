@@ -189,14 +189,19 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def peak_rss_mb(pid: int) -> float:
+def status_mb(pid: int, field: str) -> float:
+    """A memory line of /proc/PID/status in MB: VmHWM (peak RSS), VmRSS (now)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    return status_mb(pid, "VmHWM")
 
 
 def start(args: list[str], env: dict[str, str], health: str) -> subprocess.Popen[bytes]:

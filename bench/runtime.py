@@ -56,6 +56,7 @@ from bench.run import (  # noqa: E402
     sign,
     start,
     start_origin,
+    status_mb,
     stop,
 )
 
@@ -85,13 +86,7 @@ def worker_pids(parent: int) -> list[int]:
 
 
 def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return status_mb(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float:
