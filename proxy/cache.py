@@ -67,11 +67,13 @@ class ResultCache:
         self.misses = 0
 
     def get(self, key: str) -> CachedResult | None:
-        result = self._entries.get(key) if self._enabled else None
-        if result is None:
+        try:
+            # Indexing, not .get(): cachetools' get() checks expiry twice (a hit's hot path).
+            result = self._entries[key]
+        except KeyError:
             self.misses += 1
-        else:
-            self.hits += 1
+            return None
+        self.hits += 1
         return result
 
     def put(self, key: str, result: CachedResult) -> None:

@@ -123,6 +123,17 @@ class PendingMetrics:
         self.counts[child] = self.counts.get(child, 0) + amount
         self._schedule()
 
+    def request(
+        self, counter: Any, histogram: Histogram, seconds: float, sent: Any, size: int
+    ) -> None:
+        """One answered request: its count, duration and bytes, in one call (the hot path)."""
+        counts = self.counts
+        counts[counter] = counts.get(counter, 0) + 1
+        counts[sent] = counts.get(sent, 0) + size
+        self.samples.setdefault(histogram, []).append(seconds)
+        if not self.scheduled:
+            self._schedule()
+
     def observe(self, histogram: Histogram, value: float) -> None:
         self.samples.setdefault(histogram, []).append(value)
         self._schedule()

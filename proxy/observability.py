@@ -154,9 +154,13 @@ class Observability:
     def _finish(
         self, scope: Scope, record: RequestRecord, status: int, sent: int, elapsed: float
     ) -> None:
-        PENDING.inc(_request_counter(status, record.format or "none"))
-        PENDING.observe(REQUEST_SECONDS, elapsed)
-        PENDING.inc(RESPONSE_BYTES, sent)
+        PENDING.request(
+            _request_counter(status, record.format or "none"),
+            REQUEST_SECONDS,
+            elapsed,
+            RESPONSE_BYTES,
+            sent,
+        )
         if not (self.access_log_enabled and self.access_log.enabled):
             return  # no fields built for a line nobody writes
         self.access_log.write(

@@ -146,11 +146,13 @@ class ImageService:
         settings are fixed for the process's life), so hot URLs skip the HMAC
         and the parser. Failures are not remembered: they raise every time.
         """
-        known = self.parsed.get(raw_path)
-        if known is None:
-            options = self.parse(raw_path)
-            known = (options, options.canonical())
-            self.parsed[raw_path] = known
+        try:
+            # Indexing, not .get(): cachetools' get() looks the key up twice.
+            return self.parsed[raw_path]
+        except KeyError:
+            pass
+        options = self.parse(raw_path)
+        known = self.parsed[raw_path] = (options, options.canonical())
         return known
 
     def negotiated(
