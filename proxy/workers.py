@@ -2,17 +2,17 @@
 
 uvicorn's `--workers` hands one listening socket to all workers. Each worker's
 event loop accepts in a loop of up to `backlog` connections per wake-up
-(asyncio's `_accept_connection`), so the first worker to wake takes a whole
-burst of new connections: with keep-alive clients (CDNs, ingress controllers)
-one worker then serves nearly everything while its siblings idle, and
-answers 503 when its own queue fills (measured in BENCHMARKS.md, "Balance").
+(asyncio's `_accept_connection`), so whichever worker is free when a burst
+arrives takes all of it: with keep-alive clients (CDNs, ingress controllers)
+one worker can end up serving nearly everything while its siblings idle.
 
-With SO_REUSEPORT every worker slot has a socket of its own on the same
-port, and the kernel assigns each new connection to one of them by a hash
-of its addresses: connections spread evenly whatever the workers are doing.
-The supervisor binds all the sockets before starting any worker and keeps
-them, so a restarted worker takes over its predecessor's socket and the
-connections queued on it.
+With SO_REUSEPORT every worker has a socket of its own on the same port, and
+the kernel assigns each new connection to one of them by a hash of its
+addresses, whatever the workers are doing. The supervisor binds a worker's
+socket, hands it over when it spawns the worker, and closes its own copy: a
+socket lives exactly as long as its worker, so a worker that dies or stops
+accepting leaves the port at once and new connections go to the others. (A
+copy kept open by the supervisor would queue connections nobody accepts.)
 """
 
 from __future__ import annotations
@@ -26,39 +26,44 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 log = logging.getLogger("pixelpipe")
 
 
-def reuse_port_sockets(host: str, port: int, count: int, backlog: int) -> list[socket.socket]:
-    """`count` listening sockets on one address; port 0 picks a free port for all of them."""
+def reuse_port_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket that shares `port` with the others bound this way (0: a free port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sockets: list[socket.socket] = []
-    for _ in range(count):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
-        port = sock.getsockname()[1]
-        sock.listen(backlog)
-        sock.set_inheritable(True)
-        sockets.append(sock)
-    return sockets
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
 
 
 class ReusePortWorkers(Multiprocess):
-    """uvicorn's supervisor (health checks, restarts, signals), one socket per worker slot."""
+    """uvicorn's supervisor (health checks, restarts, signals); each worker with its own socket."""
 
-    def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
+    def __init__(self, config: Config) -> None:
         super().__init__(config, sockets=[])
-        self.slot_sockets = sockets
-        self.processes_num = len(sockets)
+        self.port = config.port
+
+    def spawn(self) -> Process:
+        sock = reuse_port_socket(self.config.host, self.port, self.config.backlog)
+        self.port = sock.getsockname()[1]
+        process = Process(self.config, [sock])
+        # start() has pickled the socket for the child (a duplicate is held
+        # until the child takes it), so this copy can go now.
+        process.start()
+        sock.close()
+        return process
 
     def init_processes(self) -> None:
-        for sock in self.slot_sockets:
-            process = Process(self.config, [sock])
-            process.start()
-            self.processes.append(process)
+        for _ in range(self.processes_num):
+            self.processes.append(self.spawn())
+        log.info(
+            "listening on %s:%d, one SO_REUSEPORT socket per worker", self.config.host, self.port
+        )
 
     def keep_subprocess_alive(self) -> None:
-        # uvicorn's own loop restarts a dead worker with `self.sockets`; here
-        # each replacement gets the socket of the slot it fills.
+        # uvicorn's own loop would give a replacement the shared `self.sockets`.
         if self.should_exit.is_set():
             return
         for index, process in enumerate(self.processes):
@@ -71,16 +76,13 @@ class ReusePortWorkers(Multiprocess):
             log.info(
                 "worker %s died (exit code %s); starting another", process.pid, process.exitcode
             )
-            replacement = Process(self.config, [self.slot_sockets[index]])
-            replacement.start()
-            self.processes[index] = replacement
+            self.processes[index] = self.spawn()
 
     def restart_all(self) -> None:
         for index, old in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            new = Process(self.config, [self.slot_sockets[index]])
-            new.start()
+            new = self.spawn()
             if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
                 new.kill()
                 new.join()
@@ -90,10 +92,8 @@ class ReusePortWorkers(Multiprocess):
             self.processes[index] = new
 
     def handle_ttin(self) -> None:
-        log.warning("SIGTTIN ignored: the number of workers is fixed with SO_REUSEPORT sockets")
-
-    def handle_ttou(self) -> None:
-        log.warning("SIGTTOU ignored: the number of workers is fixed with SO_REUSEPORT sockets")
+        self.processes_num += 1
+        self.processes.append(self.spawn())
 
 
 def serve_workers(config: Config, workers: int, reuse_port: bool) -> None:
@@ -104,13 +104,6 @@ def serve_workers(config: Config, workers: int, reuse_port: bool) -> None:
         uvicorn.Server(config).run()
         return
     if reuse_port:
-        sockets = reuse_port_sockets(config.host, config.port, workers, config.backlog)
-        log.info(
-            "listening on %s:%d with %d SO_REUSEPORT sockets",
-            config.host,
-            sockets[0].getsockname()[1],
-            workers,
-        )
-        ReusePortWorkers(config, sockets).run()
+        ReusePortWorkers(config).run()
     else:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -314,6 +314,12 @@ def served_json(origin: Origin) -> Iterator[Served]:
         )
         try:
             wait_until_serving(served.base, process, "/ready")
+            # Each worker has its own socket (SO_REUSEPORT): /ready answered by one
+            # says nothing of the other, so wait until both have started.
+            deadline = time.monotonic() + 30
+            while log.read_text().count("Application startup complete") < 2:
+                assert time.monotonic() < deadline, "a worker did not start"
+                time.sleep(0.1)
             yield served
         finally:
             if process.poll() is None:

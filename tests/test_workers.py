@@ -99,6 +99,8 @@ def test_few_long_lived_connections_reach_both_workers(two_workers, origin: Orig
         listening = socket_inodes(port, "0A")
         assert len(listening) == 2
         assert all(len(socket_fd_inodes(pid) & listening) == 1 for pid in workers)
+        # The supervisor keeps no copy: a socket lives exactly as long as its worker.
+        assert not socket_fd_inodes(process.pid) & listening
         connections = socket_inodes(port, "01")
         per_worker = Counter({pid: len(socket_fd_inodes(pid) & connections) for pid in workers})
         assert sum(per_worker.values()) == 16, per_worker
@@ -113,7 +115,7 @@ def test_few_long_lived_connections_reach_both_workers(two_workers, origin: Orig
 
 
 def test_a_killed_worker_is_replaced_on_its_socket(two_workers, origin: Origin) -> None:  # type: ignore[no-untyped-def]
-    base, process, _port = two_workers
+    base, process, port = two_workers
     url = origin.add("/workers/again.jpg", encode(gradient(400, 300), "jpg"))
     path = signed(f"/rs:fit:100:0/plain/{url}")
     before = worker_pids(process.pid)
@@ -125,6 +127,11 @@ def test_a_killed_worker_is_replaced_on_its_socket(two_workers, origin: Origin) 
             break
         time.sleep(0.2)
     assert len(now) == 2 and before[0] not in now
+    # The dead worker's socket left the port; the replacement bound its own.
+    deadline = time.monotonic() + 30
+    while len(socket_inodes(port, "0A")) != 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(socket_inodes(port, "0A")) == 2
     # Every new connection is answered, whichever socket the kernel picks.
     for _ in range(20):
         with httpx.Client(timeout=30) as client:
