@@ -32,6 +32,7 @@ from proxy.hits import CacheHits
 from proxy.limits import RequestLimits
 from proxy.logs import AccessLog, configure_logging
 from proxy.monitoring import (
+    PENDING,
     error_kind,
     exposition,
     worker_exited,
@@ -147,6 +148,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
                     await shared.close()
                 executor.shutdown(wait=True, cancel_futures=True)
                 access_log.flush()
+                PENDING.apply()  # a callback scheduled on this loop may never run now
                 worker_exited(os.getpid())
 
     async def health(request: Request) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import os
 import re
 import time
@@ -114,7 +115,14 @@ class Observability:
         record = RequestRecord(request_id(scope))
         id_header = (b"x-request-id", record.id.encode())
         started = time.perf_counter()
-        hit = self.cache_hits(scope, record) if self.cache_hits is not None else None
+        hit = None
+        if self.cache_hits is not None:
+            try:
+                hit = self.cache_hits(scope, record)
+            except Exception:
+                # The app below answers it (and maps any error): a hit-path bug
+                # must not become this request's failure.
+                logging.getLogger("pixelpipe").exception("cache-hit answer failed")
         if hit is not None:
             # A cache hit (proxy.hits): sent here, without the app's layers.
             await send(

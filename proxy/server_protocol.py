@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import urllib.parse
 from collections.abc import Callable
@@ -138,7 +139,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             "query_string": url.query or b"",
             "headers": self.headers,
         }
-        answer = answer_hit(scope)
+        try:
+            answer = answer_hit(scope)
+        except Exception:
+            # Never a 400 for a bug here (httptools would turn it into one):
+            # uvicorn's path answers the request, and its error handling applies.
+            logging.getLogger("pixelpipe").exception("cache-hit answer failed")
+            return False
         if answer is None:
             return False
         status, headers, body = answer

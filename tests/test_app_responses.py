@@ -205,3 +205,25 @@ def test_hits_on_connection_close_and_head(pixelpipe: str, origin: Origin) -> No
     # HTTP/1.0 takes uvicorn's path and gets the same answer.
     old = _raw_exchange(pixelpipe, f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode(), 1)
     assert old and old[0].split(b"\r\n\r\n", 1)[1] == first.content
+
+
+def test_a_failing_hit_path_falls_back_to_the_full_path(origin: Origin) -> None:
+    """A bug in the cache-hit shortcut costs speed, never the answer."""
+    from tests.conftest import make_settings
+    from tests.servers import running_apps, serve_pixelpipe
+
+    url = origin.add("/fallback/photo.jpg", encode(quadrants(64, 64), "jpg"))
+    path = signed(f"/rs:fit:24:0/plain/{url}")
+    with serve_pixelpipe(make_settings()) as base:
+        first = httpx.get(base + path)
+        assert first.status_code == 200
+        service = running_apps[base].state.service  # type: ignore[attr-defined]
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("hit path bug")
+
+        service.cached_answer = broken
+        for _ in range(3):
+            again = httpx.get(base + path)
+            assert again.status_code == 200 and again.content == first.content
+            assert decode(again.content).width == 24
