@@ -134,10 +134,6 @@ class PendingMetrics:
         if not self.scheduled:
             self._schedule()
 
-    def observe(self, histogram: Histogram, value: float) -> None:
-        self.samples.setdefault(histogram, []).append(value)
-        self._schedule()
-
     def _schedule(self) -> None:
         if self.scheduled:
             return

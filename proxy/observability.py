@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.logs import AccessLog, request_id_var
+from proxy.monitoring import PENDING, REQUEST_SECONDS, REQUESTS, RESPONSE_BYTES
 
 if TYPE_CHECKING:
     from proxy.responses import PreparedResponse
-from proxy.monitoring import PENDING, REQUEST_SECONDS, REQUESTS, RESPONSE_BYTES
 
 # An incoming id is echoed only if it is short and plain: it lands in logs and headers.
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -48,6 +48,10 @@ class RequestRecord:
     process_seconds: float | None = None
     error: str = ""  # the error kind when the answer is an error
 
+
+# Set in a scope by the HTTP protocol once it has asked `answer_hit` and got
+# nothing: the app's own attempt would only repeat the lookup.
+HIT_CHECKED = "pixelpipe.hit_checked"
 
 _ID_PREFIX = os.urandom(8).hex()
 _id_counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
@@ -91,17 +95,25 @@ class Observability:
         self.access_log = access_log or AccessLog("text")
         self.cache_hits = cache_hits
 
-    def answer_hit(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+    def answer_hit(
+        self, scope: Scope, record: RequestRecord | None = None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         """A cache hit's status, headers and body, already logged and counted; else None.
 
-        For the HTTP protocol (proxy.server_protocol), which writes it out
-        without starting an ASGI request at all.
+        The HTTP protocol (proxy.server_protocol) calls it where the request
+        head is parsed and writes the answer itself; `__call__` calls it for
+        requests the protocol left to the app. A failure here is logged and
+        the request goes the full way: a hit-path bug must not fail a request.
         """
-        if self.cache_hits is None:
+        if self.cache_hits is None or scope.get(HIT_CHECKED):
             return None
-        record = RequestRecord(request_id(scope))
+        record = record or RequestRecord(request_id(scope))
         started = time.perf_counter()
-        hit = self.cache_hits(scope, record)
+        try:
+            hit = self.cache_hits(scope, record)
+        except Exception:
+            logging.getLogger("pixelpipe").exception("cache-hit answer failed")
+            return None
         if hit is None:
             return None
         headers = [*hit.raw_headers, (b"x-request-id", record.id.encode())]
@@ -113,30 +125,15 @@ class Observability:
             await self.app(scope, receive, send)
             return
         record = RequestRecord(request_id(scope))
-        id_header = (b"x-request-id", record.id.encode())
-        started = time.perf_counter()
-        hit = None
-        if self.cache_hits is not None:
-            try:
-                hit = self.cache_hits(scope, record)
-            except Exception:
-                # The app below answers it (and maps any error): a hit-path bug
-                # must not become this request's failure.
-                logging.getLogger("pixelpipe").exception("cache-hit answer failed")
+        hit = self.answer_hit(scope, record)
         if hit is not None:
             # A cache hit (proxy.hits): sent here, without the app's layers.
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": hit.status_code,
-                    "headers": [*hit.raw_headers, id_header],
-                }
-            )
-            await send({"type": "http.response.body", "body": hit.body})
-            self._finish(
-                scope, record, hit.status_code, len(hit.body), time.perf_counter() - started
-            )
+            status, headers, body = hit
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
             return
+        id_header = (b"x-request-id", record.id.encode())
+        started = time.perf_counter()
         status = 500
         sent = 0
 

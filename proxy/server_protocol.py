@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import urllib.parse
 from collections.abc import Callable
@@ -31,6 +30,8 @@ from collections.abc import Callable
 import httptools
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from proxy.observability import HIT_CHECKED
 
 HitAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
 
@@ -139,14 +140,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             "query_string": url.query or b"",
             "headers": self.headers,
         }
-        try:
-            answer = answer_hit(scope)
-        except Exception:
-            # Never a 400 for a bug here (httptools would turn it into one):
-            # uvicorn's path answers the request, and its error handling applies.
-            logging.getLogger("pixelpipe").exception("cache-hit answer failed")
-            return False
+        # answer_hit never raises (a bug there would be a 400 from httptools).
+        answer = answer_hit(scope)
         if answer is None:
+            self.scope[HIT_CHECKED] = True  # type: ignore[literal-required]
             return False
         status, headers, body = answer
         content = [STATUS_LINE[status]]

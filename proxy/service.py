@@ -184,17 +184,11 @@ class ImageService:
         None when the request needs the full path: not cached, or anything to
         refuse (the full path then raises the error and counts the miss).
         """
-        if self.secret is not None:
-            try:
-                self.authorize(headers.get("authorization"))
-            except Unauthorized:
-                return None
-        try:
-            options, key, vary = self.negotiated(raw_path, headers)
-        except ProxyError:
-            return None
         now = time.time()
-        if options.expires is not None and 0 < options.expires < now:
+        try:
+            self.authorize(headers.get("authorization"))
+            options, key, vary = self.live(raw_path, headers, now)
+        except ProxyError:
             return None
         result = self.cache.get(key)
         if result is None:
@@ -205,11 +199,18 @@ class ImageService:
         record.format = format_label(result.content_type)
         return self._image_response(result, options, headers.get("if-none-match"), now, vary)
 
-    async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
+    def live(
+        self, raw_path: str, headers: Mapping[str, str], now: float
+    ) -> tuple[ProcessingOptions, str, tuple[str, ...]]:
+        """negotiated(), refusing a URL whose `expires` has passed."""
         options, key, vary = self.negotiated(raw_path, headers)
-        now = time.time()
         if options.expires is not None and 0 < options.expires < now:
             raise ExpiredURL()
+        return options, key, vary
+
+    async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
+        now = time.time()
+        options, key, vary = self.live(raw_path, headers, now)
         record = current()
         result = self.cache.get(key)
         if result is None:
@@ -224,9 +225,7 @@ class ImageService:
 
     async def info(self, raw_path: str, headers: Mapping[str, str]) -> Response:
         """/info: what the source is, and how the result compares with its unencoded self."""
-        options, _key, vary = self.negotiated(raw_path, headers)
-        if options.expires is not None and 0 < options.expires < time.time():
-            raise ExpiredURL()
+        options, _key, vary = self.live(raw_path, headers, time.time())
         with self.admission.slot():
             source = await self._source(options.source_url)
             report = await self._run_job(

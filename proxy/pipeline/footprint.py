@@ -14,8 +14,8 @@ import math
 
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import LOSSLESS_SOURCES
-from proxy.pipeline.load import SourceHeader, read_header
-from proxy.pipeline.plan import Plan, plan_geometry
+from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor, read_header
+from proxy.pipeline.plan import plan_geometry
 from proxy.pipeline.process import ProcessingLimits, output_format, upright_size
 
 MIB = 1024 * 1024
@@ -74,7 +74,8 @@ def footprint_of(
         # libjpeg keeps every DCT coefficient of a progressive file (16 bits
         # each, full size whatever the shrink) until the last scan is read.
         decoded += width * height * 3 * 2
-    result_pixels = _result_pixels(plan) * frames
+    result_width, result_height = plan.result_size
+    result_pixels = result_width * result_height * frames
     # The resized image before encoding (float while resampling) and the encoder's own.
     working = result_pixels * bands * 4
     encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
@@ -86,7 +87,7 @@ def footprint_of(
 def _loaded_size(header: SourceHeader, width: int, height: int, shrink: float) -> tuple[int, int]:
     """The size the decoder produces: shrink-on-load as `load_image` asks for it."""
     if header.format == "jpeg":
-        factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
+        factor: float = jpeg_shrink_factor(shrink)
     elif header.format in ("webp", "svg") and shrink > 1:
         factor = shrink
     else:
@@ -94,8 +95,3 @@ def _loaded_size(header: SourceHeader, width: int, height: int, shrink: float) -
     if header.vector and shrink < 1:
         factor = shrink  # an SVG renders at the (larger) target size
     return math.ceil(width / factor), math.ceil(height / factor)
-
-
-def _result_pixels(plan: Plan) -> int:
-    width, height = plan.result_size
-    return width * height

@@ -97,6 +97,11 @@ def _heif_format(image: pyvips.Image) -> str:
     return "avif" if compression == "av1" else "heic"
 
 
+def jpeg_shrink_factor(shrink: float) -> int:
+    """The DCT scaling libjpeg can do on load for a wanted shrink: 8, 4, 2 or 1."""
+    return next((f for f in (8, 4, 2) if shrink >= f), 1)
+
+
 def load_image(
     data: bytes,
     header: SourceHeader,
@@ -115,7 +120,7 @@ def load_image(
     if header.loader != "svgload_buffer":
         options["fail_on"] = FAIL_ON
     if header.loader == "jpegload_buffer":
-        factor = next((f for f in (8, 4, 2) if shrink >= f), 1)
+        factor = jpeg_shrink_factor(shrink)
         if factor > 1:
             options["shrink"] = factor
     elif header.loader == "webpload_buffer" and shrink > 1:
