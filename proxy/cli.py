@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from proxy.allocator import exec_with_allocator
 from proxy.settings import Settings, SettingsError
+from proxy.storage import ObjectStores
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +86,7 @@ def run_sign(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         settings = Settings.from_env()
+        ObjectStores(settings).check()
     except SettingsError as exc:
         print(f"pixelpipe: {exc}", file=sys.stderr)
         return 2

@@ -91,6 +91,13 @@ class SourceForbidden(ProxyError):
     default_reason = "source address is not allowed"
 
 
+class SourceAccessDenied(ProxyError):
+    """The storage service refused our credentials for this object (403, as imgproxy)."""
+
+    status = 403
+    default_reason = "access to the source object is denied"
+
+
 class SourceTimeout(ProxyError):
     status = 504
     default_reason = "source image download timed out"

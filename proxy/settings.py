@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -210,6 +211,33 @@ def parse_redis_url(text: str) -> str:
     return url
 
 
+def parse_endpoint(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("expected an http(s):// URL")
+    return url
+
+
+def parse_json_object(text: str) -> str:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise ValueError("expected a JSON key (the service account file's contents)") from None
+    if not isinstance(parsed, dict):
+        raise ValueError("expected a JSON object")
+    return text
+
+
+def parse_storage_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("s3", "gs", "abs") or not rest.split("/")[0]:
+        raise ValueError(
+            "expected s3://bucket/prefix, gs://bucket/prefix or abs://container/prefix"
+        )
+    return url
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -312,6 +340,22 @@ class Settings:
     redis_ttl: int = 86400
     redis_max_item_bytes: int = 5 * 1024 * 1024
     redis_timeout: float = 0.25
+    # Object storage: sources (imgproxy's names) and the result store.
+    use_s3: bool = False
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_endpoint_use_path_style: bool = True
+    s3_assume_role_arn: str | None = None
+    use_gcs: bool = False
+    gcs_key: str | None = None
+    gcs_endpoint: str | None = None
+    use_abs: bool = False
+    abs_name: str | None = None
+    abs_key: str | None = None
+    abs_endpoint: str | None = None
+    result_storage: str | None = None
+    result_storage_timeout: float = 1.0
+    result_storage_queue_size: int = 256
     log_level: str = "info"
     log_format: str = "text"
     access_log: bool = True
@@ -377,6 +421,9 @@ class Settings:
             )
         if not 1 <= self.signature_size <= 32:
             raise SettingsError("PIXELPIPE_SIGNATURE_SIZE: expected a number from 1 to 32")
+        uses_abs = self.use_abs or (self.result_storage or "").startswith("abs://")
+        if uses_abs and not self.abs_name:
+            raise SettingsError("PIXELPIPE_ABS_NAME: Azure Blob storage needs the account name")
 
 
 def _lookup(env: Mapping[str, str], spec: SettingSpec) -> tuple[str, str | None]:
@@ -631,6 +678,82 @@ SETTINGS: tuple[SettingSpec, ...] = (
         False,
         "seconds a Redis call may take before it counts as a miss",
     ),
+    SettingSpec("USE_S3", "use_s3", parse_bool, True, "serve `s3://bucket/key` sources"),
+    SettingSpec(
+        "S3_ENDPOINT",
+        "s3_endpoint",
+        parse_endpoint,
+        True,
+        "S3 API endpoint for S3-compatible stores (MinIO, R2, ...); unset = AWS",
+    ),
+    SettingSpec(
+        "S3_REGION",
+        "s3_region",
+        str.strip,
+        True,
+        "S3 region; unset = `AWS_REGION`/`AWS_DEFAULT_REGION`, else us-east-1",
+    ),
+    SettingSpec(
+        "S3_ENDPOINT_USE_PATH_STYLE",
+        "s3_endpoint_use_path_style",
+        parse_bool,
+        True,
+        "`endpoint/bucket/key` requests; false = `bucket.endpoint/key` (virtual-host style)",
+    ),
+    SettingSpec(
+        "S3_ASSUME_ROLE_ARN",
+        "s3_assume_role_arn",
+        str.strip,
+        True,
+        "IAM role assumed with the web identity token in `AWS_WEB_IDENTITY_TOKEN_FILE` (IRSA)",
+    ),
+    SettingSpec("USE_GCS", "use_gcs", parse_bool, True, "serve `gs://bucket/key` sources"),
+    SettingSpec(
+        "GCS_KEY",
+        "gcs_key",
+        parse_json_object,
+        True,
+        "Google service account key (JSON); unset = application default credentials",
+    ),
+    SettingSpec("GCS_ENDPOINT", "gcs_endpoint", parse_endpoint, True, "GCS API base URL"),
+    SettingSpec("USE_ABS", "use_abs", parse_bool, True, "serve `abs://container/key` sources"),
+    SettingSpec("ABS_NAME", "abs_name", str.strip, True, "Azure storage account name"),
+    SettingSpec(
+        "ABS_KEY",
+        "abs_key",
+        parse_secret,
+        True,
+        "Azure storage account key; unset = workload/managed identity from `AZURE_*`",
+    ),
+    SettingSpec(
+        "ABS_ENDPOINT",
+        "abs_endpoint",
+        parse_endpoint,
+        True,
+        "Azure Blob endpoint incl. the account, e.g. for Azurite `http://host:10000/account`",
+    ),
+    SettingSpec(
+        "RESULT_STORAGE",
+        "result_storage",
+        parse_storage_url,
+        False,
+        "results kept in a bucket shared by all pods, after memory and Redis: "
+        "`s3://bucket/prefix`, `gs://…` or `abs://container/prefix`; unset = off",
+    ),
+    SettingSpec(
+        "RESULT_STORAGE_TIMEOUT",
+        "result_storage_timeout",
+        parse_non_negative_float,
+        False,
+        "seconds a result-store read may take before it counts as a miss",
+    ),
+    SettingSpec(
+        "RESULT_STORAGE_QUEUE_SIZE",
+        "result_storage_queue_size",
+        parse_positive_int,
+        False,
+        "result-store writes waiting per process; beyond it writes are dropped (counted)",
+    ),
     SettingSpec("LOG_LEVEL", "log_level", parse_log_level, True, "debug, info, warning, error"),
     SettingSpec(
         "LOG_FORMAT",
@@ -820,6 +943,15 @@ _DEFAULT_TEXT = {
     "allowed_sources": "unset: any",
     "secret": "unset",
     "redis_url": "unset: off",
+    "result_storage": "unset: off",
+    "s3_endpoint": "unset: AWS",
+    "s3_region": "unset: from `AWS_REGION`",
+    "s3_assume_role_arn": "unset",
+    "gcs_key": "unset: default credentials",
+    "gcs_endpoint": "unset: Google",
+    "abs_name": "unset",
+    "abs_key": "unset: identity from `AZURE_*`",
+    "abs_endpoint": "unset: `https://NAME.blob.core.windows.net`",
     "s_maxage": "unset: not sent",
     "memory_budget": "192Mi",
 }

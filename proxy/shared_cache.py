@@ -11,16 +11,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
-import time
 
 import redis.asyncio as redis
 
 from proxy.cache import CachedResult
-
-log = logging.getLogger("pixelpipe")
+from proxy.resting import Resting
 
 _FORMAT = b"pixelpipe-result-v3\n"
+
+
+def result_digest(canonical: str) -> str:
+    """The name a result has in every shared tier: its cache key, hashed."""
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def encode_result(result: CachedResult) -> bytes:
@@ -66,25 +68,27 @@ class SharedCache:
         self._ttl = ttl
         self._max_item_bytes = max_item_bytes
         self._timeout = timeout
-        self._rest = rest_after_failure
-        self._resting_until = 0.0
+        self._health = Resting("redis", rest_after_failure)
         self._writes: set[asyncio.Task[None]] = set()
         self.hits = 0
         self.misses = 0
-        self.errors = 0
+
+    @property
+    def errors(self) -> int:
+        return self._health.errors
 
     @staticmethod
     def key(canonical: str) -> str:
-        return "pixelpipe:result:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return "pixelpipe:result:" + result_digest(canonical)
 
     async def get(self, canonical: str) -> CachedResult | None:
-        if self._resting():
+        if self._health.resting:
             return None
         try:
             async with asyncio.timeout(self._timeout):
                 blob = await self._client.get(self.key(canonical))
         except (redis.RedisError, OSError, TimeoutError) as error:
-            self._failed("read", error)
+            self._health.failed("read", error)
             return None
         result = decode_result(blob) if blob else None
         if result is None:
@@ -95,7 +99,7 @@ class SharedCache:
 
     def put(self, canonical: str, result: CachedResult) -> None:
         """Store in the background: the response never waits for Redis."""
-        if self._resting() or len(result.body) > self._max_item_bytes:
+        if self._health.resting or len(result.body) > self._max_item_bytes:
             return
         task = asyncio.ensure_future(self._write(canonical, result))
         self._writes.add(task)
@@ -106,7 +110,7 @@ class SharedCache:
             async with asyncio.timeout(self._timeout):
                 await self._client.set(self.key(canonical), encode_result(result), ex=self._ttl)
         except (redis.RedisError, OSError, TimeoutError) as error:
-            self._failed("write", error)
+            self._health.failed("write", error)
 
     async def flush(self) -> None:
         """Wait for background writes (tests and shutdown)."""
@@ -116,16 +120,3 @@ class SharedCache:
     async def close(self) -> None:
         await self.flush()
         await self._client.aclose()
-
-    def _resting(self) -> bool:
-        return time.monotonic() < self._resting_until
-
-    def _failed(self, action: str, error: BaseException) -> None:
-        self.errors += 1
-        self._resting_until = time.monotonic() + self._rest
-        log.warning(
-            "redis %s failed (%s); serving without the shared cache for %.0f s",
-            action,
-            type(error).__name__,
-            self._rest,
-        )

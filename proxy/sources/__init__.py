@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 from proxy.errors import InvalidURL
 from proxy.sources.policy import check_allowed_source
 
+# Object storage schemes and the (imgproxy) setting that enables each.
+SWITCHES = {"s3": "S3", "gs": "GCS", "abs": "ABS"}
+
 
 @dataclass(frozen=True, slots=True)
 class SourceImage:
@@ -39,6 +42,9 @@ class Sources:
         scheme = urlsplit(url).scheme.lower()
         source = self._by_scheme.get(scheme)
         if source is None:
+            if scheme in SWITCHES:
+                # imgproxy answers 404 too; the line says which switch turns it on.
+                raise InvalidURL(f"{scheme}:// sources are not enabled (USE_{SWITCHES[scheme]})")
             allowed = ", ".join(sorted(self._by_scheme)) or "none"
             raise InvalidURL(f"unsupported source scheme {scheme[:20]!r}: expected {allowed}")
         return await source.fetch(url)
