@@ -41,14 +41,17 @@ from proxy.observability import Observability, current
 from proxy.pipeline.watermark import load_watermark
 from proxy.readiness import Readiness
 from proxy.responses import error_response
+from proxy.result_store import ResultStore
 from proxy.service import ImageService
 from proxy.settings import Settings
 from proxy.shared_cache import SharedCache
 from proxy.sources import Source, Sources
+from proxy.sources.buckets import BucketSource
 from proxy.sources.http import HttpLimits, HttpSource
 from proxy.sources.local import LocalSource
 from proxy.sources.network import PolicyNetworkBackend, PolicyTransport, Resolver, resolve_host
 from proxy.sources.policy import AddressPolicy, compile_allowed_sources
+from proxy.storage import ObjectStores, parse_storage_location
 
 log = logging.getLogger("pixelpipe")
 
@@ -90,7 +93,9 @@ def build_client(settings: Settings, resolver: Resolver = resolve_host) -> httpx
     )
 
 
-def build_sources(settings: Settings, client: httpx.AsyncClient) -> Sources:
+def build_sources(
+    settings: Settings, client: httpx.AsyncClient, stores: ObjectStores | None = None
+) -> Sources:
     allowed = compile_allowed_sources(settings.allowed_sources)
     limits = HttpLimits(
         max_bytes=settings.max_src_file_size,
@@ -103,7 +108,25 @@ def build_sources(settings: Settings, client: httpx.AsyncClient) -> Sources:
     by_scheme: dict[str, Source] = {"http": http, "https": http}
     if settings.local_filesystem_root:
         by_scheme["local"] = LocalSource(settings.local_filesystem_root, settings.max_src_file_size)
+    enabled = {"s3": settings.use_s3, "gs": settings.use_gcs, "abs": settings.use_abs}
+    if any(enabled.values()):
+        buckets = BucketSource(
+            stores or ObjectStores(settings), settings.max_src_file_size, settings.download_timeout
+        )
+        by_scheme.update({scheme: buckets for scheme, on in enabled.items() if on})
     return Sources(by_scheme, allowed)
+
+
+def build_result_store(settings: Settings, stores: ObjectStores) -> ResultStore | None:
+    if not settings.result_storage:
+        return None
+    scheme, bucket, prefix = parse_storage_location(settings.result_storage)
+    return ResultStore(
+        stores.store(scheme, bucket),
+        prefix,
+        timeout=settings.result_storage_timeout,
+        queue_size=settings.result_storage_queue_size,
+    )
 
 
 def build_shared_cache(settings: Settings) -> SharedCache | None:
@@ -120,6 +143,8 @@ def build_shared_cache(settings: Settings) -> SharedCache | None:
 def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedApp:
     configure_libvips()
     readiness = Readiness(settings.shutdown_delay)
+    stores = ObjectStores(settings)
+    stores.check()
     access_log = AccessLog(settings.log_format)
 
     @contextlib.asynccontextmanager
@@ -128,8 +153,11 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
             log.warning("no PIXELPIPE_KEY/PIXELPIPE_SALT set: URL signatures are NOT checked")
         async with build_client(settings, resolver) as client:
             executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
-            sources = build_sources(settings, client)
+            sources = build_sources(settings, client, stores)
             shared = build_shared_cache(settings)
+            store = build_result_store(settings, stores)
+            if store is not None:
+                store.start()
             app.state.service = ImageService(
                 settings,
                 sources,
@@ -137,6 +165,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
                 ResultCache(settings.result_cache_bytes, settings.result_cache_ttl),
                 await load_watermark(settings, sources),
                 shared,
+                store,
             )
             readiness.hook_sigterm()
             readiness.started = True
@@ -146,6 +175,8 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
                 readiness.draining = True
                 if shared is not None:
                     await shared.close()
+                if store is not None:
+                    await store.close()
                 executor.shutdown(wait=True, cancel_futures=True)
                 access_log.flush()
                 PENDING.apply()  # a callback scheduled on this loop may never run now

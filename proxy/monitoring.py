@@ -96,6 +96,12 @@ LIBVIPS_WARNINGS = Counter(
     "pixelpipe_libvips_warnings",
     "Warnings libvips gave about images (each kind is logged at most once per 10 minutes)",
 )
+RESULT_STORE = Counter(
+    "pixelpipe_result_store",
+    "Result-store (RESULT_STORAGE) operations by outcome: hit, miss, read_error on reads; "
+    "written, write_error, dropped (queue full or store resting) on writes",
+    ["outcome"],
+)
 SOURCE_ERRORS = Counter(
     "pixelpipe_source_errors",
     "Sources that could not be used, by kind (not_found, timeout, too_large, not_an_image, ...)",

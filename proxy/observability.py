@@ -42,7 +42,7 @@ _KNOWN_FORMATS = frozenset({"jpeg", "png", "webp", "avif", "gif", "svg", "tiff",
 class RequestRecord:
     id: str
     kind: str = ""  # "image" or "info"; empty: not an image request, not counted
-    cache: str = ""  # memory, redis, coalesced, miss
+    cache: str = ""  # memory, redis, store, coalesced, miss
     format: str = ""
     fetch_seconds: float | None = None
     process_seconds: float | None = None

@@ -65,6 +65,7 @@ from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
 from proxy.responses import PreparedResponse
+from proxy.result_store import ResultStore
 from proxy.settings import Settings
 from proxy.shared_cache import SharedCache
 from proxy.sources import SourceImage, Sources
@@ -88,12 +89,14 @@ class ImageService:
         cache: ResultCache,
         watermark: pyvips.Image | None = None,
         shared: SharedCache | None = None,
+        store: ResultStore | None = None,
     ) -> None:
         self.settings = settings
         self.sources = sources
         self.executor = executor
         self.cache = cache
         self.shared = shared
+        self.store = store
         self.source_cache = SourceCache(settings.source_cache_bytes, settings.source_cache_ttl)
         self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
         self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
@@ -243,17 +246,27 @@ class ImageService:
         return response
 
     async def _miss(self, options: ProcessingOptions, key: str) -> CachedResult:
-        """Not in this process's cache: the shared tier, else fetch and process."""
+        """Not in this process's cache: the shared tiers (Redis, the bucket), else the work."""
         record = current()
+        record.cache = "miss"
         result = await self.shared.get(key) if self.shared else None
         if self.shared:
             (REDIS_MISS if result is None else REDIS_HIT).inc()
-        record.cache = "miss" if result is None else "redis"
+            if result is not None:
+                record.cache = "redis"
+        if result is None and self.store:
+            result = await self.store.get(key)
+            if result is not None:
+                record.cache = "store"
+                if self.shared:
+                    self.shared.put(key, result)  # the faster shared tier has it next time
         if result is None:
             with self.admission.slot():
                 result = await self._produce(options, key)
             if self.shared:
                 self.shared.put(key, result)
+            if self.store:
+                self.store.put(key, result)
         self.cache.put(key, result)
         RESULT_CACHE_BYTES.set(self.cache.size_bytes)
         return result
