@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format docs venv install install-test system-test-deps helm
+.PHONY: run test lint format docs venv install install-test system-test-deps helm azurite
 
 # Debian ships venv support (ensurepip) in a separate package.
 venv:
@@ -32,9 +32,11 @@ lint: install-test
 # (fetched by .ci/install-helm through npm), the gallery test Debian's
 # Chromium (Playwright drives it; no browser download) and the allocator test
 # Debian's libjemalloc2 (as the container image has it), and the image test
-# Debian's podman, runc and debootstrap; install them when missing.
+# Debian's podman, runc and debootstrap, the Azure Blob tests Azurite (npm);
+# install them when missing. moto's S3 server and fake-gcs-server come with
+# the test extra.
 # Without root or sudo they cannot be installed: those tests then skip, loudly.
-system-test-deps: helm
+system-test-deps: helm azurite
 	@command -v redis-server >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server) || \
 		echo "WARNING: redis-server could not be installed; the Redis tests will be SKIPPED"
@@ -47,6 +49,13 @@ system-test-deps: helm
 	@(command -v podman && command -v runc && command -v debootstrap) >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y podman runc debootstrap) || \
 		echo "WARNING: podman could not be installed; the container image test will be SKIPPED"
+
+# Azurite, Microsoft's Azure Blob emulator, from npm into the virtual environment.
+azurite: venv
+	@test -x $(VENV)/azurite/node_modules/.bin/azurite-blob || \
+		( (command -v npm >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y npm)) && \
+		npm install --silent --no-audit --no-fund --prefix $(VENV)/azurite azurite@3) || \
+		echo "WARNING: azurite could not be installed; the Azure Blob tests will be SKIPPED"
 
 helm: venv
 	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \
