@@ -76,11 +76,27 @@ def container_env(deployment: dict[str, Any]) -> dict[str, Any]:
     return {item["name"]: item.get("value", item.get("valueFrom")) for item in container["env"]}
 
 
+OBJECT_STORAGE = [
+    "objectStorage.resultStorage=s3://results/pixelpipe",
+    "objectStorage.s3.enabled=true",
+    "objectStorage.s3.endpoint=http://minio.storage:9000",
+    "objectStorage.s3.region=eu-west-1",
+    "objectStorage.s3.credentialsSecret=s3-keys",
+    "objectStorage.gcs.enabled=true",
+    "objectStorage.gcs.keySecret=gcs-key",
+    "objectStorage.abs.enabled=true",
+    "objectStorage.abs.accountName=photos",
+    "objectStorage.abs.keySecret=abs-key",
+    "serviceAccount.create=true",
+    r"serviceAccount.annotations.eks\.amazonaws\.com/role-arn=arn:aws:iam::1:role/pixelpipe",
+]
+
 CASES = {
     "defaults": [],
     "all optional parts on": ALL_ON,
     "redis URL from a Secret": ["redis.urlSecret.name=redis-url", "networkPolicy.enabled=true"],
     "unsigned, no metrics port": ["signing.allowUnsigned=true", "metricsPort=0"],
+    "object storage": OBJECT_STORAGE,
 }
 
 
@@ -200,6 +216,33 @@ def test_optional_parts() -> None:
     redis_rule = policy["egress"][2]
     assert redis_rule["to"][0]["podSelector"]["matchLabels"] == {"app": "redis"}
     assert redis_rule["ports"] == [{"port": 6379, "protocol": "TCP"}]
+
+
+def test_object_storage_values() -> None:
+    kinds = by_kind(render(*OBJECT_STORAGE))
+    deployment = kinds["Deployment"]
+    env = container_env(deployment)
+    plain = {name: value for name, value in env.items() if isinstance(value, str)}
+    settings = Settings.from_env(
+        plain | {"PIXELPIPE_GCS_KEY": "{}", "PIXELPIPE_ABS_KEY": "a2V5"}  # the Secrets' parts
+    )
+    assert settings.use_s3 and settings.use_gcs and settings.use_abs
+    assert settings.result_storage == "s3://results/pixelpipe"
+    assert settings.s3_endpoint == "http://minio.storage:9000" and settings.abs_name == "photos"
+    assert env["PIXELPIPE_GCS_KEY"]["secretKeyRef"] == {"name": "gcs-key", "key": "key.json"}
+    assert env["PIXELPIPE_ABS_KEY"]["secretKeyRef"] == {"name": "abs-key", "key": "key"}
+    pod = deployment["spec"]["template"]["spec"]
+    # AWS_* credentials from a Secret, as the SDKs' standard variables.
+    assert pod["containers"][0]["envFrom"] == [{"secretRef": {"name": "s3-keys"}}]
+    account = kinds["ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/pixelpipe"
+    }
+    # Off by default: no storage settings at all.
+    assert not any("S3" in name or "STORAGE" in name for name in container_env(
+        by_kind(render())["Deployment"]
+    ))  # fmt: skip
 
 
 def test_unsigned_only_when_asked() -> None:

@@ -54,3 +54,11 @@ has no hex encoder; 64 random decimal digits are valid hex (212 bits).
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{- define "pixelpipe.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "pixelpipe.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
