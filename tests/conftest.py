@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
 import httpx
 import pytest
+import redis
 
 from proxy.settings import Settings
 from signing import sign_path
+from tests.emulators import free_port
 from tests.servers import Origin, serve_pixelpipe
 
 # Clearly fake key/salt pairs, for tests only (imgproxy's documentation pair first).
@@ -65,3 +71,30 @@ def pixelpipe_with() -> ServerFactory:
         return serve_pixelpipe(make_settings(**overrides))
 
     return start
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A real redis-server on a free loopback port, for the shared-tier tests."""
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (make test installs it): SKIPPING Redis tests")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        process = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir, "--enable-debug-command", "local"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline and process.poll() is None, "redis did not start"
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+        process.terminate()
+        process.wait(timeout=10)

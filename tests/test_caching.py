@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 import redis
 
 from proxy.cache import CachedResult
@@ -29,32 +24,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (make test installs it): SKIPPING Redis tests")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir, "--enable-debug-command", "local"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None, "redis did not start"
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def _service(app_base: str):  # type: ignore[no-untyped-def]

@@ -384,6 +384,32 @@ def test_result_store_down_never_fails_a_request(
                     assert decode(answer.content).width == size
 
 
+def test_a_store_hit_is_put_in_redis_for_the_next_pod(
+    s3_photos: Backend, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    from proxy.shared_cache import SharedCache
+
+    s3_photos.put(s3_photos.buckets["photos"], "tiers.jpg", PHOTO_JPEG, "image/jpeg")
+    storage = f"s3://{s3_photos.buckets['results']}/tiers"
+    path = signed(f"/rs:fill:50:50/plain/{s3_photos.url('tiers.jpg')}")
+    with s3_photos.serve(monkeypatch, result_storage=storage) as base:  # no Redis: bucket only
+        first = httpx.get(base + path, timeout=30)
+        key = running_apps[base].state.service.parse_cached(path)[1]
+        _wait_for_writes(base)
+    assert not redis.Redis.from_url(redis_url).exists(SharedCache.key(key))
+    with s3_photos.serve(monkeypatch, result_storage=storage, redis_url=redis_url) as base:
+        second = httpx.get(base + path, timeout=30)
+        service = running_apps[base].state.service
+        assert service.pipeline_runs == 0
+        deadline = time.monotonic() + 10  # the Redis write is in the background
+        while not redis.Redis.from_url(redis_url).exists(SharedCache.key(key)):
+            assert time.monotonic() < deadline, "the store hit never reached Redis"
+            time.sleep(0.02)
+    assert second.content == first.content
+
+
 def test_two_processes_share_one_bucket(
     s3: S3Server, s3_photos: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
