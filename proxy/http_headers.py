@@ -86,11 +86,18 @@ def error_caching(status: int, error_ttl: int) -> str:
     return "no-store"
 
 
-def default_filename(source_url: str, extension: str) -> str:
-    """`https://shop/cup.jpeg?x=1` + "webp" -> "cup.webp" (as imgproxy)."""
-    name = posixpath.basename(unquote(urlsplit(source_url).path)) or "image"
-    stem = name.rsplit(".", 1)[0] if "." in name else name
-    return f"{stem or 'image'}.{extension}"
+def default_filename(source_url: str, extension: str, given: str | None = None) -> str:
+    """`https://shop/cup.jpeg?x=1` + "webp" -> "cup.webp"; `fn:holiday` -> "holiday.webp".
+
+    As imgproxy: the result's extension is appended to a given name too (even
+    one that has an extension of its own), and nothing is appended without one.
+    """
+    if given:
+        stem = given
+    else:
+        name = posixpath.basename(unquote(urlsplit(source_url).path)) or "image"
+        stem = (name.rsplit(".", 1)[0] if "." in name else name) or "image"
+    return f"{stem}.{extension}" if extension else stem
 
 
 def content_disposition(filename: str, attachment: bool) -> str:

@@ -322,7 +322,7 @@ class ImageService:
             extension = EXTENSIONS[processed.format]
             extra = production_headers(processed)
         # Everything in the key is fixed for this result, so its headers are too.
-        filename = options.filename or default_filename(options.source_url, extension).rstrip(".")
+        filename = default_filename(options.source_url, extension, options.filename)
         return CachedResult(
             body=body,
             content_type=content_type,

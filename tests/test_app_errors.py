@@ -55,7 +55,7 @@ CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
     ("unknown option", lambda o: signed(f"/nope:1/plain/{add(o, JPEG)}"), 404, "unknown option"),
     ("bad argument", lambda o: signed(f"/w:-1/plain/{add(o, JPEG)}"), 404, "invalid width"),
     ("bad enum", lambda o: signed(f"/rt:squash/plain/{add(o, JPEG)}"), 404, "invalid"),
-    ("bad format", lambda o: signed(f"/plain/{add(o, JPEG)}@bmp"), 404, "invalid extension"),
+    ("bad format", lambda o: signed(f"/plain/{add(o, JPEG)}@pdf"), 404, "invalid extension"),
     ("bad base64", lambda o: signed("/w:10/!!!notbase64"), 404, "invalid URL"),
     ("bad scheme", lambda o: signed("/w:10/plain/ftp://example.invalid/a.jpg"), 404, "unsupported"),
     ("local off", lambda o: signed("/plain/local:///a.jpg"), 404, "unsupported"),

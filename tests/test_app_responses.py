@@ -85,11 +85,14 @@ def test_result_cache_serves_repeats_without_the_origin(
 def test_filename_and_attachment(client: httpx.Client, pixelpipe: str, origin: Origin) -> None:
     url = source(origin)
     named = client.get(pixelpipe + signed(f"/fn:my%20cup/plain/{url}@jpg"))
-    assert named.headers["content-disposition"] == 'inline; filename="my cup"'
+    # As imgproxy: the result's extension is appended to the given name.
+    assert named.headers["content-disposition"] == 'inline; filename="my cup.jpg"'
     attached = client.get(pixelpipe + signed(f"/att:1/plain/{url}@jpg"))
     assert attached.headers["content-disposition"] == 'attachment; filename="cup.jpg"'
     unicode = client.get(pixelpipe + signed(f"/fn:YsO2bmUuanBn:1/plain/{url}@jpg"))
-    assert "filename*=UTF-8''b%C3%B6ne.jpg" in unicode.headers["content-disposition"]
+    assert "filename*=UTF-8''b%C3%B6ne.jpg.jpg" in unicode.headers["content-disposition"]
+    as_png = client.get(pixelpipe + signed(f"/fn:holiday/plain/{url}@png"))
+    assert as_png.headers["content-disposition"] == 'inline; filename="holiday.png"'
 
 
 def test_expires_in_the_future_limits_max_age(

@@ -130,7 +130,7 @@ def test_imgproxy_names_for_detection_settings() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"PIXELPIPE_PREFERRED_FORMATS": "jpeg,tiff"}, "PIXELPIPE_PREFERRED_FORMATS"),
+        ({"PIXELPIPE_PREFERRED_FORMATS": "jpeg,pdf"}, "PIXELPIPE_PREFERRED_FORMATS"),
         ({"PIXELPIPE_AUTO_QUALITY_SSIM": "1.5"}, "PIXELPIPE_AUTO_QUALITY_SSIM"),
         ({"PIXELPIPE_AVIF_SPEED": "10"}, "PIXELPIPE_AVIF_SPEED"),
         (

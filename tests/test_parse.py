@@ -222,10 +222,10 @@ def test_canonical_form_parses_back_to_the_same_options() -> None:
         "q:-1",
         "q:high",
         "fq:webp",
-        "fq:bmp:50",
+        "fq:pdf:50",
         "fq:webp:500",
-        "f:bmp",
-        "format:tiff",
+        "f:pdf",
+        "format:heic",
         "exp:tomorrow",
         "fn:Zm9v!:1",
         "att:2",
@@ -284,7 +284,7 @@ def test_unknown_option_is_404_and_named() -> None:
 
 def test_bad_extension_is_404() -> None:
     with pytest.raises(InvalidURL):
-        parse(f"{SRC}@tiff")
+        parse(f"{SRC}@psd")
 
 
 def test_every_option_has_a_unique_name_and_aliases() -> None:

@@ -48,7 +48,7 @@ def test_settings_imgproxy_lacks_have_no_imgproxy_fallback() -> None:
         ({"PIXELPIPE_KEY": "aa"}, "PIXELPIPE_KEY/PIXELPIPE_SALT"),
         ({"PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES": "maybe"}, "ALLOW_LOOPBACK"),
         ({"PIXELPIPE_FORMAT_QUALITY": "jpeg70"}, "PIXELPIPE_FORMAT_QUALITY"),
-        ({"PIXELPIPE_FORMAT_QUALITY": "bmp=70"}, "PIXELPIPE_FORMAT_QUALITY"),
+        ({"PIXELPIPE_FORMAT_QUALITY": "pdf=70"}, "PIXELPIPE_FORMAT_QUALITY"),
         ({"PIXELPIPE_PRESETS": "novalue"}, "PIXELPIPE_PRESETS"),
         ({"PIXELPIPE_PORT": "70000"}, "PIXELPIPE_PORT"),
         ({"PIXELPIPE_LOCAL_FILESYSTEM_ROOT": "/no/such/dir"}, "LOCAL_FILESYSTEM_ROOT"),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 # Formats pixelpipe writes. Names are canonical; `jpg` is accepted as an alias.
-OUTPUT_FORMATS: frozenset[str] = frozenset({"jpeg", "png", "webp", "avif", "gif"})
+OUTPUT_FORMATS: frozenset[str] = frozenset(
+    {"jpeg", "png", "webp", "avif", "gif", "tiff", "bmp", "ico"}
+)
 
 # SVG is written only as a sanitised copy of an SVG source, never encoded from pixels.
 REQUESTABLE_FORMATS: frozenset[str] = OUTPUT_FORMATS | {"svg"}
@@ -15,7 +17,7 @@ INPUT_FORMATS: frozenset[str] = frozenset(
 
 FORMATS_WITH_ANIMATION: frozenset[str] = frozenset({"gif", "webp"})
 
-FORMATS_WITH_ALPHA: frozenset[str] = frozenset({"png", "webp", "avif", "gif"})
+FORMATS_WITH_ALPHA: frozenset[str] = frozenset({"png", "webp", "avif", "gif", "tiff", "bmp", "ico"})
 
 CONTENT_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",
@@ -26,6 +28,8 @@ CONTENT_TYPES: dict[str, str] = {
     "svg": "image/svg+xml",
     "tiff": "image/tiff",
     "heic": "image/heif",
+    "bmp": "image/bmp",
+    "ico": "image/x-icon",  # what imgproxy and browsers send
 }
 
 EXTENSIONS: dict[str, str] = {
@@ -37,6 +41,8 @@ EXTENSIONS: dict[str, str] = {
     "svg": "svg",
     "tiff": "tiff",
     "heic": "heic",
+    "bmp": "bmp",
+    "ico": "ico",
 }
 
 _ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "heif": "heic"}

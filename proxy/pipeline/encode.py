@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pyvips
 
 from proxy.options.model import ProcessingOptions
+from proxy.pipeline.bitmaps import bmp_bytes, ico_bytes
 
 if TYPE_CHECKING:
     from proxy.settings import Settings
@@ -293,6 +294,7 @@ def encode(
     WebP: lossy at the quality, or lossless when asked (see encode_result).
     AVIF: libaom at effort 9 - AVIF_SPEED (imgproxy's speed scale); the
     default speed 7 is ~4x faster than speed 5 for about 5% more bytes.
+    TIFF, BMP, ICO: lossless, no quality (see proxy.pipeline.bitmaps).
     """
     settings = settings or EncoderSettings()
     if fmt == "jpeg":
@@ -326,4 +328,12 @@ def encode(
         )
     if fmt == "gif":
         return image.gifsave_buffer(keep=keep)
+    if fmt == "tiff":
+        # Lossless deflate with a predictor: imgproxy writes TIFF uncompressed,
+        # several times larger for the same pixels.
+        return image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep)
+    if fmt == "bmp":
+        return bmp_bytes(image)
+    if fmt == "ico":
+        return ico_bytes(image, keep)
     raise ValueError(f"no encoder for {fmt}")

@@ -10,6 +10,7 @@ import pyvips
 from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError, UnsupportedFormat
 from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ALPHA, FORMATS_WITH_ANIMATION
 from proxy.options.model import ProcessingOptions
+from proxy.pipeline.bitmaps import fit_ico
 from proxy.pipeline.encode import (
     LOSSLESS_SOURCES,
     QUALITY_FORMATS,
@@ -239,6 +240,8 @@ def _render(
     for step in STEPS:
         frames = [step(frame, options, ctx) for frame in frames]
     result = _join_frames(frames, image) if animate else frames[0]
+    if fmt == "ico":
+        result = fit_ico(result)
 
     result, keep = prepare_metadata(result, options)
     return Rendered(result, keep, fmt, header, len(frames))
