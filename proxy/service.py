@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from proxy.admission import Admission
 from proxy.cache import CachedResult, ResultCache, SourceCache
 from proxy.coalesce import SingleFlight
-from proxy.errors import ExpiredURL, InvalidSignature, ProxyError, Unauthorized
+from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError, Unauthorized
 from proxy.http_headers import (
     CachePolicy,
     content_disposition,
@@ -58,9 +58,10 @@ from proxy.monitoring import (
 )
 from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
 from proxy.observability import RequestRecord, current, format_label
-from proxy.options import ParserConfig, ProcessingOptions, parse_options, split_path
+from proxy.options import ParserConfig, ProcessingOptions, parse_options
 from proxy.options.formats import EXTENSIONS
-from proxy.options.url import split_signature
+from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
+from proxy.options.url import split_path, split_signature
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
@@ -70,6 +71,7 @@ from proxy.settings import Settings
 from proxy.shared_cache import SharedCache
 from proxy.sources import SourceImage, Sources
 from signing import KeyRing
+from signing.thumbor import thumbor_verify
 
 log = logging.getLogger("pixelpipe")
 
@@ -101,7 +103,10 @@ class ImageService:
         self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
         self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
         self.fetches = 0
-        self.parsed: LRUCache[str, tuple[ProcessingOptions, str]] = LRUCache(maxsize=PARSED_PATHS)
+        self.parsed: LRUCache[str, tuple[ProcessingOptions, str, bool]] = LRUCache(
+            maxsize=PARSED_PATHS
+        )
+        self.thumbor_on = settings.thumbor_key is not None or settings.thumbor_allow_unsafe
         self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
         self.parser_config = ParserConfig.from_settings(settings)
         self.limits = ProcessingLimits.from_settings(settings)
@@ -132,7 +137,30 @@ class ImageService:
         ):
             raise Unauthorized()
 
-    def parse(self, raw_path: str) -> ProcessingOptions:
+    def parse(self, raw_path: str) -> tuple[ProcessingOptions, bool]:
+        """The options a path asks for, and whether it is a thumbor `meta/` request.
+
+        imgproxy's dialect first: a path both dialects could read is imgproxy's,
+        so no imgproxy URL changes meaning when thumbor's is switched on. A
+        path imgproxy refuses is tried as thumbor's (or, with THUMBOR_PREFIX,
+        only the paths under the prefix are).
+        """
+        prefix = self.settings.thumbor_prefix
+        if self.thumbor_on and prefix and raw_path.startswith(prefix + "/"):
+            return self._parse_thumbor(raw_path[len(prefix) :])
+        try:
+            return self._parse_imgproxy(raw_path), False
+        except (InvalidURL, InvalidSignature) as refused:
+            if not self.thumbor_on or prefix:
+                raise
+            try:
+                return self._parse_thumbor(raw_path)
+            except ProxyError:
+                if looks_like_thumbor(raw_path):
+                    raise  # its own reason says more than imgproxy's would
+                raise refused from None
+
+    def _parse_imgproxy(self, raw_path: str) -> ProcessingOptions:
         # The signature is checked before anything else in the URL is read.
         signature, signed_path = split_signature(raw_path)
         if self.keys and not self.keys.verify(signature, signed_path):
@@ -141,6 +169,18 @@ class ImageService:
         return parse_options(
             split.option_segments, split.source_url, split.extension, self.parser_config
         )
+
+    def _parse_thumbor(self, raw_path: str) -> tuple[ProcessingOptions, bool]:
+        signature, signed_path = split_signature(raw_path)
+        if signature == "unsafe":
+            if not self.settings.thumbor_allow_unsafe:
+                raise InvalidSignature("unsigned thumbor URLs are not allowed")
+        elif self.settings.thumbor_key is None or not thumbor_verify(
+            signature, signed_path[1:], self.settings.thumbor_key
+        ):
+            raise InvalidSignature()
+        request = parse_thumbor(signed_path, self.parser_config)
+        return request.options, request.meta
 
     def parse_cached(self, raw_path: str) -> tuple[ProcessingOptions, str]:
         """parse() and canonical(), remembered per exact raw path.
@@ -151,12 +191,16 @@ class ImageService:
         """
         try:
             # Indexing, not .get(): cachetools' get() looks the key up twice.
-            return self.parsed[raw_path]
+            known = self.parsed[raw_path]
         except KeyError:
-            pass
-        options = self.parse(raw_path)
-        known = self.parsed[raw_path] = (options, options.canonical())
-        return known
+            options, meta = self.parse(raw_path)
+            known = self.parsed[raw_path] = (options, options.canonical(), meta)
+        return known[0], known[1]
+
+    def is_meta(self, raw_path: str) -> bool:
+        """A thumbor `meta/` path (ask after parse_cached, which remembers it)."""
+        known = self.parsed.get(raw_path)
+        return known is not None and known[2]
 
     def negotiated(
         self, raw_path: str, headers: Mapping[str, str]
@@ -214,6 +258,8 @@ class ImageService:
     async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
         now = time.time()
         options, key, vary = self.live(raw_path, headers, now)
+        if self.thumbor_on and self.is_meta(raw_path):
+            return await self.info(raw_path, headers)
         record = current()
         result = self.cache.get(key)
         if result is None:

@@ -238,6 +238,13 @@ def parse_storage_url(text: str) -> str:
     return url
 
 
+def parse_path_prefix(text: str) -> str:
+    prefix = "/" + text.strip().strip("/")
+    if prefix == "/" or not re.fullmatch(r"/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", prefix):
+        raise ValueError("expected a path such as /thumbor")
+    return prefix
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in {"debug", "info", "warning", "error"}:
@@ -278,6 +285,7 @@ class SettingSpec:
     imgproxy: bool
     doc: str
     aliases: tuple[str, ...] = ()  # other imgproxy spellings read too, e.g. newer names
+    others: tuple[str, ...] = ()  # other products' names read verbatim, e.g. thumbor's
 
 
 def _cpu_count() -> int:
@@ -356,6 +364,10 @@ class Settings:
     result_storage: str | None = None
     result_storage_timeout: float = 1.0
     result_storage_queue_size: int = 256
+    # thumbor's URL dialect beside imgproxy's.
+    thumbor_key: str | None = None
+    thumbor_allow_unsafe: bool = False
+    thumbor_prefix: str = ""
     log_level: str = "info"
     log_format: str = "text"
     access_log: bool = True
@@ -435,6 +447,9 @@ def _lookup(env: Mapping[str, str], spec: SettingSpec) -> tuple[str, str | None]
             theirs = f"IMGPROXY_{name}"
             if theirs in env:
                 return theirs, env[theirs]
+    for name in spec.others:
+        if name in env:
+            return name, env[name]
     return own, None
 
 
@@ -754,6 +769,31 @@ SETTINGS: tuple[SettingSpec, ...] = (
         False,
         "result-store writes waiting per process; beyond it writes are dropped (counted)",
     ),
+    SettingSpec(
+        "THUMBOR_KEY",
+        "thumbor_key",
+        parse_secret,
+        False,
+        "answer thumbor URLs signed with this key (HMAC-SHA1); thumbor's `SECURITY_KEY` "
+        "is read too",
+        others=("SECURITY_KEY",),
+    ),
+    SettingSpec(
+        "THUMBOR_ALLOW_UNSAFE",
+        "thumbor_allow_unsafe",
+        parse_bool,
+        False,
+        "answer unsigned thumbor URLs (`/unsafe/...`); thumbor's `ALLOW_UNSAFE_URL` is read too",
+        others=("ALLOW_UNSAFE_URL",),
+    ),
+    SettingSpec(
+        "THUMBOR_PREFIX",
+        "thumbor_prefix",
+        parse_path_prefix,
+        False,
+        "a path prefix, e.g. `/thumbor`, under which URLs are read as thumbor's only; "
+        "unset: a URL that is not imgproxy's is tried as thumbor's",
+    ),
     SettingSpec("LOG_LEVEL", "log_level", parse_log_level, True, "debug, info, warning, error"),
     SettingSpec(
         "LOG_FORMAT",
@@ -944,6 +984,8 @@ _DEFAULT_TEXT = {
     "secret": "unset",
     "redis_url": "unset: off",
     "result_storage": "unset: off",
+    "thumbor_key": "unset: no signed thumbor URLs",
+    "thumbor_prefix": "unset",
     "s3_endpoint": "unset: AWS",
     "s3_region": "unset: from `AWS_REGION`",
     "s3_assume_role_arn": "unset",

@@ -1,0 +1,338 @@
+"""thumbor's URL dialect, read into the same options as imgproxy's.
+
+A thumbor path is translated into imgproxy option segments (`rs:fit:300:200`,
+`g:nowe`, `q:50`, ...) and parsed by `parse_options`, so both dialects share
+one validation, one option model, one cache key: the same picture asked in
+either dialect is made once.
+
+    [meta/][trim[:top-left|:bottom-right][:tolerance]/][AxB:CxD/]
+    [fit-in/|adaptive-fit-in/|full-fit-in/|adaptive-full-fit-in/][-]Ex[-]F/
+    [left|center|right/][top|middle|bottom/][smart/][filters:name(args):.../]image
+
+Where thumbor's meaning needs the source's size to be said in imgproxy's
+terms (`orig`, full-fit-in, adaptive-fit-in, focal points), or needs an
+operation the pipeline does not have, the URL is refused with a line that
+says which part; nothing is silently approximated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
+from proxy.options.model import ProcessingOptions
+from proxy.options.parse import ParserConfig, parse_options
+
+_PATH = re.compile(
+    r"(?:(?P<meta>meta)/)?"
+    r"(?:(?P<trim>trim(?::(?:top-left|bottom-right))?(?::\d+)?)/)?"
+    r"(?:(?P<crop>\d+)x(?P<crop_top>\d+):(?P<crop_right>\d+)x(?P<crop_bottom>\d+)/)?"
+    r"(?:(?P<adaptive>adaptive-)?(?P<full>full-)?(?P<fit_in>fit-in)/)?"
+    r"(?:(?P<hflip>-)?(?P<width>\d+|orig)?x(?P<vflip>-)?(?P<height>\d+|orig)?/)?"
+    r"(?:(?P<halign>left|right|center)/)?"
+    r"(?:(?P<valign>top|bottom|middle)/)?"
+    r"(?:(?P<smart>smart)/)?"
+    r"(?:filters:(?P<filters>.+?\))/)?"
+    r"(?P<image>.+)",
+    re.DOTALL,
+)
+_FILTER = re.compile(r"(?P<name>[a-z_]+)\((?P<args>[^()]*)\)")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+# thumbor's alignments -> imgproxy's gravity (the crop keeps that edge or corner).
+_GRAVITY = {
+    ("left", "top"): "nowe",
+    ("center", "top"): "no",
+    ("right", "top"): "noea",
+    ("left", "middle"): "we",
+    ("center", "middle"): "ce",
+    ("right", "middle"): "ea",
+    ("left", "bottom"): "sowe",
+    ("center", "bottom"): "so",
+    ("right", "bottom"): "soea",
+}
+
+# CSS's basic colour names, which thumbor's fill() and background_color() take too.
+_NAMED_COLOURS = {
+    "black": "000000", "silver": "c0c0c0", "gray": "808080", "grey": "808080",
+    "white": "ffffff", "maroon": "800000", "red": "ff0000", "purple": "800080",
+    "fuchsia": "ff00ff", "green": "008000", "lime": "00ff00", "olive": "808000",
+    "yellow": "ffff00", "navy": "000080", "blue": "0000ff", "teal": "008080",
+    "aqua": "00ffff", "orange": "ffa500",
+}  # fmt: skip
+
+_FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "gif": "gif",
+            "avif": "avif"}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class ThumborRequest:
+    options: ProcessingOptions
+    meta: bool  # `meta/`: the /info report instead of the image
+
+
+_THUMBOR_SIGNATURE = re.compile(r"/?(?:unsafe|[A-Za-z0-9_-]{27}=)/")
+
+
+def looks_like_thumbor(raw_path: str) -> bool:
+    """`/unsafe/...` or a thumbor signature (28 characters of base64 of SHA-1) first."""
+    return _THUMBOR_SIGNATURE.match(raw_path) is not None
+
+
+def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
+    """A thumbor path after its signature ("fit-in/300x200/example.com/a.jpg")."""
+    found = _PATH.fullmatch(path.lstrip("/"))
+    if found is None or not found["image"]:
+        raise InvalidURL("invalid thumbor URL: no image")
+    part = found.groupdict()
+    if part["trim"]:
+        raise UnknownOption("thumbor trim is not supported; use imgproxy's trim option")
+    segments: list[str] = []
+    enlarge = _geometry(part, segments)
+    filters = _filters(part["filters"] or "")
+    resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
+    for name, args in filters:
+        handler = _FILTERS.get(name)
+        if handler is None:
+            raise UnknownOption(f"unknown or unsupported thumbor filter: {name[:40]}")
+        enlarge = handler(args, segments, enlarge, resize_index)
+    if enlarge and resize_index is not None:
+        segments.append("el:1")
+    options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
+    return ThumborRequest(options, meta=bool(part["meta"]))
+
+
+def _geometry(part: dict[str, str | None], segments: list[str]) -> bool:
+    """Crop, size, fit and alignment as imgproxy segments; returns whether to enlarge."""
+    if part["adaptive"] or part["full"]:
+        raise UnknownOption("thumbor adaptive-fit-in and full-fit-in are not supported")
+    if part["width"] == "orig" or part["height"] == "orig":
+        raise InvalidOptionArgument("thumbor 'orig' sizes are not supported")
+    if part["crop"] is not None:
+        left, top = int(part["crop"]), int(part["crop_top"] or 0)
+        right, bottom = int(part["crop_right"] or 0), int(part["crop_bottom"] or 0)
+        if right > left and bottom > top:  # thumbor ignores an empty crop too
+            segments.append(f"c:{right - left}:{bottom - top}:nowe:{left}:{top}")
+    width, height = int(part["width"] or 0), int(part["height"] or 0)
+    if part["hflip"] or part["vflip"]:
+        segments.append(f"fl:{int(bool(part['hflip']))}:{int(bool(part['vflip']))}")
+    gravity = "sm" if part["smart"] else _GRAVITY[
+        (part["halign"] or "center", part["valign"] or "middle")
+    ]  # fmt: skip
+    if part["fit_in"]:
+        if not (width or height):
+            raise InvalidURL("invalid thumbor URL: fit-in needs a width or a height")
+        segments.append(f"rs:fit:{width}:{height}")
+        return False  # fit-in never enlarges unless upscale() says so
+    if width or height:
+        # Both sizes: cropped to fill them, as thumbor does (enlarging too);
+        # one size: the other in proportion.
+        segments.append(f"rs:{'fill' if width and height else 'fit'}:{width}:{height}")
+        if gravity != "ce":
+            segments.append(f"g:{gravity}")
+        return True
+    return False
+
+
+def _filters(text: str) -> list[tuple[str, list[str]]]:
+    if not text:
+        return []
+    found: list[tuple[str, list[str]]] = []
+    position = 0
+    while position < len(text):
+        match = _FILTER.match(text, position)
+        if match is None:
+            raise InvalidURL(f"invalid thumbor filters: {text[position : position + 40]}")
+        args = [a.strip() for a in match["args"].split(",")] if match["args"].strip() else []
+        found.append((match["name"], args))
+        position = match.end()
+        if position < len(text):
+            if text[position] != ":":
+                raise InvalidURL("invalid thumbor filters: expected ':' between filters")
+            position += 1
+    return found
+
+
+def _image_url(image: str) -> str:
+    # thumbor takes the image URL plain or URL-encoded, and without a scheme as http.
+    url = unquote(image) if "%" in image else image
+    return url if _SCHEME.match(url) else "http://" + url
+
+
+def _number(name: str, text: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidOptionArgument(f"invalid thumbor {name}() argument: {text[:20]}") from None
+    if not low <= value <= high:
+        raise InvalidOptionArgument(f"thumbor {name}() argument out of range: {text[:20]}")
+    return value
+
+
+def _arity(name: str, args: list[str], low: int, high: int) -> None:
+    if not low <= len(args) <= high:
+        raise InvalidOptionArgument(f"thumbor {name}() takes {low} to {high} arguments")
+
+
+def _colour(name: str, text: str) -> str:
+    value = _NAMED_COLOURS.get(text.lower(), text.lower().lstrip("#"))
+    if re.fullmatch(r"[0-9a-f]{3}", value):
+        value = "".join(ch * 2 for ch in value)
+    if not re.fullmatch(r"[0-9a-f]{6}", value):
+        raise InvalidOptionArgument(f"invalid thumbor {name}() colour: {text[:20]}")
+    return value
+
+
+FilterHandler = Callable[[list[str], list[str], bool, int | None], bool]
+
+
+def _quality(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("quality", args, 1, 1)
+    segments.append(f"q:{int(_number('quality', args[0], 1, 100))}")
+    return enlarge
+
+
+def _format(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("format", args, 1, 1)
+    fmt = _FORMATS.get(args[0].lower())
+    if fmt is None:
+        raise InvalidOptionArgument(f"invalid thumbor format(): {args[0][:20]}")
+    segments.append(f"f:{fmt}")
+    return enlarge
+
+
+def _blur(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    # thumbor's Gaussian has sigma = the radius unless given; imgproxy's blur is the sigma.
+    _arity("blur", args, 1, 2)
+    radius = _number("blur", args[0], 1, 150)
+    sigma = _number("blur", args[1], 0, 150) if len(args) == 2 else 0
+    segments.append(f"bl:{sigma or radius:g}")
+    return enlarge
+
+
+def _background(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("background_color", args, 1, 1)
+    segments.append(f"bg:{_colour('background_color', args[0])}")
+    return enlarge
+
+
+def _fill(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
+    """fill(colour): a fit-in result padded to the asked size with the colour."""
+    _arity("fill", args, 1, 2)
+    if args[0].lower() in ("auto", "blur"):
+        raise InvalidOptionArgument(f"thumbor fill({args[0][:10]}) is not supported")
+    if args[0].lower() != "transparent":
+        segments.append(f"bg:{_colour('fill', args[0])}")
+    segments.append("ex:1")
+    return enlarge
+
+
+# Where each gravity points after the source turns a quarter clockwise.
+_QUARTER_TURN = {
+    "no": "ea", "ea": "so", "so": "we", "we": "no",
+    "noea": "soea", "soea": "sowe", "sowe": "nowe", "nowe": "noea",
+    "ce": "ce", "sm": "sm",
+}  # fmt: skip
+
+
+def _rotate(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
+    """thumbor turns the result counter-clockwise; imgproxy turns the source clockwise.
+
+    So the turn is imgproxy's -angle, and for a quarter turn the asked size
+    and the gravity turn with it: cropping the turned source to the turned
+    box is the same picture as turning the cropped result.
+    """
+    _arity("rotate", args, 1, 1)
+    angle = int(_number("rotate", args[0], -3600, 3600))
+    if angle % 90:
+        return enlarge  # thumbor ignores other angles
+    clockwise = -angle % 360
+    if clockwise in (90, 270):
+        if any(s.startswith("c:") for s in segments):
+            raise InvalidOptionArgument("thumbor rotate() by a quarter turn with a manual crop")
+        for index, segment in enumerate(segments):
+            name, *values = segment.split(":")
+            if name == "rs":
+                values[1], values[2] = values[2], values[1]
+            elif name == "fl":
+                values = values[::-1]
+            elif name == "g":
+                for _turn in range(clockwise // 90):
+                    values[0] = _QUARTER_TURN[values[0]]
+            segments[index] = ":".join([name, *values])
+    if clockwise:
+        segments.append(f"rot:{clockwise}")
+    return enlarge
+
+
+def _strip_exif(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("strip_exif", args, 0, 0)
+    segments += ["sm:1", "kcr:0"]
+    return enlarge
+
+
+def _strip_icc(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("strip_icc", args, 0, 0)
+    segments.append("scp:1")
+    return enlarge
+
+
+def _no_upscale(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("no_upscale", args, 0, 0)
+    return False
+
+
+def _upscale(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("upscale", args, 0, 0)
+    return True
+
+
+def _max_bytes(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("max_bytes", args, 1, 1)
+    segments.append(f"mb:{int(_number('max_bytes', args[0], 1, 1e12))}")
+    return enlarge
+
+
+def _proportion(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    _arity("proportion", args, 1, 1)
+    value = _number("proportion", args[0], 0, 1)
+    if value > 0:  # thumbor ignores 0
+        segments.append(f"z:{value:g}")
+    return enlarge
+
+
+def _stretch(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
+    _arity("stretch", args, 0, 0)
+    if resize is not None and segments[resize].startswith("rs:fill:"):
+        segments[resize] = "rs:force:" + segments[resize].removeprefix("rs:fill:")
+    return enlarge
+
+
+def _sharpen(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+    # thumbor: amount, radius, luminance only. imgproxy's sharpen has one sigma: the radius.
+    _arity("sharpen", args, 3, 3)
+    _number("sharpen", args[0], 0, 10)
+    radius = _number("sharpen", args[1], 0.01, 10)
+    segments.append(f"sh:{radius:g}")
+    return enlarge
+
+
+_FILTERS: dict[str, FilterHandler] = {
+    "quality": _quality,
+    "format": _format,
+    "blur": _blur,
+    "sharpen": _sharpen,
+    "fill": _fill,
+    "background_color": _background,
+    "rotate": _rotate,
+    "strip_exif": _strip_exif,
+    "strip_icc": _strip_icc,
+    "no_upscale": _no_upscale,
+    "upscale": _upscale,
+    "max_bytes": _max_bytes,
+    "proportion": _proportion,
+    "stretch": _stretch,
+}
