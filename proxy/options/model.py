@@ -169,6 +169,9 @@ class ProcessingOptions:
     skip_processing: tuple[str, ...] = ()
     raw: bool = False
     max_bytes: int = 0
+    # thumbor's colour filters, in URL order: ("brightness", (20,)), ("grayscale", ()), ...
+    # Only thumbor URLs set them (imgproxy OSS has no such options).
+    adjustments: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def quality_for(self, fmt: str) -> int:
         if self.quality:
@@ -207,6 +210,11 @@ class ProcessingOptions:
             parts.append(f"wm:{self.watermark.canonical_args()}")
         if self.skip_processing:
             parts.append("skp:" + ":".join(self.skip_processing))
+        if self.adjustments:
+            parts.append(
+                "adj:"
+                + ":".join(f"{name}({','.join(map(str, args))})" for name, args in self.adjustments)
+            )
         if self.crop.enabled:
             crop = f"c:{format_number(self.crop.width)}:{format_number(self.crop.height)}"
             if self.crop.gravity is not None:

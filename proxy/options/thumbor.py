@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
@@ -94,7 +94,11 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     enlarge = _geometry(part, segments)
     filters = _filters(part["filters"] or "")
     resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
+    adjustments: list[tuple[str, tuple[int, ...]]] = []
     for name, args in filters:
+        if name in _COLOUR_FILTERS:
+            adjustments.append((name, _colour_filter(name, args)))
+            continue
         handler = _FILTERS.get(name)
         if handler is None:
             raise UnknownOption(f"unknown or unsupported thumbor filter: {name[:40]}")
@@ -102,6 +106,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     if enlarge and resize_index is not None:
         segments.append("el:1")
     options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
+    if adjustments:
+        options = replace(options, adjustments=tuple(adjustments))
     return ThumborRequest(options, meta=bool(part["meta"]))
 
 
@@ -318,6 +324,16 @@ def _sharpen(args: list[str], segments: list[str], enlarge: bool, _r: int | None
     radius = _number("sharpen", args[1], 0.01, 10)
     segments.append(f"sh:{radius:g}")
     return enlarge
+
+
+# name -> how many integer arguments, each within -100..100 (thumbor's ranges).
+_COLOUR_FILTERS = {"brightness": 1, "contrast": 1, "rgb": 3, "grayscale": 0}
+
+
+def _colour_filter(name: str, args: list[str]) -> tuple[int, ...]:
+    count = _COLOUR_FILTERS[name]
+    _arity(name, args, count, count)
+    return tuple(int(_number(name, arg, -100, 100)) for arg in args)
 
 
 _FILTERS: dict[str, FilterHandler] = {

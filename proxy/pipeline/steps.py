@@ -228,6 +228,15 @@ def watermark(
     return marked.cast("uchar")
 
 
+def adjust_colours(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    """thumbor's colour filters, in URL order, with thumbor's integer arithmetic."""
+    for name, args in options.adjustments:
+        image = _ADJUSTMENTS[name](image, args)
+    return image
+
+
 STEPS: tuple[Step, ...] = (
     crop,
     resize,
@@ -238,6 +247,7 @@ STEPS: tuple[Step, ...] = (
     padding,
     flatten,
     watermark,
+    adjust_colours,
 )
 
 
@@ -295,3 +305,61 @@ def _pixelate(image: pyvips.Image, size: int) -> pyvips.Image:
     padded = image.embed(0, 0, -(-width // size) * size, -(-height // size) * size, extend="copy")
     blocks = padded.shrink(size, size).cast(image.format)
     return blocks.zoom(size, size).crop(0, 0, width, height)
+
+
+# --- thumbor's colour filters -----------------------------------------------------
+
+
+def _split_alpha(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
+    if image.hasalpha():
+        return image[: image.bands - 1], image[image.bands - 1]
+    return image, None
+
+
+def _join_alpha(colour: pyvips.Image, alpha: pyvips.Image | None) -> pyvips.Image:
+    colour = colour.cast("uchar")  # clips to 0..255, as thumbor's ADJUST_COLOR
+    return colour if alpha is None else colour.bandjoin(alpha)
+
+
+def _percent_of_255(value: int) -> int:
+    return int(255 * value / 100)  # C's integer division: towards zero
+
+
+def _shift(image: pyvips.Image, deltas: list[int]) -> pyvips.Image:
+    colour, alpha = _split_alpha(image)
+    if colour.bands == 1:
+        colour = colour.colourspace("srgb")
+    return _join_alpha(colour + deltas, alpha)
+
+
+def _brightness(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
+    return _shift(image, [_percent_of_255(args[0])] * 3)
+
+
+def _rgb(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
+    return _shift(image, [_percent_of_255(value) for value in args])
+
+
+def _contrast(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
+    factor = (args[0] + 100) ** 2 // 100
+    colour, alpha = _split_alpha(image)
+    scaled = (colour.cast("int") - 128) * factor
+    truncated = (scaled.abs() / 100).floor() * scaled.sign()  # C's division
+    return _join_alpha(truncated + 128, alpha)
+
+
+def _grayscale(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
+    colour, alpha = _split_alpha(image)
+    if colour.bands >= 3:
+        # PIL's RGB -> L, which thumbor uses: ITU-R 601 weights in 16-bit fixed point.
+        grey = (colour[0] * 19595 + colour[1] * 38470 + colour[2] * 7471 + 32768) / 65536
+        colour = grey.floor().copy(interpretation="b-w")
+    return _join_alpha(colour, alpha).copy(interpretation="b-w")
+
+
+_ADJUSTMENTS: dict[str, Callable[[pyvips.Image, tuple[int, ...]], pyvips.Image]] = {
+    "brightness": _brightness,
+    "contrast": _contrast,
+    "rgb": _rgb,
+    "grayscale": _grayscale,
+}
