@@ -97,11 +97,12 @@ def test_filters_become_imgproxy_options() -> None:
         ("300x200/filters:fill(blur)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:blur(0)/a.jpg", InvalidOptionArgument),
         ("fit-in/a.jpg", InvalidURL),
-        ("origx100/a.jpg", InvalidOptionArgument),
-        ("full-fit-in/300x200/a.jpg", UnknownOption),
-        ("adaptive-fit-in/300x200/a.jpg", UnknownOption),
-        ("trim/300x200/a.jpg", UnknownOption),
         ("10x10:50x50/300x200/filters:rotate(90)/a.jpg", InvalidOptionArgument),
+        ("origx100/filters:rotate(90)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:focal(10x10)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:focal(50x50:10x10)/a.jpg", InvalidOptionArgument),
+        ("trim/10x10:50x50/300x200/a.jpg", InvalidOptionArgument),
+        ("trim:500/300x200/a.jpg", InvalidOptionArgument),
     ],
 )
 def test_bad_thumbor_urls_are_refused_with_a_reason(path: str, error: type) -> None:
@@ -240,6 +241,17 @@ SAME = [
     "300x200/filters:rgb(10,-20,30)",
     "300x200/filters:grayscale()",
     "fit-in/200x200/filters:brightness(-30):grayscale()",
+    "origx200",
+    "300xorig",
+    "fit-in/origx100",
+    "adaptive-fit-in/200x300",
+    "adaptive-fit-in/300x200",
+    "full-fit-in/300x200",
+    "full-fit-in/100x300",
+    "adaptive-full-fit-in/200x300",
+    "300x200/filters:focal(100x100:200x200)",
+    "100x300/filters:focal(500x100:600x200)",
+    "10x20:400x300/200x200/filters:focal(300x200:340x240)",
 ]
 
 
@@ -270,6 +282,20 @@ def test_alpha_png_fits_as_thumbor(origin: Origin, both: tuple[str, str]) -> Non
             assert b.bands == 3 and a.bands == 4 and a[3].min() == 255
             a = a[:3]
         assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+@pytest.mark.parametrize("options", ["trim/200x150", "trim:top-left:40/fit-in/300x300",
+                                     "trim:bottom-right/300x100"])  # fmt: skip
+def test_trim_as_thumbor(options: str, origin: Origin, both: tuple[str, str]) -> None:
+    thumbor, pixelpipe = both
+    framed = photo_like(320, 200, 5).embed(40, 30, 400, 280, extend="white")
+    url = origin.add(f"/thumbor/framed-{next(_names)}.png", encode(framed, "png"))
+    path = thumbor_path(f"{options}/{url.removeprefix('http://')}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (a.width, a.height) == (b.width, b.height)
+    assert mean_abs_difference(a, b) <= THRESHOLD
 
 
 def test_max_bytes_both_stay_under_the_budget(both: tuple[str, str], photo: str) -> None:

@@ -79,13 +79,34 @@ class Trim:
     colour: Colour | None = None  # None: the top-left pixel's colour
     equal_horizontal: bool = False
     equal_vertical: bool = False
+    # thumbor's trim: "top-left" or "bottom-right" pixel as the colour, and the
+    # threshold as a Euclidean RGB distance; "": imgproxy's trim.
+    thumbor_corner: str = ""
 
     def canonical_args(self) -> str:
         colour = format_colour(self.colour) if self.colour else ""
-        return (
+        args = (
             f"{format_number(self.threshold)}:{colour}:"
             f"{int(self.equal_horizontal)}:{int(self.equal_vertical)}"
         )
+        return f"{args}:{self.thumbor_corner}" if self.thumbor_corner else args
+
+
+@dataclass(frozen=True, slots=True)
+class ThumborBox:
+    """thumbor's sizes that need the source's size; the pipeline resolves them."""
+
+    adaptive: bool = False  # adaptive-fit-in: turn the box to the image's orientation
+    full: bool = False  # full-fit-in: the smaller side fits, the image covers the box
+    orig_width: bool = False  # `orig`: the source's own width
+    orig_height: bool = False
+    # focal(AxB:CxD) regions in source pixels: left, top, right, bottom.
+    focal: tuple[tuple[int, int, int, int], ...] = ()
+
+    def canonical_args(self) -> str:
+        flags = f"{int(self.adaptive)}{int(self.full)}{int(self.orig_width)}{int(self.orig_height)}"
+        regions = ":".join("{}x{}-{}x{}".format(*region) for region in self.focal)
+        return f"{flags}:{regions}"
 
 
 class WatermarkPosition(StrEnum):
@@ -172,6 +193,7 @@ class ProcessingOptions:
     # thumbor's colour filters, in URL order: ("brightness", (20,)), ("grayscale", ()), ...
     # Only thumbor URLs set them (imgproxy OSS has no such options).
     adjustments: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    thumbor_box: ThumborBox | None = None
 
     def quality_for(self, fmt: str) -> int:
         if self.quality:
@@ -210,6 +232,8 @@ class ProcessingOptions:
             parts.append(f"wm:{self.watermark.canonical_args()}")
         if self.skip_processing:
             parts.append("skp:" + ":".join(self.skip_processing))
+        if self.thumbor_box is not None:
+            parts.append(f"tbox:{self.thumbor_box.canonical_args()}")
         if self.adjustments:
             parts.append(
                 "adj:"

@@ -9,10 +9,12 @@ either dialect is made once.
     [fit-in/|adaptive-fit-in/|full-fit-in/|adaptive-full-fit-in/][-]Ex[-]F/
     [left|center|right/][top|middle|bottom/][smart/][filters:name(args):.../]image
 
-Where thumbor's meaning needs the source's size to be said in imgproxy's
-terms (`orig`, full-fit-in, adaptive-fit-in, focal points), or needs an
-operation the pipeline does not have, the URL is refused with a line that
-says which part; nothing is silently approximated.
+Where thumbor's meaning needs the source's size (`orig`, adaptive-fit-in,
+full-fit-in, focal regions), the options carry a `ThumborBox` that the
+pipeline resolves once the size is known (proxy.pipeline.thumbor_box);
+thumbor's trim and colour filters have options of their own. What the
+pipeline cannot do is refused with a line that says which part; nothing is
+silently approximated.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
-from proxy.options.model import ProcessingOptions
+from proxy.options.model import ProcessingOptions, ThumborBox, Trim
 from proxy.options.parse import ParserConfig, parse_options
 
 _PATH = re.compile(
@@ -88,10 +90,12 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     if found is None or not found["image"]:
         raise InvalidURL("invalid thumbor URL: no image")
     part = found.groupdict()
-    if part["trim"]:
-        raise UnknownOption("thumbor trim is not supported; use imgproxy's trim option")
     segments: list[str] = []
-    enlarge = _geometry(part, segments)
+    enlarge, box = _geometry(part, segments)
+    trim = _trim(part["trim"]) if part["trim"] else None
+    if trim is not None and part["crop"] is not None:
+        # thumbor moves the crop by what trim removed; crop and trim together are refused.
+        raise InvalidOptionArgument("thumbor trim with a manual crop is not supported")
     filters = _filters(part["filters"] or "")
     resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
     adjustments: list[tuple[str, tuple[int, ...]]] = []
@@ -99,48 +103,84 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if name in _COLOUR_FILTERS:
             adjustments.append((name, _colour_filter(name, args)))
             continue
+        if name == "focal":
+            box = replace(box, focal=(*box.focal, _focal(args)))
+            continue
         handler = _FILTERS.get(name)
         if handler is None:
             raise UnknownOption(f"unknown or unsupported thumbor filter: {name[:40]}")
         enlarge = handler(args, segments, enlarge, resize_index)
     if enlarge and resize_index is not None:
         segments.append("el:1")
+    turned = any(s in ("rot:90", "rot:270") for s in segments)
+    if turned and (box.focal or box.orig_width or box.orig_height or box.adaptive or box.full):
+        raise InvalidOptionArgument(
+            "thumbor rotate() by a quarter turn with orig, adaptive or full fit-in, or focal"
+        )
     options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
+    extra: dict[str, object] = {}
     if adjustments:
-        options = replace(options, adjustments=tuple(adjustments))
+        extra["adjustments"] = tuple(adjustments)
+    if box != ThumborBox():
+        extra["thumbor_box"] = box
+    if trim is not None:
+        extra["trim"] = trim
+    if extra:
+        options = replace(options, **extra)  # type: ignore[arg-type]
     return ThumborRequest(options, meta=bool(part["meta"]))
 
 
-def _geometry(part: dict[str, str | None], segments: list[str]) -> bool:
-    """Crop, size, fit and alignment as imgproxy segments; returns whether to enlarge."""
-    if part["adaptive"] or part["full"]:
-        raise UnknownOption("thumbor adaptive-fit-in and full-fit-in are not supported")
-    if part["width"] == "orig" or part["height"] == "orig":
-        raise InvalidOptionArgument("thumbor 'orig' sizes are not supported")
+def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, ThumborBox]:
+    """Crop, size, fit and alignment as imgproxy segments, and what needs the source's size.
+
+    Returns whether to enlarge, and thumbor's size rules the pipeline resolves.
+    """
+    box = ThumborBox(
+        adaptive=bool(part["adaptive"]),
+        full=bool(part["full"]),
+        orig_width=part["width"] == "orig",
+        orig_height=part["height"] == "orig",
+    )
     if part["crop"] is not None:
         left, top = int(part["crop"]), int(part["crop_top"] or 0)
         right, bottom = int(part["crop_right"] or 0), int(part["crop_bottom"] or 0)
         if right > left and bottom > top:  # thumbor ignores an empty crop too
             segments.append(f"c:{right - left}:{bottom - top}:nowe:{left}:{top}")
-    width, height = int(part["width"] or 0), int(part["height"] or 0)
+    width = 0 if box.orig_width else int(part["width"] or 0)
+    height = 0 if box.orig_height else int(part["height"] or 0)
+    sized = bool(width or height or box.orig_width or box.orig_height)
     if part["hflip"] or part["vflip"]:
         segments.append(f"fl:{int(bool(part['hflip']))}:{int(bool(part['vflip']))}")
     gravity = "sm" if part["smart"] else _GRAVITY[
         (part["halign"] or "center", part["valign"] or "middle")
     ]  # fmt: skip
     if part["fit_in"]:
-        if not (width or height):
+        if not sized:
             raise InvalidURL("invalid thumbor URL: fit-in needs a width or a height")
         segments.append(f"rs:fit:{width}:{height}")
-        return False  # fit-in never enlarges unless upscale() says so
-    if width or height:
+        return False, box  # fit-in never enlarges unless upscale() says so
+    if sized:
         # Both sizes: cropped to fill them, as thumbor does (enlarging too);
         # one size: the other in proportion.
-        segments.append(f"rs:{'fill' if width and height else 'fit'}:{width}:{height}")
+        both = (width or box.orig_width) and (height or box.orig_height)
+        segments.append(f"rs:{'fill' if both else 'fit'}:{width}:{height}")
         if gravity != "ce":
             segments.append(f"g:{gravity}")
-        return True
-    return False
+        return True, box
+    return False, box
+
+
+def _trim(text: str) -> Trim:
+    """trim[:top-left|:bottom-right][:tolerance]"""
+    corner, tolerance = "top-left", 0
+    for part in text.split(":")[1:]:
+        if part in ("top-left", "bottom-right"):
+            corner = part
+        else:
+            tolerance = int(part)
+    if tolerance > 442:  # the largest RGB distance
+        raise InvalidOptionArgument("thumbor trim tolerance out of range")
+    return Trim(threshold=tolerance, thumbor_corner=corner)
 
 
 def _filters(text: str) -> list[tuple[str, list[str]]]:
@@ -334,6 +374,18 @@ def _colour_filter(name: str, args: list[str]) -> tuple[int, ...]:
     count = _COLOUR_FILTERS[name]
     _arity(name, args, count, count)
     return tuple(int(_number(name, arg, -100, 100)) for arg in args)
+
+
+def _focal(args: list[str]) -> tuple[int, int, int, int]:
+    """focal(AxB:CxD): a region of the source, in pixels."""
+    _arity("focal", args, 1, 1)
+    found = re.fullmatch(r"(\d+)x(\d+):(\d+)x(\d+)", args[0])
+    if found is None:
+        raise InvalidOptionArgument(f"invalid thumbor focal() region: {args[0][:30]}")
+    left, top, right, bottom = (int(value) for value in found.groups())
+    if right < left or bottom < top:
+        raise InvalidOptionArgument("invalid thumbor focal() region: right/bottom before left/top")
+    return left, top, right, bottom
 
 
 _FILTERS: dict[str, FilterHandler] = {

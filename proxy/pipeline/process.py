@@ -23,6 +23,7 @@ from proxy.pipeline.load import SourceHeader, load_image, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
 from proxy.pipeline.svg import sanitize_svg
+from proxy.pipeline.thumbor_box import resolve_thumbor_box
 
 if TYPE_CHECKING:
     from proxy.settings import Settings
@@ -212,6 +213,8 @@ def _render(
     )
     width, height = upright_size(header, options)
     trimming = options.trim is not None and not animate
+    if not trimming:
+        options = resolve_thumbor_box(options, width, height)
     plan = None if trimming else plan_geometry(width, height, options, header.vector)
     if plan is not None:
         _check_result_size(plan, limits.max_result_dimension)
@@ -228,6 +231,7 @@ def _render(
     for prepare_step in PREPARE:
         frames = [prepare_step(frame, options) for frame in frames]
     if plan is None:
+        options = resolve_thumbor_box(options, frames[0].width, frames[0].height)
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.vector)
         _check_result_size(plan, limits.max_result_dimension)
     ctx = PipelineContext(

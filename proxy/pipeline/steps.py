@@ -11,6 +11,7 @@ Steps that have nothing to do return the image unchanged.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from proxy.options.model import (
     Gravity,
     GravityType,
     ProcessingOptions,
+    Trim,
     WatermarkPosition,
 )
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
@@ -88,10 +90,13 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     search = image
     if image.hasalpha():
         search = image.flatten(background=list(MAGENTA))
-    colour = settings.colour or tuple(search(0, 0)[:3])
-    left, top, width, height = search.find_trim(
-        threshold=settings.threshold, background=list(colour)
-    )
+    if settings.thumbor_corner:
+        left, top, width, height = _thumbor_trim_box(search, settings)
+    else:
+        colour = settings.colour or tuple(search(0, 0)[:3])
+        left, top, width, height = search.find_trim(
+            threshold=settings.threshold, background=list(colour)
+        )
     if width == 0 or height == 0:
         return image  # all background: keep the image rather than nothing
     if settings.equal_horizontal:
@@ -103,6 +108,27 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
         top = min(top, bottom)
         height = image.height - 2 * top
     return image.crop(left, top, width, height)
+
+
+def _thumbor_trim_box(image: pyvips.Image, settings: Trim) -> tuple[int, int, int, int]:
+    """thumbor's trim: the box of pixels farther than the tolerance (Euclidean, in RGB)
+    from the top-left or bottom-right pixel. No smoothing, unlike libvips' find_trim.
+    """
+    x, y = (0, 0) if settings.thumbor_corner == "top-left" else (image.width - 1, image.height - 1)
+    colour = image[:3] if image.bands >= 3 else image
+    reference = colour(x, y)
+    distance = ((colour - reference) ** 2).bandmean() * colour.bands
+    mask = (distance > settings.threshold**2).ifthenelse(1, 0).cast("uchar")
+    columns, rows = mask.project()
+    across = [v for v in struct.unpack(f"<{mask.width}I", columns.cast("uint").write_to_memory())]
+    down = [v for v in struct.unpack(f"<{mask.height}I", rows.cast("uint").write_to_memory())]
+    if not any(across):
+        return 0, 0, 0, 0
+    left = next(i for i, v in enumerate(across) if v)
+    right = len(across) - next(i for i, v in enumerate(reversed(across)) if v)
+    top = next(i for i, v in enumerate(down) if v)
+    bottom = len(down) - next(i for i, v in enumerate(reversed(down)) if v)
+    return left, top, right - left, bottom - top
 
 
 PREPARE: tuple[PrepareStep, ...] = (to_processing_colourspace, orient, trim)
