@@ -85,7 +85,8 @@ def test_filters_become_imgproxy_options() -> None:
     ("path", "error"),
     [
         ("300x200/filters:nope()/a.jpg", UnknownOption),
-        ("300x200/filters:round_corner(20,255,255,255)/a.jpg", UnknownOption),
+        ("300x200/filters:watermark(a.png,0,0,0)/a.jpg", UnknownOption),
+        ("300x200/filters:round_corner(1|2|3,0,0,0)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:brightness(101)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:rgb(1,2)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:grayscale(1)/a.jpg", InvalidOptionArgument),
@@ -94,7 +95,6 @@ def test_filters_become_imgproxy_options() -> None:
         ("300x200/filters:quality(1,2)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:format(bmp)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:fill(notacolour)/a.jpg", InvalidOptionArgument),
-        ("300x200/filters:fill(blur)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:blur(0)/a.jpg", InvalidOptionArgument),
         ("fit-in/a.jpg", InvalidURL),
         ("10x10:50x50/300x200/filters:rotate(90)/a.jpg", InvalidOptionArgument),
@@ -252,6 +252,11 @@ SAME = [
     "300x200/filters:focal(100x100:200x200)",
     "100x300/filters:focal(500x100:600x200)",
     "10x20:400x300/200x200/filters:focal(300x200:340x240)",
+    "fit-in/300x300/filters:fill(auto)",
+    "fit-in/300x300/filters:fill(blur)",
+    "300x200/filters:round_corner(20,255,255,255)",
+    "300x200/filters:round_corner(30|10,0,0,255)",
+    "300x200/filters:round_corner(20,0,0,0,true):format(png)",
 ]
 
 

@@ -194,6 +194,11 @@ class ProcessingOptions:
     # Only thumbor URLs set them (imgproxy OSS has no such options).
     adjustments: tuple[tuple[str, tuple[int, ...]], ...] = ()
     thumbor_box: ThumborBox | None = None
+    # thumbor's fill(auto|blur): the extended area painted with the image's mean
+    # colour, or with the image itself blurred and stretched; "": `background`.
+    thumbor_fill: str = ""
+    # thumbor's round_corner: (a, b, r, g, b, transparent) radii in pixels, the colour.
+    round_corner: tuple[int, int, int, int, int, int] | None = None
 
     def quality_for(self, fmt: str) -> int:
         if self.quality:
@@ -232,6 +237,10 @@ class ProcessingOptions:
             parts.append(f"wm:{self.watermark.canonical_args()}")
         if self.skip_processing:
             parts.append("skp:" + ":".join(self.skip_processing))
+        if self.thumbor_fill:
+            parts.append(f"tfill:{self.thumbor_fill}")
+        if self.round_corner is not None:
+            parts.append("rc:" + ":".join(map(str, self.round_corner)))
         if self.thumbor_box is not None:
             parts.append(f"tbox:{self.thumbor_box.canonical_args()}")
         if self.adjustments:

@@ -99,12 +99,22 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     filters = _filters(part["filters"] or "")
     resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
     adjustments: list[tuple[str, tuple[int, ...]]] = []
+    thumbor_fill = ""
+    round_corner: tuple[int, int, int, int, int, int] | None = None
     for name, args in filters:
         if name in _COLOUR_FILTERS:
             adjustments.append((name, _colour_filter(name, args)))
             continue
         if name == "focal":
             box = replace(box, focal=(*box.focal, _focal(args)))
+            continue
+        if name == "fill" and args and args[0].lower() in ("auto", "blur"):
+            _arity("fill", args, 1, 2)
+            thumbor_fill = args[0].lower()
+            segments.append("ex:1")
+            continue
+        if name == "round_corner":
+            round_corner = _round_corner(args)
             continue
         handler = _FILTERS.get(name)
         if handler is None:
@@ -125,6 +135,10 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         extra["thumbor_box"] = box
     if trim is not None:
         extra["trim"] = trim
+    if thumbor_fill:
+        extra["thumbor_fill"] = thumbor_fill
+    if round_corner is not None:
+        extra["round_corner"] = round_corner
     if extra:
         options = replace(options, **extra)  # type: ignore[arg-type]
     return ThumborRequest(options, meta=bool(part["meta"]))
@@ -266,10 +280,12 @@ def _background(args: list[str], segments: list[str], enlarge: bool, _r: int | N
 
 
 def _fill(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
-    """fill(colour): a fit-in result padded to the asked size with the colour."""
+    """fill(colour|transparent): a fit-in result padded to the asked size with it.
+
+    fill(auto) and fill(blur) are kept apart (see parse_thumbor): their paint
+    depends on the image.
+    """
     _arity("fill", args, 1, 2)
-    if args[0].lower() in ("auto", "blur"):
-        raise InvalidOptionArgument(f"thumbor fill({args[0][:10]}) is not supported")
     if args[0].lower() != "transparent":
         segments.append(f"bg:{_colour('fill', args[0])}")
     segments.append("ex:1")
@@ -374,6 +390,19 @@ def _colour_filter(name: str, args: list[str]) -> tuple[int, ...]:
     count = _COLOUR_FILTERS[name]
     _arity(name, args, count, count)
     return tuple(int(_number(name, arg, -100, 100)) for arg in args)
+
+
+def _round_corner(args: list[str]) -> tuple[int, int, int, int, int, int]:
+    """round_corner(a|b, r, g, b[, transparent])"""
+    _arity("round_corner", args, 4, 5)
+    radii = args[0].split("|")
+    if len(radii) > 2 or not all(radius.isdigit() for radius in radii):
+        raise InvalidOptionArgument(f"invalid thumbor round_corner() radius: {args[0][:20]}")
+    a = int(radii[0])
+    b = int(radii[1]) if len(radii) == 2 else a
+    red, green, blue = (int(_number("round_corner", v, 0, 255)) for v in args[1:4])
+    transparent = len(args) == 5 and args[4].lower() in ("true", "1")
+    return min(a, 10_000), min(b, 10_000), red, green, blue, int(transparent)
 
 
 def _focal(args: list[str]) -> tuple[int, int, int, int]:

@@ -185,7 +185,30 @@ def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
         return image
     width = max(ctx.plan.target_width, image.width)
     height = max(ctx.plan.target_height, image.height)
+    if options.thumbor_fill:
+        return _thumbor_fill(image, width, height, options.thumbor_fill)
     return _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
+
+
+def _thumbor_fill(image: pyvips.Image, width: int, height: int, mode: str) -> pyvips.Image:
+    """thumbor's fill(auto): the image's mean colour (integer); fill(blur): the image
+    blurred (thumbor's radius 50) and stretched to the box; the image centred on it."""
+    if (width, height) == (image.width, image.height):
+        return image
+    left, top = (width - image.width) // 2, (height - image.height) // 2
+    colour = image[:3] if image.hasalpha() else image
+    if mode == "auto":
+        mean = [int(colour[band].avg()) for band in range(colour.bands)]
+        canvas = (pyvips.Image.black(width, height, bands=colour.bands) + mean).cast("uchar")
+    else:
+        blurred = colour.gaussblur(50 / 3, min_ampl=0.05)  # truncated near the radius
+        canvas = blurred.resize(width / image.width, vscale=height / image.height).cast("uchar")
+        canvas = canvas.crop(0, 0, min(width, canvas.width), min(height, canvas.height))
+        canvas = canvas.embed(0, 0, width, height, extend="copy")
+    canvas = canvas.copy(interpretation=image.interpretation)
+    if image.hasalpha():
+        return canvas.composite2(image.embed(left, top, width, height), "over")[:3].cast("uchar")
+    return canvas.insert(image, left, top)
 
 
 def extend_aspect_ratio(
@@ -254,6 +277,30 @@ def watermark(
     return marked.cast("uchar")
 
 
+def round_corners(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    """thumbor's round_corner: elliptical corners painted with a colour, or transparent."""
+    if options.round_corner is None:
+        return image
+    a, b, red, green, blue, transparent = options.round_corner
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{image.width}" height="{image.height}">'
+        f'<rect width="{image.width}" height="{image.height}" rx="{a}" ry="{b}" fill="#fff"/>'
+        "</svg>"
+    )
+    inside = pyvips.Image.svgload_buffer(svg.encode())[3]  # the shape's coverage, 0..255
+    if transparent:
+        base = image if image.hasalpha() else image.addalpha()
+        alpha = (base[base.bands - 1] * inside / 255).cast("uchar")
+        return base[: base.bands - 1].bandjoin(alpha)
+    colour = image[:3] if image.hasalpha() else image
+    paint = (colour.new_from_image([red, green, blue][: colour.bands])).cast("uchar")
+    blended = (colour * inside + paint * (255 - inside)) / 255
+    result = blended.cast("uchar").copy(interpretation=colour.interpretation)
+    return result.bandjoin(image[image.bands - 1]) if image.hasalpha() else result
+
+
 def adjust_colours(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
@@ -271,6 +318,7 @@ STEPS: tuple[Step, ...] = (
     extend,
     extend_aspect_ratio,
     padding,
+    round_corners,  # before flatten: transparent corners become the background
     flatten,
     watermark,
     adjust_colours,
