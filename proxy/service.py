@@ -355,9 +355,12 @@ class ImageService:
             extra = ()
         else:
             self.pipeline_runs += 1
+            # thumbor's watermark(url, ...): a second source, under the same rules.
+            mark = options.thumbor_watermark
+            mark_data = (await self._source(mark.url)).data if mark is not None else None
             try:
                 processed, seconds = await self._run_job(
-                    source.data, options, self._process, options
+                    source.data, options, self._process, options, mark_data
                 )
             except ProxyError as error:
                 # The bytes arrived but are no usable image: a source error too.
@@ -405,11 +408,15 @@ class ImageService:
             if not admitted:
                 JOBS_QUEUED.dec()
 
-    def _process(self, data: bytes, options: ProcessingOptions) -> tuple[ProcessedImage, float]:
+    def _process(
+        self, data: bytes, options: ProcessingOptions, mark_data: bytes | None = None
+    ) -> tuple[ProcessedImage, float]:
         started = time.perf_counter()
         with running_job():
             try:
-                processed = process_image(data, options, self.limits, self.watermark, self.encoder)
+                processed = process_image(
+                    data, options, self.limits, self.watermark, self.encoder, mark_data
+                )
             finally:
                 PROCESSING_SECONDS.observe(time.perf_counter() - started)
         return processed, time.perf_counter() - started

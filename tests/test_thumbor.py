@@ -85,7 +85,8 @@ def test_filters_become_imgproxy_options() -> None:
     ("path", "error"),
     [
         ("300x200/filters:nope()/a.jpg", UnknownOption),
-        ("300x200/filters:watermark(a.png,0,0,0)/a.jpg", UnknownOption),
+        ("300x200/filters:watermark(a.png,left,0,0)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:watermark(a.png,0,0,101)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:round_corner(1|2|3,0,0,0)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:brightness(101)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:rgb(1,2)/a.jpg", InvalidOptionArgument),
@@ -301,6 +302,31 @@ def test_trim_as_thumbor(options: str, origin: Origin, both: tuple[str, str]) ->
     a, b = decode(theirs.content), decode(ours.content)
     assert (a.width, a.height) == (b.width, b.height)
     assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+@pytest.fixture(scope="module")
+def mark(origin: Origin) -> str:
+    """A 60x40 PNG, nearly opaque: the watermark thumbor's filter pastes."""
+    image = with_alpha(quadrants(60, 40), 230)
+    return origin.add("/thumbor/mark.png", encode(image, "png")).removeprefix("http://")
+
+
+@pytest.mark.parametrize(
+    "args",
+    ["10,10,0", "-10,-10,30", "center,center,50", "repeat,repeat,20", "20p,-5p,0",
+     "repeat,10,40", "0,0,0,30,none", "-0,center,10,none,50"],
+)  # fmt: skip
+def test_watermark_as_thumbor(args: str, mark: str, both: tuple[str, str], photo: str) -> None:
+    thumbor, pixelpipe = both
+    path = thumbor_path(f"300x200/filters:watermark({mark},{args})/{photo}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (a.width, a.height) == (b.width, b.height) == (300, 200)
+    assert mean_abs_difference(a, b) <= THRESHOLD
+    # The mark is there, where thumbor put it: nearer thumbor's than the unmarked picture.
+    plain = decode(httpx.get(pixelpipe + thumbor_path(f"300x200/{photo}")).content)
+    assert mean_abs_difference(a, b) < mean_abs_difference(plain, b)
 
 
 def test_max_bytes_both_stay_under_the_budget(both: tuple[str, str], photo: str) -> None:

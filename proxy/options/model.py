@@ -109,6 +109,22 @@ class ThumborBox:
         return f"{flags}:{regions}"
 
 
+@dataclass(frozen=True, slots=True)
+class ThumborWatermark:
+    """thumbor's watermark(url, x, y, alpha[, w_ratio, h_ratio]) filter."""
+
+    url: str  # fetched as a source, with every source rule
+    x: str  # pixels ("-10": from the right), "20p" (percent), "center" or "repeat"
+    y: str
+    alpha: int  # 0 opaque .. 100 invisible
+    width_ratio: float = 0.0  # fraction of the image's width; 0: not limited
+    height_ratio: float = 0.0
+
+    def canonical_args(self) -> str:
+        url = quote(self.url, safe="/:")
+        return f"{self.x}:{self.y}:{self.alpha}:{self.width_ratio:g}:{self.height_ratio:g}:{url}"
+
+
 class WatermarkPosition(StrEnum):
     NORTH = "no"
     SOUTH = "so"
@@ -199,6 +215,7 @@ class ProcessingOptions:
     thumbor_fill: str = ""
     # thumbor's round_corner: (a, b, r, g, b, transparent) radii in pixels, the colour.
     round_corner: tuple[int, int, int, int, int, int] | None = None
+    thumbor_watermark: ThumborWatermark | None = None
 
     def quality_for(self, fmt: str) -> int:
         if self.quality:
@@ -237,6 +254,8 @@ class ProcessingOptions:
             parts.append(f"wm:{self.watermark.canonical_args()}")
         if self.skip_processing:
             parts.append("skp:" + ":".join(self.skip_processing))
+        if self.thumbor_watermark is not None:
+            parts.append(f"twm:{self.thumbor_watermark.canonical_args()}")
         if self.thumbor_fill:
             parts.append(f"tfill:{self.thumbor_fill}")
         if self.round_corner is not None:

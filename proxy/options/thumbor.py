@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
-from proxy.options.model import ProcessingOptions, ThumborBox, Trim
+from proxy.options.model import ProcessingOptions, ThumborBox, ThumborWatermark, Trim
 from proxy.options.parse import ParserConfig, parse_options
 
 _PATH = re.compile(
@@ -101,6 +101,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     adjustments: list[tuple[str, tuple[int, ...]]] = []
     thumbor_fill = ""
     round_corner: tuple[int, int, int, int, int, int] | None = None
+    watermark: ThumborWatermark | None = None
     for name, args in filters:
         if name in _COLOUR_FILTERS:
             adjustments.append((name, _colour_filter(name, args)))
@@ -115,6 +116,9 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             continue
         if name == "round_corner":
             round_corner = _round_corner(args)
+            continue
+        if name == "watermark":
+            watermark = _watermark(args)
             continue
         handler = _FILTERS.get(name)
         if handler is None:
@@ -139,6 +143,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         extra["thumbor_fill"] = thumbor_fill
     if round_corner is not None:
         extra["round_corner"] = round_corner
+    if watermark is not None:
+        extra["thumbor_watermark"] = watermark
     if extra:
         options = replace(options, **extra)  # type: ignore[arg-type]
     return ThumborRequest(options, meta=bool(part["meta"]))
@@ -390,6 +396,24 @@ def _colour_filter(name: str, args: list[str]) -> tuple[int, ...]:
     count = _COLOUR_FILTERS[name]
     _arity(name, args, count, count)
     return tuple(int(_number(name, arg, -100, 100)) for arg in args)
+
+
+_POSITION = re.compile(r"-?\d+p?|center|repeat")
+
+
+def _watermark(args: list[str]) -> ThumborWatermark:
+    """watermark(url, x, y, alpha[, w_ratio, h_ratio]); the URL as thumbor's image URLs."""
+    _arity("watermark", args, 4, 6)
+    url, x, y, alpha = args[:4]
+    if not url or not _POSITION.fullmatch(x) or not _POSITION.fullmatch(y):
+        raise InvalidOptionArgument("invalid thumbor watermark(): expected url, x, y, alpha")
+    ratios = []
+    for text in args[4:6]:
+        ratios.append(0.0 if text == "none" else _number("watermark", text, 0, 100) / 100)
+    ratios += [0.0] * (2 - len(ratios))
+    return ThumborWatermark(
+        _image_url(url), x, y, int(_number("watermark", alpha, 0, 100)), ratios[0], ratios[1]
+    )
 
 
 def _round_corner(args: list[str]) -> tuple[int, int, int, int, int, int]:

@@ -37,6 +37,7 @@ _PROCESSING_FIELDS = (
     "width", "height", "min_width", "min_height", "zoom_x", "zoom_y", "dpr", "extend",
     "crop", "trim", "padding", "extend_aspect_ratio", "rotate", "flip_horizontal",
     "flip_vertical", "background", "blur", "sharpen", "pixelate", "watermark", "max_bytes",
+    "adjustments", "thumbor_box", "thumbor_fill", "round_corner", "thumbor_watermark",
 )  # fmt: skip
 
 
@@ -135,9 +136,13 @@ def process_image(
     limits: ProcessingLimits,
     watermark: pyvips.Image | None = None,
     encoder: EncoderSettings | None = None,
+    mark_data: bytes | None = None,
 ) -> ProcessedImage:
-    """Blocking and CPU-bound: call from a worker thread."""
-    return inspect_image(data, options, limits, watermark, encoder)[0]
+    """Blocking and CPU-bound: call from a worker thread.
+
+    `mark_data`: the bytes of a thumbor watermark() image, fetched for this request.
+    """
+    return inspect_image(data, options, limits, watermark, encoder, mark_data)[0]
 
 
 def inspect_image(
@@ -146,10 +151,11 @@ def inspect_image(
     limits: ProcessingLimits,
     watermark: pyvips.Image | None = None,
     encoder: EncoderSettings | None = None,
+    mark_data: bytes | None = None,
 ) -> tuple[ProcessedImage, Rendered | None]:
     """The result, and the unencoded image it came from (None for pass-through)."""
     try:
-        rendered = _render(data, options, limits, watermark)
+        rendered = _render(data, options, limits, watermark, mark_data)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
         return _encode(rendered, options, encoder or EncoderSettings()), rendered
@@ -193,6 +199,7 @@ def _render(
     options: ProcessingOptions,
     limits: ProcessingLimits,
     watermark: pyvips.Image | None,
+    mark_data: bytes | None = None,
 ) -> Rendered | ProcessedImage:
     passed = _pass_through(data, options, limits)
     if passed is not None:
@@ -240,6 +247,7 @@ def _render(
         load_scale_x=frames[0].width / plan.source_width,
         load_scale_y=frames[0].height / plan.source_height,
         watermark=watermark,
+        thumbor_mark=_load_mark(mark_data, limits) if options.thumbor_watermark else None,
     )
     for step in STEPS:
         frames = [step(frame, options, ctx) for frame in frames]
@@ -272,6 +280,18 @@ def _svg_result(data: bytes, header: SourceHeader, limits: ProcessingLimits) -> 
     if not limits.sanitize_svg:
         raise UnsupportedFormat("SVG pass-through is off (PIXELPIPE_SANITIZE_SVG=false)")
     return ProcessedImage(sanitize_svg(data), "svg", header.width, header.height, "svg")
+
+
+def _load_mark(data: bytes | None, limits: ProcessingLimits) -> pyvips.Image | None:
+    """A thumbor watermark() image: checked like a source, sRGB with alpha."""
+    if data is None:
+        return None
+    header = read_header(data, limits.max_src_pixels)
+    mark = load_image(data, header, 1.0)
+    if mark.interpretation not in ("srgb", "rgb") or mark.bands < 3:
+        mark = mark.colourspace("srgb")
+    mark = mark.cast("uchar") if mark.format != "uchar" else mark
+    return mark if mark.hasalpha() else mark.addalpha()
 
 
 def upright_size(header: SourceHeader, options: ProcessingOptions) -> tuple[int, int]:

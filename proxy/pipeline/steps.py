@@ -11,6 +11,7 @@ Steps that have nothing to do return the image unchanged.
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class PipelineContext:
     load_scale_x: float
     load_scale_y: float
     watermark: pyvips.Image | None = None  # sRGB with alpha, from the settings
+    thumbor_mark: pyvips.Image | None = None  # a thumbor watermark() image, sRGB with alpha
 
 
 PrepareStep = Callable[[pyvips.Image, ProcessingOptions], pyvips.Image]
@@ -301,6 +303,72 @@ def round_corners(
     return result.bandjoin(image[image.bands - 1]) if image.hasalpha() else result
 
 
+def thumbor_watermark(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    """thumbor's watermark(): its placement, repeat and alpha rules, pasted "over"."""
+    spec, mark = options.thumbor_watermark, ctx.thumbor_mark
+    if spec is None or mark is None:
+        return image
+    if spec.alpha:
+        lowered = mark[3] - int(255 * spec.alpha / 100)  # thumbor's _alpha: a fixed step
+        mark = mark[:3].bandjoin(lowered.cast("uchar"))
+    if spec.width_ratio or spec.height_ratio:
+        width, height = _ratio_size(image, mark, spec.width_ratio, spec.height_ratio)
+        mark = mark.resize(width / mark.width, vscale=height / mark.height)
+    cap = (
+        spec.x == spec.y == "repeat"
+        and _repeats(image.width, mark.width)[0] * _repeats(image.height, mark.height)[0] > 100
+    )
+    spots_x = _spots(spec.x, image.width, mark.width, cap)
+    spots_y = _spots(spec.y, image.height, mark.height, cap)
+    layer = pyvips.Image.black(image.width, image.height, bands=4).copy(interpretation="srgb")
+    for left in spots_x:
+        for top in spots_y:
+            layer = layer.insert(mark, left, top)
+    base = image if image.bands >= 3 else image.colourspace("srgb")
+    had_alpha = base.hasalpha()
+    marked = base.composite2(layer.cast(base.format), "over")
+    if not had_alpha:
+        marked = marked[:3]
+    return marked.cast("uchar")
+
+
+def _ratio_size(
+    image: pyvips.Image, mark: pyvips.Image, width_ratio: float, height_ratio: float
+) -> tuple[int, int]:
+    max_w = image.width * width_ratio or mark.width * image.height * height_ratio / mark.height
+    max_h = image.height * height_ratio or mark.height * max_w / mark.width
+    if mark.width / max_w >= mark.height / max_h:
+        return max(1, round(max_w)), max(1, round(mark.height * max_w / mark.width))
+    return max(1, round(mark.width * max_h / mark.height)), max(1, round(max_h))
+
+
+def _spots(position: str, length: int, size: int, cap: bool = False) -> list[int]:
+    """Where thumbor pastes along one axis: one place, or the repeats of "repeat"."""
+    if position.endswith("p"):
+        sign = "-" if position.startswith("-") else ""
+        position = f"{sign}{round(length * float(position.strip('-p')) / 100 + 1e-5)}"
+    if position == "center":
+        return [int((length - size) / 2)]
+    if position != "repeat":
+        value = int(position)
+        return [length - size + value if position.startswith("-") else value]
+    count, spare = _repeats(length, size)
+    if cap:  # both axes repeat over 100 times: thumbor pastes 6 x 6, spread out
+        count = min(6, count)
+        spare = length - count * size
+    gap = spare // (max(count, 2) - 1)
+    return [i * gap + i * size for i in range(int(count))]
+
+
+def _repeats(length: int, size: int) -> tuple[int, int]:
+    """How many marks fit along an axis, and the room left, as thumbor counts them."""
+    if length / size < 2:
+        return math.ceil(length / size), 10
+    return divmod(length, size)
+
+
 def adjust_colours(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
@@ -321,6 +389,7 @@ STEPS: tuple[Step, ...] = (
     round_corners,  # before flatten: transparent corners become the background
     flatten,
     watermark,
+    thumbor_watermark,
     adjust_colours,
 )
 
