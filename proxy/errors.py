@@ -37,6 +37,13 @@ class InvalidOptionArgument(InvalidURL):
     default_reason = "invalid processing option argument"
 
 
+class ForbiddenOption(ProxyError):
+    """An option ALLOWED_PROCESSING_OPTIONS does not list (403, as imgproxy)."""
+
+    status = 403
+    default_reason = "forbidden processing option"
+
+
 class UnknownPreset(InvalidURL):
     default_reason = "unknown preset"
 

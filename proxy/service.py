@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import logging
 import logging.config
+import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +62,7 @@ from proxy.observability import RequestRecord, current, format_label
 from proxy.options import ParserConfig, ProcessingOptions, parse_options
 from proxy.options.formats import EXTENSIONS
 from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
-from proxy.options.url import split_path, split_signature
+from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
@@ -107,6 +108,9 @@ class ImageService:
             maxsize=PARSED_PATHS
         )
         self.thumbor_on = settings.thumbor_key is not None or settings.thumbor_allow_unsafe
+        self.url_replacements = tuple(
+            (re.compile(pattern), replacement) for pattern, replacement in settings.url_replacements
+        )
         self.keys = KeyRing.from_pairs(settings.keys, settings.salts, settings.signature_size)
         self.parser_config = ParserConfig.from_settings(settings)
         self.limits = ProcessingLimits.from_settings(settings)
@@ -165,10 +169,11 @@ class ImageService:
         signature, signed_path = split_signature(raw_path)
         if self.keys and not self.keys.verify(signature, signed_path):
             raise InvalidSignature()
-        split = split_path(raw_path)
-        return parse_options(
-            split.option_segments, split.source_url, split.extension, self.parser_config
+        split = split_path(
+            raw_path, self.parser_config.separator, self.settings.base64_url_includes_filename
         )
+        source = rewrite_source(split.source_url, self.settings.base_url, self.url_replacements)
+        return parse_options(split.option_segments, source, split.extension, self.parser_config)
 
     def _parse_thumbor(self, raw_path: str) -> tuple[ProcessingOptions, bool]:
         signature, signed_path = split_signature(raw_path)

@@ -238,6 +238,28 @@ def parse_storage_url(text: str) -> str:
     return url
 
 
+def parse_url_replacements(text: str) -> tuple[tuple[str, str], ...]:
+    """imgproxy's `regexp=replacement;regexp=replacement`; Go's `${1}`/`$1` become `\\g<1>`."""
+    pairs = []
+    for item in (part for part in text.split(";") if part.strip()):
+        pattern, sep, replacement = item.partition("=")
+        if not sep or not pattern:
+            raise ValueError("expected regexp=replacement pairs separated by ';'")
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"bad regular expression {pattern!r}: {error}") from None
+        python = re.sub(r"\$\{(\w+)\}|\$(\d+)", lambda m: f"\\g<{m[1] or m[2]}>", replacement)
+        pairs.append((pattern, python))
+    return tuple(pairs)
+
+
+def parse_separator(text: str) -> str:
+    if len(text) != 1 or text in "/@.%" or text.isalnum():
+        raise ValueError("expected one punctuation character other than / @ . %")
+    return text
+
+
 def parse_path_prefix(text: str) -> str:
     prefix = "/" + text.strip().strip("/")
     if prefix == "/" or not re.fullmatch(r"/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*", prefix):
@@ -364,6 +386,13 @@ class Settings:
     result_storage: str | None = None
     result_storage_timeout: float = 1.0
     result_storage_queue_size: int = 256
+    # imgproxy's URL settings.
+    base_url: str = ""
+    url_replacements: tuple[tuple[str, str], ...] = ()
+    base64_url_includes_filename: bool = False
+    arguments_separator: str = ":"
+    allowed_processing_options: tuple[str, ...] = ()
+    only_presets: bool = False
     # thumbor's URL dialect beside imgproxy's.
     thumbor_key: str | None = None
     thumbor_allow_unsafe: bool = False
@@ -770,6 +799,48 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "result-store writes waiting per process; beyond it writes are dropped (counted)",
     ),
     SettingSpec(
+        "BASE_URL",
+        "base_url",
+        str.strip,
+        True,
+        "prefix of every source URL that does not start with it (URLs then name paths)",
+    ),
+    SettingSpec(
+        "URL_REPLACEMENTS",
+        "url_replacements",
+        parse_url_replacements,
+        True,
+        "source URL rewrites `regexp=replacement;...` applied in order, before BASE_URL",
+    ),
+    SettingSpec(
+        "BASE64_URL_INCLUDES_FILENAME",
+        "base64_url_includes_filename",
+        parse_bool,
+        True,
+        "a segment after a base64 source is a file name for humans, ignored",
+    ),
+    SettingSpec(
+        "ARGUMENTS_SEPARATOR",
+        "arguments_separator",
+        parse_separator,
+        True,
+        "the character between an option's name and arguments",
+    ),
+    SettingSpec(
+        "ALLOWED_PROCESSING_OPTIONS",
+        "allowed_processing_options",
+        parse_list,
+        True,
+        "the only options URLs may use (presets may use any); others are 403",
+    ),
+    SettingSpec(
+        "ONLY_PRESETS",
+        "only_presets",
+        parse_bool,
+        True,
+        "URLs name presets only: `/preset1:preset2/plain/...`",
+    ),
+    SettingSpec(
         "THUMBOR_KEY",
         "thumbor_key",
         parse_secret,
@@ -985,6 +1056,9 @@ _DEFAULT_TEXT = {
     "redis_url": "unset: off",
     "result_storage": "unset: off",
     "thumbor_key": "unset: no signed thumbor URLs",
+    "base_url": "unset",
+    "url_replacements": "none",
+    "allowed_processing_options": "unset: all",
     "thumbor_prefix": "unset",
     "s3_endpoint": "unset: AWS",
     "s3_region": "unset: from `AWS_REGION`",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from proxy.errors import InvalidOptionArgument, UnknownOption, UnknownPreset
+from proxy.errors import ForbiddenOption, InvalidOptionArgument, UnknownOption, UnknownPreset
 from proxy.options.formats import (
     INPUT_FORMATS,
     OUTPUT_FORMATS,
@@ -64,6 +64,9 @@ class ParserConfig:
     enforce_thumbnail: bool = False
     skip_processing: tuple[str, ...] = ()
     auto_quality: bool = False  # PIXELPIPE_AUTO_QUALITY: `quality:auto` unless a URL says
+    separator: str = ARGUMENT_SEPARATOR  # ARGUMENTS_SEPARATOR
+    allowed_options: frozenset[str] = frozenset()  # ALLOWED_PROCESSING_OPTIONS; empty: all
+    only_presets: bool = False  # ONLY_PRESETS: every option segment names presets
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParserConfig:
@@ -79,6 +82,9 @@ class ParserConfig:
             enforce_thumbnail=settings.enforce_thumbnail,
             skip_processing=settings.skip_processing_formats,
             auto_quality=settings.auto_quality,
+            separator=settings.arguments_separator,
+            allowed_options=allowed_option_names(settings.allowed_processing_options),
+            only_presets=settings.only_presets,
         )
 
 
@@ -586,12 +592,29 @@ def options_table() -> str:
     return "\n".join(rows)
 
 
-def apply_segments(segments: tuple[str, ...], draft: Draft, config: ParserConfig) -> None:
+def allowed_option_names(names: tuple[str, ...]) -> frozenset[str]:
+    """ALLOWED_PROCESSING_OPTIONS, each with its other spellings (`w` allows `width`)."""
+    allowed: set[str] = set()
+    for name in names:
+        spec = OPTIONS_BY_NAME.get(name)
+        allowed |= {spec.name, *spec.aliases} if spec else {name}
+    return frozenset(allowed)
+
+
+def apply_segments(
+    segments: tuple[str, ...], draft: Draft, config: ParserConfig, from_url: bool = False
+) -> None:
     for segment in segments:
-        name, *args = segment.split(ARGUMENT_SEPARATOR)
+        if from_url and config.only_presets:
+            parse_preset(segment.split(config.separator), draft, config)
+            continue
+        name, *args = segment.split(config.separator)
         spec = OPTIONS_BY_NAME.get(name)
         if spec is None:
             raise UnknownOption(f"unknown option: {name[:40]}")
+        if from_url and config.allowed_options and name not in config.allowed_options:
+            # Only what the URL asks for is checked: presets are the operator's.
+            raise ForbiddenOption(f"forbidden processing option: {name[:40]}")
         spec.parser(args, draft, config)
 
 
@@ -617,7 +640,7 @@ def parse_options(
     }
     if "default" in config.presets:
         parse_preset(["default"], draft, config)
-    apply_segments(option_segments, draft, config)
+    apply_segments(option_segments, draft, config, from_url=True)
     if extension is not None:
         draft["format"] = read_output_format("extension", extension, REQUESTABLE_FORMATS)
     del draft["_presets"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -38,16 +39,23 @@ def split_signature(raw_path: str) -> tuple[str, str]:
     return signature, "/" + rest
 
 
-def split_path(raw_path: str) -> SplitPath:
+def split_path(
+    raw_path: str, separator: str = ARGUMENT_SEPARATOR, base64_filename: bool = False
+) -> SplitPath:
+    """`separator`: ARGUMENTS_SEPARATOR; `base64_filename`: BASE64_URL_INCLUDES_FILENAME
+    (a segment after a base64 source is a file name for humans, and is ignored)."""
     signature, signed_path = split_signature(raw_path)
     segments = signed_path[1:].split("/")
     first_source = next(
-        (i for i, seg in enumerate(segments) if ARGUMENT_SEPARATOR not in seg), len(segments)
+        (i for i, seg in enumerate(segments) if separator not in seg), len(segments)
     )
     options = tuple(segments[:first_source])
     if any(not seg for seg in options):
         raise InvalidURL("invalid URL: empty option segment")
-    source_url, extension = decode_source(segments[first_source:])
+    source_parts = segments[first_source:]
+    if base64_filename and source_parts and source_parts[0] != "plain":
+        source_parts = source_parts[:1]
+    source_url, extension = decode_source(source_parts)
     return SplitPath(
         signature=signature,
         signed_path=signed_path,
@@ -93,3 +101,14 @@ def _decode_base64(parts: list[str]) -> tuple[str, str | None]:
     except (binascii.Error, ValueError):
         raise InvalidURL("invalid URL: source is not valid URL-safe base64") from None
     return source, extension
+
+
+def rewrite_source(
+    url: str, base_url: str, replacements: tuple[tuple[re.Pattern[str], str], ...]
+) -> str:
+    """imgproxy's URL_REPLACEMENTS (in order), then BASE_URL (unless already there)."""
+    for pattern, replacement in replacements:
+        url = pattern.sub(replacement, url)
+    if base_url and not url.startswith(base_url):
+        url = base_url + url
+    return url
