@@ -242,6 +242,8 @@ class ImageService:
             options, key, vary = self.live(raw_path, headers, now)
         except ProxyError:
             return None
+        if self.thumbor_on and self.is_meta(raw_path):
+            return None  # a thumbor meta/ request shares the image's key, not its answer
         result = self.cache.get(key)
         if result is None:
             return None
