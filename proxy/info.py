@@ -59,14 +59,20 @@ def result_report(
     }
     if rendered is None or processed.format == "svg":
         # Passed through untouched: nothing was encoded to measure.
-        report |= {"compression_ratio": None, "mse": None, "psnr": None, "ssim": None}
+        report |= {
+            "compression_ratio": None,
+            "mse": None,
+            "psnr": None,
+            "ssim": None,
+            "ssimulacra2": None,
+        }
         return report
     reference = rendered.image
     if processed.scale < 1:
         reference = reference.resize(processed.scale, kernel="lanczos3")
     load_options = {"n": -1} if processed.frames > 1 else {}
     decoded = pyvips.Image.new_from_buffer(processed.data, "", **load_options)
-    measured = distortion(reference, decoded)
+    measured = distortion(reference, decoded, perceptual=True)
     # Uncompressed: 8 bits per band per pixel of what was encoded.
     raw_bytes = reference.width * reference.height * reference.bands
     report |= {
@@ -74,5 +80,6 @@ def result_report(
         "mse": measured.mse,
         "psnr": measured.psnr,
         "ssim": measured.ssim,
+        "ssimulacra2": round(measured.ssimulacra2, 3) if measured.ssimulacra2 is not None else None,
     }
     return report

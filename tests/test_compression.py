@@ -256,6 +256,11 @@ def test_info_numbers_match_pyvips(client: httpx.Client, pixelpipe: str, photo: 
     assert result_report["mse"] == pytest.approx(mse, rel=1e-6)
     assert result_report["psnr"] == pytest.approx(10 * math.log10(255**2 / mse), rel=1e-6)
     assert result_report["ssim"] == pytest.approx(ssim_reference(reference, result), abs=1e-6)
+    # SSIMULACRA2 beside SSIM, as an independent implementation scores the same pair.
+    from tests.test_ssimulacra2 import theirs, transposed
+
+    expected = theirs(transposed(reference), transposed(result))
+    assert result_report["ssimulacra2"] == pytest.approx(expected, abs=0.01)
     assert result_report["compression_ratio"] == pytest.approx(
         240 * 160 * 3 / len(served), rel=1e-3
     )
@@ -266,6 +271,7 @@ def test_info_of_a_lossless_result(client: httpx.Client, pixelpipe: str, photo: 
     assert report["result"]["mse"] == 0
     assert report["result"]["ssim"] == pytest.approx(1.0)
     assert report["result"]["psnr"] == 100.0  # the cap for identical images
+    assert report["result"]["ssimulacra2"] == pytest.approx(100.0)
 
 
 def test_info_is_signed_like_images(client: httpx.Client, pixelpipe: str, photo: str) -> None:
