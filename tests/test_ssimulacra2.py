@@ -20,7 +20,7 @@ from ssimulacra2 import compute_ssimulacra2
 from proxy.pipeline.ssimulacra2 import ssimulacra2
 from tests.images import photo_like
 
-SOURCE = photo_like(320, 200, 7)
+SOURCE = photo_like(200, 128, 7)
 
 
 def transposed(image: pyvips.Image) -> pyvips.Image:
@@ -44,7 +44,7 @@ DISTORTED = {
     "jpeg q50": jpeg(SOURCE, 50),
     "jpeg q90": jpeg(SOURCE, 90),
     "blur": SOURCE.gaussblur(1.2).cast("uchar"),
-    "odd size": jpeg(SOURCE.crop(0, 0, 317, 197), 40),
+    "odd size": jpeg(SOURCE.crop(0, 0, 197, 125), 40),
 }
 
 
