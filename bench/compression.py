@@ -67,8 +67,8 @@ def rate_distortion(images: dict[str, bytes], size: int) -> Curves:
 def quality_table(images: dict[str, bytes], curves: Curves) -> list[str]:
     lines = [
         "| format | quality | median bytes | median compression ratio | median PSNR dB "
-        "| median SSIM | lowest SSIM |",
-        "|---|---|---|---|---|---|---|",
+        "| median SSIM | lowest SSIM | median SSIMULACRA2 | lowest SSIMULACRA2 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for fmt in FORMATS:
         for quality in QUALITIES:
@@ -77,7 +77,9 @@ def quality_table(images: dict[str, bytes], curves: Curves) -> list[str]:
                 f"| {fmt} | {quality} | {median([r['bytes'] for r in rows]):,.0f} "
                 f"| {median([r['compression_ratio'] for r in rows]):.1f} "
                 f"| {median([r['psnr'] for r in rows]):.2f} "
-                f"| {median([r['ssim'] for r in rows]):.4f} | {min(r['ssim'] for r in rows):.4f} |"
+                f"| {median([r['ssim'] for r in rows]):.4f} | {min(r['ssim'] for r in rows):.4f} "
+                f"| {median([r['ssimulacra2'] for r in rows]):.1f} "
+                f"| {min(r['ssimulacra2'] for r in rows):.1f} |"
             )
     return lines
 
@@ -90,12 +92,15 @@ def auto_table(images: dict[str, bytes], size: int) -> tuple[list[str], list[str
     ]
     summary = [
         "| format | images | median bytes saved | total bytes saved | median SSIM q80 "
-        "| median SSIM auto | mean SSIM q80 | mean SSIM auto | images below threshold |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| median SSIM auto | mean SSIM q80 | mean SSIM auto | images below threshold "
+        "| mean SSIMULACRA2 q80 | mean SSIMULACRA2 auto |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     threshold = ENCODER.auto_quality_ssim
     for fmt in FORMATS:
         saved, fixed_ssim, auto_ssim, fixed_total, auto_total, below = [], [], [], 0, 0, 0
+        fixed_s2: list[float] = []
+        auto_s2: list[float] = []
         for name, data in images.items():
             fixed = report(data, f"/rs:fit:{size}:{size}/q:80/plain/local:///{name}@{fmt}")
             auto = report(data, f"/rs:fit:{size}:{size}/q:auto/plain/local:///{name}@{fmt}")
@@ -103,6 +108,8 @@ def auto_table(images: dict[str, bytes], size: int) -> tuple[list[str], list[str
             saved.append(saving)
             fixed_ssim.append(fixed["ssim"])
             auto_ssim.append(auto["ssim"])
+            fixed_s2.append(fixed["ssimulacra2"])
+            auto_s2.append(auto["ssimulacra2"])
             fixed_total += fixed["bytes"]
             auto_total += auto["bytes"]
             below += auto["ssim"] < threshold
@@ -113,7 +120,8 @@ def auto_table(images: dict[str, bytes], size: int) -> tuple[list[str], list[str
         summary.append(
             f"| {fmt} | {len(images)} | {median(saved):+.0%} | {1 - auto_total / fixed_total:+.0%} "
             f"| {median(fixed_ssim):.4f} | {median(auto_ssim):.4f} "
-            f"| {statistics.mean(fixed_ssim):.4f} | {statistics.mean(auto_ssim):.4f} | {below} |"
+            f"| {statistics.mean(fixed_ssim):.4f} | {statistics.mean(auto_ssim):.4f} | {below} "
+            f"| {statistics.mean(fixed_s2):.1f} | {statistics.mean(auto_s2):.1f} |"
         )
     return summary, per_image
 
