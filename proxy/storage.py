@@ -120,6 +120,11 @@ class ObjectStores:
         except Exception as error:  # obstore's configuration errors have no common base
             raise SettingsError(f"USE_{SWITCHES[scheme]}: {error}".splitlines()[0]) from None
 
+    def _client(self, kind: Any, bucket: str, config: dict[str, Any]) -> ObjectStore:
+        return kind(  # type: ignore[no-any-return]
+            bucket, config=config, client_options=self._client_options, retry_config=self._retry
+        )
+
     def _s3(self, bucket: str) -> ObjectStore:
         s = self._settings
         config: dict[str, Any] = {
@@ -138,9 +143,7 @@ class ObjectStores:
                     "(web identity); assuming a role from other credentials is not supported"
                 )
             config["role_arn"] = s.s3_assume_role_arn
-        return S3Store(
-            bucket, config=config, client_options=self._client_options, retry_config=self._retry
-        )
+        return self._client(S3Store, bucket, config)
 
     def _gcs(self, bucket: str) -> ObjectStore:
         s = self._settings
@@ -149,9 +152,7 @@ class ObjectStores:
             config["service_account_key"] = s.gcs_key
         if s.gcs_endpoint:
             config["base_url"] = s.gcs_endpoint
-        return GCSStore(
-            bucket, config=config, client_options=self._client_options, retry_config=self._retry
-        )
+        return self._client(GCSStore, bucket, config)
 
     def _azure(self, bucket: str) -> ObjectStore:
         s = self._settings
@@ -160,6 +161,4 @@ class ObjectStores:
             config["account_key"] = s.abs_key
         if s.abs_endpoint:
             config["endpoint"] = s.abs_endpoint
-        return AzureStore(
-            bucket, config=config, client_options=self._client_options, retry_config=self._retry
-        )
+        return self._client(AzureStore, bucket, config)

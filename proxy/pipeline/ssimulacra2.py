@@ -72,25 +72,9 @@ def ssimulacra2(reference: pyvips.Image, candidate: pyvips.Image) -> float:
             linear_cand = _half(linear_cand).copy_memory()
         if linear_ref.width < 8 or linear_ref.height < 8:
             break
-        one, two = _xyb(linear_ref), _xyb(linear_cand)
-        # Centred on the reference's band means: libvips convolves in single
-        # precision, and variance as E[x^2] - E[x]^2 of values near 0.5 would
-        # lose the small variances to cancellation. Every term below is
-        # unchanged by a common offset.
-        offset = [one[band].avg() for band in range(3)]
-        one, two = (one - offset).copy_memory(), (two - offset).copy_memory()
-        # The reference pads with zeros: in centred values that is -offset (and for
-        # the products, the product of the two paddings).
-        zero = [-value for value in offset]
-        square = [value * value for value in offset]
-        mu1, mu2 = _blur(one, zero).copy_memory(), _blur(two, zero).copy_memory()
-        ssim_map = _ssim_map(
-            mu1,
-            mu2,
-            _blur(one * one, square),
-            _blur(two * two, square),
-            _blur(one * two, square),
-        )
+        one, two = _xyb(linear_ref).copy_memory(), _xyb(linear_cand).copy_memory()
+        mu1, mu2 = _blur(one).copy_memory(), _blur(two).copy_memory()
+        ssim_map = _ssim_map(mu1, mu2, _blur(one * one), _blur(two * two), _blur(one * two))
         ratio = (1.0 + (two - mu2).abs()) / (1.0 + (one - mu1).abs()) - 1.0
         artifact = _positive(ratio)
         lost = _positive(ratio * -1.0)
@@ -157,16 +141,9 @@ def _half(image: pyvips.Image) -> pyvips.Image:
     return even.shrink(2, 2)
 
 
-def _blur(image: pyvips.Image, zero: list[float] | float = 0.0) -> pyvips.Image:
-    """The reference's blur: `zero` above and below, mirrored at the sides."""
-    padded = image.embed(
-        0,
-        _RADIUS,
-        image.width,
-        image.height + 2 * _RADIUS,
-        extend="background",
-        background=zero if isinstance(zero, list) else [zero] * image.bands,
-    )
+def _blur(image: pyvips.Image) -> pyvips.Image:
+    """The reference's blur: zeros above and below, mirrored at the sides."""
+    padded = image.embed(0, _RADIUS, image.width, image.height + 2 * _RADIUS, extend="black")
     padded = padded.embed(_RADIUS, 0, padded.width + 2 * _RADIUS, padded.height, extend="mirror")
     mask = pyvips.Image.new_from_list([_KERNEL], scale=sum(_KERNEL))
     blurred = padded.convsep(mask, precision="float")

@@ -122,8 +122,8 @@ def _thumbor_trim_box(image: pyvips.Image, settings: Trim) -> tuple[int, int, in
     distance = ((colour - reference) ** 2).bandmean() * colour.bands
     mask = (distance > settings.threshold**2).ifthenelse(1, 0).cast("uchar")
     columns, rows = mask.project()
-    across = [v for v in struct.unpack(f"<{mask.width}I", columns.cast("uint").write_to_memory())]
-    down = [v for v in struct.unpack(f"<{mask.height}I", rows.cast("uint").write_to_memory())]
+    across = struct.unpack(f"<{mask.width}I", columns.cast("uint").write_to_memory())
+    down = struct.unpack(f"<{mask.height}I", rows.cast("uint").write_to_memory())
     if not any(across):
         return 0, 0, 0, 0
     left = next(i for i, v in enumerate(across) if v)
@@ -272,9 +272,13 @@ def watermark(
             image.width, image.height, mark.width, mark.height, gravity, ctx.plan.dpr_scale
         )
         layer = mark.embed(left, top, image.width, image.height, background=[0, 0, 0, 0])
-    had_alpha = image.hasalpha()
+    return _over(image, layer)
+
+
+def _over(image: pyvips.Image, layer: pyvips.Image) -> pyvips.Image:
+    """A layer the size of the image (with alpha) composited over it; alpha kept only if it had."""
     marked = image.composite2(layer.cast(image.format), "over")
-    if not had_alpha:
+    if not image.hasalpha():
         marked = marked[: marked.bands - 1]
     return marked.cast("uchar")
 
@@ -292,15 +296,13 @@ def round_corners(
         "</svg>"
     )
     inside = pyvips.Image.svgload_buffer(svg.encode())[3]  # the shape's coverage, 0..255
+    colour, alpha = _split_alpha(image)
     if transparent:
-        base = image if image.hasalpha() else image.addalpha()
-        alpha = (base[base.bands - 1] * inside / 255).cast("uchar")
-        return base[: base.bands - 1].bandjoin(alpha)
-    colour = image[:3] if image.hasalpha() else image
-    paint = (colour.new_from_image([red, green, blue][: colour.bands])).cast("uchar")
+        opaque = alpha if alpha is not None else colour.new_from_image(255).cast("uchar")
+        return _join_alpha(colour, opaque * inside / 255)
+    paint = colour.new_from_image([red, green, blue][: colour.bands]).cast("uchar")
     blended = (colour * inside + paint * (255 - inside)) / 255
-    result = blended.cast("uchar").copy(interpretation=colour.interpretation)
-    return result.bandjoin(image[image.bands - 1]) if image.hasalpha() else result
+    return _join_alpha(blended.copy(interpretation=colour.interpretation), alpha)
 
 
 def thumbor_watermark(
@@ -311,7 +313,7 @@ def thumbor_watermark(
     if spec is None or mark is None:
         return image
     if spec.alpha:
-        lowered = mark[3] - int(255 * spec.alpha / 100)  # thumbor's _alpha: a fixed step
+        lowered = mark[3] - _percent_of_255(spec.alpha)  # thumbor's _alpha: a fixed step
         mark = mark[:3].bandjoin(lowered.cast("uchar"))
     if spec.width_ratio or spec.height_ratio:
         width, height = _ratio_size(image, mark, spec.width_ratio, spec.height_ratio)
@@ -326,12 +328,7 @@ def thumbor_watermark(
     for left in spots_x:
         for top in spots_y:
             layer = layer.insert(mark, left, top)
-    base = image if image.bands >= 3 else image.colourspace("srgb")
-    had_alpha = base.hasalpha()
-    marked = base.composite2(layer.cast(base.format), "over")
-    if not had_alpha:
-        marked = marked[:3]
-    return marked.cast("uchar")
+    return _over(image if image.bands >= 3 else image.colourspace("srgb"), layer)
 
 
 def _ratio_size(
