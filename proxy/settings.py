@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from proxy.options.formats import INPUT_FORMATS, OUTPUT_FORMATS, normalise_format_name
+from proxy.pipeline.auto_quality import AUTO_QUALITY_SLOPES
 
 
 class SettingsError(ValueError):
@@ -125,6 +126,23 @@ def parse_format_quality(text: str) -> dict[str, int]:
         if not sep or fmt not in OUTPUT_FORMATS:
             raise ValueError(f"expected format=quality pairs, got {item!r}")
         result[fmt] = parse_quality(quality)
+    return result
+
+
+def parse_auto_quality_slopes(text: str) -> dict[str, float]:
+    """`jpeg=0.04,avif=0.06` -> {"jpeg": 0.04, "avif": 0.06}: formats quality:auto tunes."""
+    result: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, slope = item.partition("=")
+        fmt = normalise_format_name(name.strip())
+        if not sep or fmt not in ("jpeg", "webp", "avif"):
+            raise ValueError(f"expected jpeg|webp|avif=slope pairs, got {item!r}")
+        value = parse_non_negative_float(slope)
+        if not 0 < value <= 1:
+            raise ValueError(f"expected a slope above 0 and at most 1, got {item!r}")
+        result[fmt] = value
     return result
 
 
@@ -421,7 +439,9 @@ class Settings:
     webp_lossless_sources: bool = True
     # Perceptual auto quality and byte budgets.
     auto_quality: bool = False
-    auto_quality_ssim: float = 0.97
+    # Per format, overriding the calibrated defaults (proxy.pipeline.encode).
+    auto_quality_slopes: Mapping[str, float] = field(default_factory=dict)
+    auto_quality_ssim: float = 0.9
     auto_quality_min: int = 30
     auto_quality_max: int = 90
     max_bytes_min_quality: int = 10
@@ -1010,11 +1030,20 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "`quality:auto` for every URL that sets no quality",
     ),
     SettingSpec(
+        "AUTO_QUALITY_SLOPES",
+        "auto_quality_slopes",
+        parse_auto_quality_slopes,
+        False,
+        "`quality:auto` stops adding bytes where SSIM gained per bit per pixel falls "
+        "below this, per format (lower: more bytes, higher quality; COMPRESSION.md)",
+    ),
+    SettingSpec(
         "AUTO_QUALITY_SSIM",
         "auto_quality_ssim",
         parse_ssim,
         False,
-        "`quality:auto` keeps SSIM (luma, against the unencoded result) at least this",
+        "`quality:auto`'s safety floor: a result below this SSIM (luma, against the "
+        "unencoded result) takes `AUTO_QUALITY_MAX`",
     ),
     SettingSpec(
         "AUTO_QUALITY_MIN",
@@ -1070,6 +1099,7 @@ _DEFAULT_TEXT = {
     "abs_endpoint": "unset: `https://NAME.blob.core.windows.net`",
     "s_maxage": "unset: not sent",
     "memory_budget": "192Mi",
+    "auto_quality_slopes": ",".join(f"{k}={v}" for k, v in AUTO_QUALITY_SLOPES.items()),
 }
 
 

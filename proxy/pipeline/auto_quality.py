@@ -1,0 +1,131 @@
+"""quality:auto: the quality where one more byte stops buying enough SSIM.
+
+The rule (issue 16; measured in COMPRESSION.md). For a set of images, the
+fewest total bytes at a given mean SSIM come from giving every image the
+quality at which SSIM gained per extra bit per pixel is the same number for
+all of them (the Lagrangian condition, a rate-distortion slope): an image
+whose SSIM climbs fast with bytes gets more of them, one whose SSIM hardly
+moves (fine texture, which also hides the loss) gets fewer. A fixed SSIM
+floor does the opposite and sends detailed photos to the highest quality.
+
+So each image gets the quality that maximises
+
+    value(q) = SSIM(q) - slope * bits_per_pixel(q)
+
+with `slope` a per-format constant calibrated once on the corpus (the SSIM a
+bit per pixel must buy). Per pixel, because SSIM is a mean over pixels: the
+condition then minimises total bytes at a pixel-weighted mean SSIM, whatever
+the output sizes.
+
+Finding that quality costs encodes, so it is searched with a model: locally
+1 - SSIM falls as a power of the bit rate (1 - s = c * bpp^-k), which two
+probes fix; the model puts the optimum where its slope equals `slope`, and
+log(bpp) is interpolated linearly in quality to name that quality. Each new
+probe refines the fit with its nearest measured neighbour. The answer is the
+best probe by value, so extra probes can only help.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+# quality:auto's constants per format, calibrated on the corpus by
+# bench/auto_quality.py (COMPRESSION.md "quality:auto"): the slope at which
+# the rule's mean SSIM on the corpus matches JPEG q80's, so every format looks
+# like JPEG q80 did, by SSIM, at the fewest bytes; and the first quality
+# probed, the median of the qualities the rule chose there.
+AUTO_QUALITY_SLOPES: Mapping[str, float] = {"jpeg": 0.0407, "webp": 0.0582, "avif": 0.0599}
+AUTO_QUALITY_STARTS: Mapping[str, int] = {"jpeg": 77, "webp": 71, "avif": 59}
+# A prediction goes at most this many steps beyond the probes it came from:
+# extrapolating further is guesswork, and an optimum at the edge of the range
+# is still reached within the probes (corpus choices are the same with 2-4).
+REACH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One encode at one quality, measured."""
+
+    quality: int
+    bytes: int
+    ssim: float
+
+
+@dataclass(frozen=True, slots=True)
+class SlopeRule:
+    """The per-format constants of the rule; see COMPRESSION.md for their calibration."""
+
+    slope: float  # SSIM per bit per pixel below which more bytes are not worth it
+    start: int  # the first quality probed: the corpus' median choice
+    minimum: int = 30
+    maximum: int = 90
+    floor: float = 0.0  # safety net: a result below this SSIM takes the maximum quality
+    probes: int = 4  # encodes the search may spend (the floor may add one)
+    step: int = 10  # the second probe's distance from the first
+
+
+def value(probe: Probe, rule: SlopeRule, pixels: int) -> float:
+    return probe.ssim - rule.slope * 8 * probe.bytes / pixels
+
+
+def choose_quality(measure: Callable[[int], Probe], rule: SlopeRule, pixels: int) -> Probe:
+    """Search qualities in [rule.minimum, rule.maximum] for the best value(q)."""
+    probes: dict[int, Probe] = {}
+
+    def probe(quality: int) -> Probe:
+        if quality not in probes:
+            probes[quality] = measure(quality)
+        return probes[quality]
+
+    first = probe(_clamp(rule.start, rule))
+    second_quality = _clamp(first.quality + rule.step, rule)
+    if second_quality == first.quality:
+        second_quality = _clamp(first.quality - rule.step, rule)
+    if second_quality != first.quality:
+        probe(second_quality)
+    while len(probes) < rule.probes and len(probes) >= 2:
+        best = max(probes.values(), key=lambda p: value(p, rule, pixels))
+        neighbour = min(
+            (p for p in probes.values() if p.quality != best.quality),
+            key=lambda p: abs(p.quality - best.quality),
+        )
+        target = _predict(best, neighbour, rule, pixels)
+        if target in probes:
+            break
+        probe(target)
+    eligible = [p for p in probes.values() if p.ssim >= rule.floor]
+    if not eligible:
+        return probe(rule.maximum)
+    return max(eligible, key=lambda p: value(p, rule, pixels))
+
+
+def _predict(a: Probe, b: Probe, rule: SlopeRule, pixels: int) -> int:
+    """The quality where the power-law model through a and b has slope rule.slope."""
+    low, high = sorted((a, b), key=lambda p: p.quality)
+    x_low, x_high = _log_bpp(low, pixels), _log_bpp(high, pixels)
+    if x_high <= x_low:
+        # More quality bought no bytes (it happens at the top of an encoder's scale).
+        return _clamp(high.quality + rule.step, rule)
+    loss_low, loss_high = max(1 - low.ssim, 1e-6), max(1 - high.ssim, 1e-6)
+    k = (math.log(loss_low) - math.log(loss_high)) / (x_high - x_low)
+    if k <= 0:
+        # Bytes bought no SSIM: the lower quality is the better one; look below it.
+        return _clamp(low.quality - rule.step, rule)
+    log_c = math.log(loss_low) + k * x_low
+    # d(SSIM)/d(bpp) = k * c * bpp^(-k-1) = slope
+    x_target = (log_c + math.log(k) - math.log(rule.slope)) / (k + 1)
+    per_quality = (x_high - x_low) / (high.quality - low.quality)
+    quality = low.quality + (x_target - x_low) / per_quality
+    reach = REACH * rule.step
+    quality = min(max(quality, low.quality - reach), high.quality + reach)
+    return _clamp(round(quality), rule)
+
+
+def _log_bpp(probe: Probe, pixels: int) -> float:
+    return math.log(8 * probe.bytes / pixels)
+
+
+def _clamp(quality: int, rule: SlopeRule) -> int:
+    return min(max(quality, rule.minimum), rule.maximum)
