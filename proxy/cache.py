@@ -119,6 +119,18 @@ class SourceCache:
             with contextlib.suppress(ValueError):  # larger than the whole budget
                 self._by_digest[source.digest] = source
 
+    def forget(self, url: str) -> None:
+        """Drop a URL whose bytes did not decode: they may be a download cut short.
+
+        An origin that closes the connection early without a Content-Length
+        sends a body HTTP cannot tell from a whole one; only the decoder can.
+        Kept, those bytes would fail every request for the URL until they aged
+        out, even after the origin recovered.
+        """
+        digest = self._digest_of_url.pop(url, None)
+        if digest is not None:
+            self._by_digest.pop(digest, None)
+
     @property
     def size_bytes(self) -> int:
         return int(self._by_digest.currsize)

@@ -27,7 +27,15 @@ from starlette.responses import JSONResponse, Response
 from proxy.admission import Admission
 from proxy.cache import CachedResult, ResultCache, SourceCache
 from proxy.coalesce import SingleFlight
-from proxy.errors import ExpiredURL, InvalidSignature, InvalidURL, ProxyError, Unauthorized
+from proxy.errors import (
+    ExpiredURL,
+    InvalidSignature,
+    InvalidURL,
+    NotAnImage,
+    ProcessingFailed,
+    ProxyError,
+    Unauthorized,
+)
 from proxy.http_headers import (
     CachePolicy,
     content_disposition,
@@ -284,15 +292,19 @@ class ImageService:
         options, _key, vary = self.live(raw_path, headers, time.time())
         with self.admission.slot():
             source = await self._source(options.source_url)
-            report = await self._run_job(
-                source.data,
-                options,
-                image_report,
-                options,
-                self.limits,
-                self.watermark,
-                self.encoder,
-            )
+            try:
+                report = await self._run_job(
+                    source.data,
+                    options,
+                    image_report,
+                    options,
+                    self.limits,
+                    self.watermark,
+                    self.encoder,
+                )
+            except ProxyError as error:
+                self._forget_unreadable(error, options)
+                raise
         response = JSONResponse(report, headers={"Cache-Control": "no-cache"})
         if vary:
             response.headers["Vary"] = ", ".join(vary)
@@ -372,6 +384,7 @@ class ImageService:
             except ProxyError as error:
                 # The bytes arrived but are no usable image: a source error too.
                 SOURCE_ERRORS.labels(kind=error_kind(error)).inc()
+                self._forget_unreadable(error, options)
                 raise
             current().process_seconds = seconds
             body, content_type = processed.data, processed.content_type
@@ -388,6 +401,13 @@ class ImageService:
             # Kept only when asked for: it is stored with the result (and in Redis).
             source_caching=source.caching if self.settings.cache_control_passthrough else (),
         )
+
+    def _forget_unreadable(self, error: ProxyError, options: ProcessingOptions) -> None:
+        """Bytes that did not decode leave the source cache (see SourceCache.forget)."""
+        if isinstance(error, NotAnImage | ProcessingFailed):
+            self.source_cache.forget(options.source_url)
+            if options.thumbor_watermark is not None:
+                self.source_cache.forget(options.thumbor_watermark.url)
 
     async def _run_job(
         self, data: bytes, options: ProcessingOptions, work: Callable[..., T], *args: object

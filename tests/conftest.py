@@ -1,21 +1,18 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
 import httpx
 import pytest
-import redis
 
 from proxy.settings import Settings
 from signing import sign_path
 from tests.emulators import free_port
-from tests.servers import Origin, serve_pixelpipe
+from tests.servers import Origin, RedisServer, running, serve_pixelpipe
 
 # Clearly fake key/salt pairs, for tests only (imgproxy's documentation pair first).
 KEY = "943b421c9eb07c830af81030552c86009268de4e532ba2ee2eab8247c6da0881"
@@ -79,22 +76,8 @@ def redis_url() -> Iterator[str]:
     server = shutil.which("redis-server")
     if server is None:
         pytest.skip("redis-server is not installed (make test installs it): SKIPPING Redis tests")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
-            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir, "--enable-debug-command", "local"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline and process.poll() is None, "redis did not start"
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-        process.terminate()
-        process.wait(timeout=10)
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        running(RedisServer(server, free_port(), workdir)) as redis_server,
+    ):
+        yield redis_server.url

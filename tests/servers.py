@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -29,15 +31,34 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before the body is sent
     send_length: bool = True  # False: no Content-Length, the body runs to the close
+    fault: str = ""  # one of FAULTS: how this route misbehaves
+
+
+# How an origin can fail mid-answer (the soak injects them at random):
+# "5xx" answers 503; "reset" closes the connection with a TCP RST before any
+# answer; "truncated" declares the full Content-Length and closes after half
+# the body; "truncated-eof" sends no length and closes after half the body, so
+# HTTP cannot tell (only the image decoder can); "drip" sends the body 512
+# bytes every 0.5 s, slower than any download timeout allows.
+FAULTS = ("5xx", "reset", "truncated", "truncated-eof", "drip")
 
 
 class Origin:
-    """A real HTTP/1.1 origin on loopback, serving what tests put in `routes`."""
+    """A real HTTP/1.1 origin on loopback, serving what tests put in `routes`.
 
-    def __init__(self) -> None:
+    `fault_rate` (0..1) makes that share of all answers fail with a fault
+    chosen at random from FAULTS; `slow` delays every answer by that many
+    seconds. Both can change while it serves (the soak's schedule).
+    """
+
+    def __init__(self, seed: int = 0) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
+        self.fault_rate = 0.0
+        self.slow = 0.0
+        self._random = random.Random(seed)
         origin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,22 +67,47 @@ class Origin:
             def do_GET(self) -> None:
                 origin.hits[self.path] += 1
                 origin.last_headers[self.path] = dict(self.headers.items())
-                route = origin.routes.get(self.path)
+                # A query (a cachebuster) names the same route.
+                route = origin.routes.get(self.path) or origin.routes.get(
+                    self.path.split("?", 1)[0]
+                )
                 if route is None:
                     route = Route(b"not found", "text/plain", 404)
-                if route.delay:
-                    time.sleep(route.delay)
+                fault = route.fault or origin.pick_fault()
+                if fault:
+                    origin.faults[fault] += 1
+                if route.delay or origin.slow:
+                    time.sleep(route.delay or origin.slow)
+                if fault == "reset":
+                    # SO_LINGER 0: close() sends RST instead of FIN.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
+                if fault == "5xx":
+                    route = Route(b"origin is down", "text/plain", 503)
                 self.send_response(route.status)
                 self.send_header("Content-Type", route.content_type)
-                if route.send_length:
+                if route.send_length and fault != "truncated-eof":
                     self.send_header("Content-Length", str(len(route.body)))
                 else:
                     self.close_connection = True  # the body ends when the connection does
                 for name, value in route.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
+                body = route.body
                 with suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(route.body)
+                    if fault in ("truncated", "truncated-eof"):
+                        self.wfile.write(body[: len(body) // 2])
+                        self.close_connection = True
+                    elif fault == "drip":
+                        for start in range(0, len(body), 512):
+                            self.wfile.write(body[start : start + 512])
+                            self.wfile.flush()
+                            time.sleep(0.5)
+                    else:
+                        self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -71,6 +117,11 @@ class Origin:
         self.port = self._server.server_address[1]
         self.base = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def pick_fault(self) -> str:
+        if self.fault_rate and self._random.random() < self.fault_rate:
+            return self._random.choice(FAULTS)
+        return ""
 
     def add(self, path: str, body: bytes, content_type: str = "image/jpeg", **kw: object) -> str:
         self.routes[path] = Route(body, content_type, **kw)  # type: ignore[arg-type]
@@ -83,6 +134,55 @@ class Origin:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class RedisServer:
+    """A real redis-server on a loopback port that can be stopped and started again.
+
+    No persistence: a restart comes back empty, as a cache node replaced by
+    Kubernetes would.
+    """
+
+    def __init__(self, executable: str, port: int, workdir: str) -> None:
+        self.executable, self.port, self.workdir = executable, port, workdir
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisServer:
+        import redis  # the test extra has it; the origin above does not need it
+
+        self.process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.workdir, "--enable-debug-command", "local"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@contextmanager
+def running(server: RedisServer) -> Iterator[RedisServer]:
+    """Started for the block, stopped after it whatever happens inside."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # base URL -> the app serving it, so tests can read its counters.
