@@ -22,7 +22,7 @@ install-test: venv
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 
 run: install
-	$(BIN)/pixelpipe serve
+	$(BIN)/pixelpipe serve --dev
 
 lint: install-test
 	$(BIN)/ruff check .

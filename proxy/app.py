@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from proxy import playground
 from proxy.allocator import loaded_allocator
 from proxy.cache import ResultCache
 from proxy.errors import InvalidURL, ProxyError
@@ -229,6 +230,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
     ]
     if not settings.metrics_port:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
+    routes += playground.routes(settings)
     routes += [
         Route("/info/{path:path}", info, methods=["GET"]),
         Route("/{path:path}", image, methods=["GET", "HEAD"]),

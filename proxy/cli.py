@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from proxy.allocator import exec_with_allocator
 from proxy.settings import Settings, SettingsError
@@ -24,6 +25,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, help="listen port (default: PIXELPIPE_PORT or 8080)")
     serve.add_argument(
         "--workers", type=int, help="server processes (default: PIXELPIPE_WORKERS or CPU count)"
+    )
+    serve.add_argument(
+        "--dev",
+        action="store_true",
+        help="development mode: the playground at / over the bundled sample images "
+        "(local:///), with a signing key made up for this run unless PIXELPIPE_KEY is set",
     )
 
     sign = commands.add_parser("sign", help="print the signed form of a processing path")
@@ -83,7 +90,29 @@ def run_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def development_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """What `--dev` adds to the environment: only what is not set already.
+
+    The key pair is random per run and stays in the server (the playground
+    asks the server to sign); it goes into the environment before the
+    workers start so that all of them sign and check alike.
+    """
+    from pathlib import Path
+
+    added = {"PIXELPIPE_PLAYGROUND": "true"}
+    if not (env.get("PIXELPIPE_KEY") or env.get("IMGPROXY_KEY")):
+        added |= {"PIXELPIPE_KEY": secrets.token_hex(32), "PIXELPIPE_SALT": secrets.token_hex(32)}
+    if not (
+        env.get("PIXELPIPE_LOCAL_FILESYSTEM_ROOT") or env.get("IMGPROXY_LOCAL_FILESYSTEM_ROOT")
+    ):
+        samples = Path(__file__).resolve().parent / "samples"
+        added["PIXELPIPE_LOCAL_FILESYSTEM_ROOT"] = str(samples)
+    return added
+
+
 def run_serve(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.dev and "PIXELPIPE_PLAYGROUND" not in os.environ:
+        os.environ.update(development_environment(os.environ))
     try:
         settings = Settings.from_env()
         ObjectStores(settings).check()
@@ -97,6 +126,12 @@ def run_serve(args: argparse.Namespace, argv: list[str]) -> int:
     # Before anything else is allocated: the malloc every worker inherits.
     exec_with_allocator(settings.allocator, argv)
     host = args.host or settings.host
+    if args.dev:
+        print(
+            f"pixelpipe: development mode: open http://{host}:{args.port or settings.port}/ "
+            "for the playground over the sample images",
+            file=sys.stderr,
+        )
     with MetricsDirectory():
         # Imported only now: prometheus-client reads PROMETHEUS_MULTIPROC_DIR on import.
         import uvicorn

@@ -445,6 +445,8 @@ class Settings:
     auto_quality_min: int = 30
     auto_quality_max: int = 90
     max_bytes_min_quality: int = 10
+    # The page at / and its signing endpoint; `pixelpipe serve --dev` turns them on.
+    playground: bool = False
 
     @property
     def signing_enabled(self) -> bool:
@@ -1058,6 +1060,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_quality,
         False,
         "highest quality `quality:auto` may choose",
+    ),
+    SettingSpec(
+        "PLAYGROUND",
+        "playground",
+        parse_bool,
+        False,
+        "the playground page at `/` and its signing endpoint (on with `pixelpipe serve --dev`; "
+        "never on unless asked)",
     ),
     SettingSpec(
         "MAX_BYTES_MIN_QUALITY",
