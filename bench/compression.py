@@ -4,8 +4,9 @@
 
 Every number comes from pixelpipe's own pipeline and its /info report
 (`proxy.info.image_report`): the image is processed as a URL asks
-(`rs:fit:SIZE:SIZE`, then quality / quality:auto / max_bytes), encoded, decoded
-again and measured against the unencoded processed image. No network is used.
+(`rs:fit:SIZE:SIZE`, then quality / max_bytes), encoded, decoded again and
+measured against the unencoded processed image. No network is used.
+quality:auto's tables come from bench/auto_quality.py.
 """
 
 from __future__ import annotations
@@ -84,48 +85,6 @@ def quality_table(images: dict[str, bytes], curves: Curves) -> list[str]:
     return lines
 
 
-def auto_table(images: dict[str, bytes], size: int) -> tuple[list[str], list[str]]:
-    per_image = [
-        "| format | image | q80 bytes | q80 SSIM | auto quality | auto bytes | auto SSIM "
-        "| bytes saved | encodes |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    summary = [
-        "| format | images | median bytes saved | total bytes saved | median SSIM q80 "
-        "| median SSIM auto | mean SSIM q80 | mean SSIM auto | images below threshold "
-        "| mean SSIMULACRA2 q80 | mean SSIMULACRA2 auto |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    threshold = ENCODER.auto_quality_ssim
-    for fmt in FORMATS:
-        saved, fixed_ssim, auto_ssim, fixed_total, auto_total, below = [], [], [], 0, 0, 0
-        fixed_s2: list[float] = []
-        auto_s2: list[float] = []
-        for name, data in images.items():
-            fixed = report(data, f"/rs:fit:{size}:{size}/q:80/plain/local:///{name}@{fmt}")
-            auto = report(data, f"/rs:fit:{size}:{size}/q:auto/plain/local:///{name}@{fmt}")
-            saving = 1 - auto["bytes"] / fixed["bytes"]
-            saved.append(saving)
-            fixed_ssim.append(fixed["ssim"])
-            auto_ssim.append(auto["ssim"])
-            fixed_s2.append(fixed["ssimulacra2"])
-            auto_s2.append(auto["ssimulacra2"])
-            fixed_total += fixed["bytes"]
-            auto_total += auto["bytes"]
-            below += auto["ssim"] < threshold
-            per_image.append(
-                f"| {fmt} | {name} | {fixed['bytes']:,} | {fixed['ssim']:.4f} | {auto['quality']} "
-                f"| {auto['bytes']:,} | {auto['ssim']:.4f} | {saving:+.0%} | {auto['encodes']} |"
-            )
-        summary.append(
-            f"| {fmt} | {len(images)} | {median(saved):+.0%} | {1 - auto_total / fixed_total:+.0%} "
-            f"| {median(fixed_ssim):.4f} | {median(auto_ssim):.4f} "
-            f"| {statistics.mean(fixed_ssim):.4f} | {statistics.mean(auto_ssim):.4f} | {below} "
-            f"| {statistics.mean(fixed_s2):.1f} | {statistics.mean(auto_s2):.1f} |"
-        )
-    return summary, per_image
-
-
 def fewest_bytes(options: list[list[tuple[float, int]]], target_mean: float) -> int:
     """The fewest total bytes of any one choice per image whose mean SSIM >= target.
 
@@ -155,9 +114,8 @@ def bound_table(images: dict[str, bytes], curves: Curves) -> list[str]:
     """What any per-image quality choice could save against q80, and against JPEG q80."""
     lines = [
         "| format | q80 total bytes | q80 mean SSIM | fewest bytes at that mean SSIM "
-        "| best possible saving | threshold giving that mean | its total saving "
-        "| its median saving | fewest bytes at JPEG q80's mean SSIM | vs JPEG q80 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| best possible saving | fewest bytes at JPEG q80's mean SSIM | vs JPEG q80 |",
+        "|---|---|---|---|---|---|---|",
     ]
     names = list(images)
     jpeg80 = [curves["jpeg", name][80] for name in names]
@@ -170,35 +128,11 @@ def bound_table(images: dict[str, bytes], curves: Curves) -> list[str]:
         options = [[(r["ssim"], r["bytes"]) for r in curves[fmt, name].values()] for name in names]
         best = fewest_bytes(options, mean)
         versus_jpeg = fewest_bytes(options, jpeg_mean)
-        # quality:auto's rule (lowest quality >= a threshold) at the lowest
-        # threshold whose corpus mean SSIM still matches q80's.
-        rule = None
-        for step in range(9000, 10000, 5):
-            threshold = step / 10000
-            chosen = [_lowest_at(curves[fmt, name], threshold) for name in names]
-            if statistics.mean(r["ssim"] for r in chosen) >= mean:
-                rule = (threshold, chosen)
-                break
-        assert rule is not None
-        threshold, chosen = rule
-        rule_total = sum(r["bytes"] for r in chosen)
-        rule_median = median(
-            [1 - c["bytes"] / f["bytes"] for c, f in zip(chosen, fixed, strict=True)]
-        )
         lines.append(
             f"| {fmt} | {total:,} | {mean:.4f} | {best:,} | {1 - best / total:+.1%} "
-            f"| {threshold:.4f} | {1 - rule_total / total:+.0%} | {rule_median:+.0%} "
             f"| {versus_jpeg:,} | {1 - versus_jpeg / jpeg_total:+.0%} |"
         )
     return lines
-
-
-def _lowest_at(curve: dict[int, dict[str, Any]], threshold: float) -> dict[str, Any]:
-    """quality:auto's choice on a measured curve: the lowest quality in [30, 90] >= threshold."""
-    for quality in sorted(q for q in curve if 30 <= q <= 90):
-        if curve[quality]["ssim"] >= threshold:
-            return curve[quality]
-    return curve[90]
 
 
 def budget_table(images: dict[str, bytes], size: int) -> list[str]:
@@ -238,36 +172,24 @@ def main() -> int:
     sections = {
         "quality": quality_table(images, curves),
         "bound": bound_table(images, curves),
-        "auto": auto_table(images, args.size),
         "budget": budget_table(images, args.size),
     }
     elapsed = time.perf_counter() - started
-    summary, per_image = sections["auto"]  # type: ignore[misc]
     out = [
         f"<!-- generated by: .venv/bin/python bench/compression.py --corpus {args.corpus} "
         f"--size {args.size} ({len(images)} images, {elapsed:.0f} s) -->",
         "",
         "### Quality → size → visual quality",
         "",
-        *sections["quality"],  # type: ignore[misc]
-        "",
-        "### quality:auto against fixed quality 80",
-        "",
-        *summary,
+        *sections["quality"],
         "",
         "### What any per-image quality choice could do",
         "",
-        *sections["bound"],  # type: ignore[misc]
-        "",
-        "<details><summary>per image</summary>",
-        "",
-        *per_image,
-        "",
-        "</details>",
+        *sections["bound"],
         "",
         "### max_bytes",
         "",
-        *sections["budget"],  # type: ignore[misc]
+        *sections["budget"],
     ]
     print("\n".join(out))
     return 0
