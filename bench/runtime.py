@@ -59,6 +59,7 @@ from bench.run import (  # noqa: E402
     status_mb,
     stop,
 )
+from tests.soak import worker_pids  # noqa: E402
 
 BIN = Path(sys.executable).parent
 IPX_DIR = Path.home() / ".cache" / "pixelpipe-bench" / "ipx"
@@ -66,23 +67,6 @@ SEED = random.SystemRandom().randrange(10**9)  # this run's cachebuster prefix
 
 
 # --- processes -----------------------------------------------------------------
-
-
-def worker_pids(parent: int) -> list[int]:
-    """The server's worker processes (not multiprocessing's resource tracker)."""
-    try:
-        pids = [int(p) for p in Path(f"/proc/{parent}/task/{parent}/children").read_text().split()]
-    except OSError:
-        return []
-    workers = []
-    for pid in pids:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"resource_tracker" not in cmdline:
-            workers.append(pid)
-    return workers or [parent]
 
 
 def rss_mb(pid: int) -> float:
