@@ -33,6 +33,7 @@ import asyncio
 import json
 import math
 import os
+import pickle
 import random
 import shutil
 import signal
@@ -143,6 +144,17 @@ def picker(sources: Sources, photos: list[str], large: list[str]):
     return pick
 
 
+def rss_kib(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
 class Sampler:
     """Per worker, every 2 s: (seconds, RSS MB, open fds, sockets)."""
 
@@ -150,24 +162,20 @@ class Sampler:
         self.parent = parent
         self.samples: dict[int, list[tuple[float, float, int, int]]] = defaultdict(list)
         self.workers: list[tuple[float, int]] = []  # (seconds, live workers)
+        self.final: list[int] = []  # the workers alive at the end
 
     async def run(self, began: float, seconds: float) -> None:
         while (now := time.monotonic() - began) < seconds:
             pids = worker_pids(self.parent)
             self.workers.append((now, len(pids)))
             for pid in pids:
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
+                rss = rss_kib(pid)
+                if rss is None:  # gone, or a zombie with no memory left
                     continue
-                rss = next(
-                    int(line.split()[1])
-                    for line in status.splitlines()
-                    if line.startswith("VmRSS:")
-                )
                 fds, sockets = open_fds(pid)
                 self.samples[pid].append((now, rss / 1024, fds, sockets))
             await asyncio.sleep(2)
+        self.final = worker_pids(self.parent)
 
 
 async def soak(
@@ -241,7 +249,7 @@ def report(
     sampler: Sampler,
     events: list[tuple[float, str]],
     recovery: dict[str, Any],
-    origin: Origin,
+    faults: dict[str, int],
     capacity: float,
     rate: float,
     seconds: float,
@@ -265,7 +273,7 @@ def report(
     growth = statistics.mean(tail) / statistics.mean(head) - 1 if head and tail else math.nan
     per_minute = windows(outcomes, 60)
     seen_workers = set(sampler.samples)
-    live = {p for p in worker_pids(sampler.parent)}
+    live = set(sampler.final)
     summary = {
         "capacity_rps": capacity,
         "rate_rps": rate,
@@ -277,7 +285,7 @@ def report(
         "dropped_not_at_a_kill": len(dropped_elsewhere),
         "kills": len(kills),
         "worker_deaths": len(seen_workers - live),
-        "origin_faults": dict(origin.faults),
+        "origin_faults": faults,
         "survivor_rss_growth_last_5_min": growth,
         "survivor_fds": (series[0][2], last5[0][2] if last5 else None, series[-1][2]),
         "survivor_sockets": (series[0][3], last5[0][3] if last5 else None, series[-1][3]),
@@ -384,7 +392,11 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--from-raw", type=Path, help="redo the report from a soak-raw.pickle")
     args = parser.parse_args()
+    if args.from_raw:
+        report(*pickle.loads(args.from_raw.read_bytes()), args.out)
+        return 0
     executable = shutil.which("redis-server")
     if executable is None:
         print("redis-server is needed (apt-get install -y redis-server)", file=sys.stderr)
@@ -428,7 +440,10 @@ def main() -> int:
             answer = httpx.get(base + sign(photos[0]), timeout=30)
             print(f"after the soak: {answer.status_code} {answer.headers.get('content-type')}")
             args.out.mkdir(parents=True, exist_ok=True)
-            report(result, sampler, events, recovery, origin, capacity, rate, seconds, args.out)
+            raw = (result, sampler, events, recovery, dict(origin.faults), capacity, rate, seconds)
+            # Kept so the report can be redone (--from-raw) without soaking again.
+            (args.out / "soak-raw.pickle").write_bytes(pickle.dumps(raw))
+            report(*raw, args.out)
     origin.stop()
     return 0
 
