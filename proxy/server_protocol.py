@@ -17,6 +17,15 @@ it has not seen the end of, so `BoundedHttpToolsProtocol` counts the bytes
 that arrive while a head is incomplete and answers 431 and closes the
 connection past `max_header_bytes`. What it holds is then bounded by that
 limit plus one read (asyncio reads at most 256 KiB at a time).
+
+Keep-alive connections are recycled after `KEEPALIVE_REQUESTS` requests
+(nginx's keepalive_requests, Apache's MaxKeepAliveRequests): that answer says
+`connection: close`. SO_REUSEPORT spreads *new* connections over the workers;
+a kept-alive connection stays on its worker for good. When a worker dies, its
+clients reconnect and part of them land on the survivors, so without
+recycling, load drifts onto the oldest worker with every restart and stays
+there (the 10-minute soak, BENCHMARKS.md: after 9 kills one worker held
+nearly every client connection while its replacements idled).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from proxy.observability import HIT_CHECKED
 
 HitAnswer = tuple[int, list[tuple[bytes, bytes]], bytes]
+# Requests per keep-alive connection before it is closed (nginx's default before 1.19.10).
+KEEPALIVE_REQUESTS = 100
 
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -73,6 +84,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.app, "answer_hit", None
         )
         self.answered = False  # this message was answered from the cache
+        self.requests_left = KEEPALIVE_REQUESTS  # on this connection, before it is recycled
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         _no_delay(transport)
@@ -89,9 +101,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.in_head = False
         self.head_bytes = 0
-        if self.answer_hit is not None and self._answer_from_cache(self.answer_hit):
+        self.requests_left -= 1
+        last = self.requests_left <= 0
+        if not last and self.answer_hit is not None and self._answer_from_cache(self.answer_hit):
             return
         super().on_headers_complete()
+        if last and self.cycle is not None:
+            self.cycle.keep_alive = False  # uvicorn then answers `connection: close` and closes
 
     def on_body(self, body: bytes) -> None:
         if not self.answered:

@@ -230,3 +230,29 @@ def test_a_failing_hit_path_falls_back_to_the_full_path(origin: Origin) -> None:
             again = httpx.get(base + path)
             assert again.status_code == 200 and again.content == first.content
             assert decode(again.content).width == 24
+
+
+def test_keep_alive_connections_are_recycled(pixelpipe: str, origin: Origin) -> None:
+    """After KEEPALIVE_REQUESTS requests a connection is closed, cache hits included.
+
+    So that clients move to the workers that replaced dead ones: the soak
+    (BENCHMARKS.md) showed connections piling onto the oldest worker otherwise.
+    """
+    from proxy.server_protocol import KEEPALIVE_REQUESTS
+
+    url = origin.add("/recycle.png", encode(quadrants(40, 30), "png"), "image/png")
+    path = signed(f"/rs:fit:20:20/plain/{url}@png")
+    peers = []
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=1)) as session:
+        for count in range(1, KEEPALIVE_REQUESTS + 3):
+            response = session.get(pixelpipe + path)
+            assert response.status_code == 200
+            closes = response.headers.get("connection") == "close"
+            assert closes == (count == KEEPALIVE_REQUESTS), count
+            if not closes:  # (a closed connection has no address left to ask)
+                stream = response.extensions["network_stream"]
+                peers.append(stream.get_extra_info("client_addr"))
+    # One connection for the first KEEPALIVE_REQUESTS answers (most of them cache
+    # hits, answered on the fast path), a new one after.
+    assert len(set(peers[: KEEPALIVE_REQUESTS - 1])) == 1
+    assert peers[-1] != peers[0]

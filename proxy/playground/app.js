@@ -206,6 +206,8 @@ async function start() {
     option.textContent = `${sample.name} (${Math.round(sample.bytes / 1024)} KB)`;
     $("sample").append(option);
   }
+  // The small, smooth photo first: quick to process, and quality shows on it.
+  if (samples.some((sample) => sample.name === "kite.jpg")) $("sample").value = "local:///kite.jpg";
   $("quality").addEventListener("input", () => { $("quality-value").value = $("quality").value; });
   $("controls").addEventListener("change", schedule);
   $("controls").addEventListener("submit", (event) => { event.preventDefault(); schedule(); });
