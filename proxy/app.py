@@ -170,9 +170,11 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
             )
             readiness.hook_sigterm()
             readiness.started = True
+            collector = asyncio.create_task(collect_cycles())
             try:
                 yield
             finally:
+                collector.cancel()
                 readiness.draining = True
                 if shared is not None:
                     await shared.close()
@@ -269,6 +271,27 @@ def tune_garbage_collector() -> None:
     # latency. Objects made at start-up are frozen out of its work for good.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+# How often a worker runs a full garbage collection (see collect_cycles).
+CYCLE_COLLECTION_SECONDS = 10.0
+
+
+async def collect_cycles() -> None:
+    """A full collection every CYCLE_COLLECTION_SECONDS, so failed requests do not pile up.
+
+    A request that fails leaves a reference cycle (the exception, its
+    traceback, the frames, their locals), and the locals can be the source's
+    bytes and pyvips images: megabytes per failure. With the raised thresholds
+    of tune_garbage_collector, the collector's full pass came so rarely that a
+    10-minute soak with 7% failing requests grew a worker's RSS by ~2 MB/s
+    until one ran (BENCHMARKS.md, "Faults under load"). One full pass every
+    few seconds frees them at a steady cost of a few milliseconds each (the
+    start-up objects are frozen out of its work).
+    """
+    while True:
+        await asyncio.sleep(CYCLE_COLLECTION_SECONDS)
+        gc.collect()
 
 
 def create_app_from_env() -> ServedApp:

@@ -6,6 +6,7 @@ import itertools
 import time
 
 import httpx
+import pytest
 
 from tests.conftest import signed
 from tests.images import decode, encode, quadrants
@@ -256,3 +257,27 @@ def test_keep_alive_connections_are_recycled(pixelpipe: str, origin: Origin) -> 
     # hits, answered on the fast path), a new one after.
     assert len(set(peers[: KEEPALIVE_REQUESTS - 1])) == 1
     assert peers[-1] != peers[0]
+
+
+def test_old_keep_alive_connections_are_recycled(
+    pixelpipe: str, origin: Origin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request arriving after KEEPALIVE_SECONDS on a connection is its last."""
+    import proxy.server_protocol
+
+    monkeypatch.setattr(proxy.server_protocol, "KEEPALIVE_SECONDS", 0.3)
+    url = origin.add("/aged.png", encode(quadrants(40, 30), "png"), "image/png")
+    path = signed(f"/rs:fit:20:20/plain/{url}@png")
+    with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=1)) as session:
+        first = session.get(pixelpipe + path)  # a new connection: its clock starts
+        second = session.get(pixelpipe + path)
+        time.sleep(0.4)
+        aged = session.get(pixelpipe + path)
+        fresh = session.get(pixelpipe + path)
+    assert [r.status_code for r in (first, second, aged, fresh)] == [200] * 4
+    assert "close" not in (
+        first.headers.get("connection", ""),
+        second.headers.get("connection", ""),
+    )
+    assert aged.headers.get("connection") == "close"
+    assert fresh.headers.get("connection") != "close"
