@@ -1,9 +1,9 @@
 """Faults under load, the short form of bench/soak.py: nothing broken is served, nothing lost.
 
 A real `pixelpipe serve` with 2 workers and a real redis-server, loaded by 8
-keep-alive clients for 30 s from an origin that fails 10% of downloads at
+keep-alive clients for 20 s from an origin that fails 10% of downloads at
 random (503, reset, truncated with and without a length, drip-fed); meanwhile
-a worker is SIGKILLed twice and Redis is stopped for 8 s. Every answer is
+a worker is SIGKILLed twice and Redis is stopped for 6 s. Every answer is
 judged (tests.soak.judge); no time is asserted.
 """
 
@@ -134,21 +134,21 @@ def test_faults_under_load_lose_nothing_and_serve_nothing_broken(rig: Rig) -> No
 
     async def scenario() -> LoadResult:
         load = asyncio.create_task(
-            run_load(rig.base, picker(rig, random.randrange(10**9)), 30, connections=8, seed=5)
+            run_load(rig.base, picker(rig, random.randrange(10**9)), 20, connections=8, seed=5)
         )
         loop_start = asyncio.get_running_loop().time()
 
         async def at(second: float) -> None:
             await asyncio.sleep(max(0.0, second - (asyncio.get_running_loop().time() - loop_start)))
 
-        await at(6)
+        await at(4)
         killed.append(kill_a_worker(rig.pid, rng))
         kills.append(asyncio.get_running_loop().time() - loop_start)
-        await at(10)
+        await at(7)
         await asyncio.to_thread(rig.redis.stop)
-        await at(18)
+        await at(13)
         await asyncio.to_thread(rig.redis.start)
-        await at(24)
+        await at(16)
         killed.append(kill_a_worker(rig.pid, rng))
         kills.append(asyncio.get_running_loop().time() - loop_start)
         return await load
@@ -163,7 +163,7 @@ def test_faults_under_load_lose_nothing_and_serve_nothing_broken(rig: Rig) -> No
     assert not any(o.status == 500 for o in result.outcomes)
     # Only requests in flight on a killed worker may go unanswered.
     assert not result.dropped_outside(kills), result.dropped_outside(kills)[:5]
-    assert verdicts["ok"] > 100
+    assert verdicts["ok"] > 50
     # Good sources are refused only when the origin cut one short without a
     # length (then the truncation shows only to the decoder: 422).
     served = {(o.verdict, o.status) for o in result.outcomes if o.kind in ("good", "large")}
