@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.run import RUN, free_port, server_env, sign  # noqa: E402
 from bench.svg_chart import line_chart  # noqa: E402
-from tests.servers import Origin, RedisServer, running  # noqa: E402
+from tests.servers import Origin, RedisServer  # noqa: E402
 from tests.soak import (  # noqa: E402
     LoadResult,
     Outcome,
@@ -64,6 +64,7 @@ from tests.soak import (  # noqa: E402
     pixelpipe_process,
     run_load,
     worker_pids,
+    zipf_weights,
 )
 
 PIXELPIPE = str(Path(sys.executable).parent / "pixelpipe")
@@ -129,8 +130,7 @@ def url_space(sources: Sources, seed: int) -> tuple[list[str], list[str]]:
 
 
 def picker(sources: Sources, photos: list[str], large: list[str]):
-    photo_weights = [1 / (rank + 1) for rank in range(len(photos))]
-    large_weights = [1 / (rank + 1) for rank in range(len(large))]
+    photo_weights, large_weights = zipf_weights(len(photos)), zipf_weights(len(large))
 
     def pick(rng: random.Random) -> Request:
         roll = rng.random()
@@ -406,7 +406,7 @@ def main() -> int:
     photos, large = url_space(sources, RUN)
     with (
         tempfile.TemporaryDirectory() as workdir,
-        running(RedisServer(executable, free_port(), workdir)) as redis_server,
+        RedisServer(executable, free_port(), workdir) as redis_server,
     ):
         port = free_port()
         env = server_env() | {

@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from proxy.allocator import exec_with_allocator
 from proxy.settings import Settings, SettingsError
@@ -97,7 +98,6 @@ def development_environment(env: Mapping[str, str]) -> dict[str, str]:
     asks the server to sign); it goes into the environment before the
     workers start so that all of them sign and check alike.
     """
-    from pathlib import Path
 
     added = {"PIXELPIPE_PLAYGROUND": "true"}
     if not (env.get("PIXELPIPE_KEY") or env.get("IMGPROXY_KEY")):

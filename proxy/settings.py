@@ -13,12 +13,14 @@ import binascii
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from proxy.options.formats import INPUT_FORMATS, OUTPUT_FORMATS, normalise_format_name
 from proxy.pipeline.auto_quality import AUTO_QUALITY_SLOPES
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -115,35 +117,37 @@ def parse_hex_list(text: str) -> tuple[bytes, ...]:
         raise ValueError("expected hex-encoded values separated by commas") from None
 
 
-def parse_format_quality(text: str) -> dict[str, int]:
-    """`jpeg=70,avif=40` -> {"jpeg": 70, "avif": 40} (imgproxy's syntax)."""
-    result: dict[str, int] = {}
+def _per_format(
+    text: str, formats: Collection[str], parse_value: Callable[[str], T], what: str
+) -> dict[str, T]:
+    """`jpeg=70,avif=40` -> {"jpeg": parse_value("70"), ...}, formats limited to `formats`."""
+    result: dict[str, T] = {}
     for item in (part.strip() for part in text.split(",")):
         if not item:
             continue
-        name, sep, quality = item.partition("=")
+        name, sep, value = item.partition("=")
         fmt = normalise_format_name(name.strip())
-        if not sep or fmt not in OUTPUT_FORMATS:
-            raise ValueError(f"expected format=quality pairs, got {item!r}")
-        result[fmt] = parse_quality(quality)
+        if not sep or fmt not in formats:
+            raise ValueError(f"expected {what} pairs, got {item!r}")
+        result[fmt] = parse_value(value)
     return result
+
+
+def parse_format_quality(text: str) -> dict[str, int]:
+    """`jpeg=70,avif=40` -> {"jpeg": 70, "avif": 40} (imgproxy's syntax)."""
+    return _per_format(text, OUTPUT_FORMATS, parse_quality, "format=quality")
+
+
+def parse_slope(text: str) -> float:
+    value = parse_non_negative_float(text)
+    if not 0 < value <= 1:
+        raise ValueError(f"expected a slope above 0 and at most 1, got {text.strip()!r}")
+    return value
 
 
 def parse_auto_quality_slopes(text: str) -> dict[str, float]:
     """`jpeg=0.04,avif=0.06` -> {"jpeg": 0.04, "avif": 0.06}: formats quality:auto tunes."""
-    result: dict[str, float] = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        name, sep, slope = item.partition("=")
-        fmt = normalise_format_name(name.strip())
-        if not sep or fmt not in ("jpeg", "webp", "avif"):
-            raise ValueError(f"expected jpeg|webp|avif=slope pairs, got {item!r}")
-        value = parse_non_negative_float(slope)
-        if not 0 < value <= 1:
-            raise ValueError(f"expected a slope above 0 and at most 1, got {item!r}")
-        result[fmt] = value
-    return result
+    return _per_format(text, ("jpeg", "webp", "avif"), parse_slope, "jpeg|webp|avif=slope")
 
 
 def parse_presets(text: str) -> dict[str, tuple[str, ...]]:

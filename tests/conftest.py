@@ -12,7 +12,7 @@ import pytest
 from proxy.settings import Settings
 from signing import sign_path
 from tests.emulators import free_port
-from tests.servers import Origin, RedisServer, running, serve_pixelpipe
+from tests.servers import Origin, RedisServer, serve_pixelpipe
 
 # Clearly fake key/salt pairs, for tests only (imgproxy's documentation pair first).
 KEY = "943b421c9eb07c830af81030552c86009268de4e532ba2ee2eab8247c6da0881"
@@ -78,6 +78,6 @@ def redis_url() -> Iterator[str]:
         pytest.skip("redis-server is not installed (make test installs it): SKIPPING Redis tests")
     with (
         tempfile.TemporaryDirectory() as workdir,
-        running(RedisServer(server, free_port(), workdir)) as redis_server,
+        RedisServer(server, free_port(), workdir) as redis_server,
     ):
         yield redis_server.url

@@ -183,15 +183,11 @@ class RedisServer:
             self.process.wait(timeout=10)
             self.process = None
 
+    def __enter__(self) -> RedisServer:
+        return self.start()
 
-@contextmanager
-def running(server: RedisServer) -> Iterator[RedisServer]:
-    """Started for the block, stopped after it whatever happens inside."""
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 # base URL -> the app serving it, so tests can read its counters.

@@ -33,6 +33,8 @@ from pathlib import Path
 import httpx
 import pyvips
 
+from tests.servers import wait_until_serving
+
 # Content-Type -> the libvips loader a complete body of that type decodes with.
 LOADERS = {
     "image/jpeg": "jpegload",
@@ -88,6 +90,11 @@ def image_problem(content_type: str, body: bytes) -> str:
     if not found.startswith(loader):
         return f"200 {content_type} holding {found}"
     return ""
+
+
+def zipf_weights(count: int) -> list[float]:
+    """Weights for `count` items by rank: the k-th is asked 1/k as often as the first."""
+    return [1 / (rank + 1) for rank in range(count)]
 
 
 @dataclass
@@ -216,20 +223,11 @@ def pixelpipe_process(
         [executable, "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"pixelpipe did not come up (exit code {process.poll()})")
-            time.sleep(0.1)
+        wait_until_serving(f"http://127.0.0.1:{port}", process, "/ready", timeout=60)
+        deadline = time.monotonic() + 30
         while len(worker_pids(process.pid)) < workers and time.monotonic() < deadline:
             time.sleep(0.1)
         yield process

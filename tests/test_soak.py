@@ -23,7 +23,7 @@ import redis
 
 from tests.conftest import KEY, SALT, signed
 from tests.images import encode, photo_like, with_alpha
-from tests.servers import FAULTS, Origin, RedisServer, running
+from tests.servers import FAULTS, Origin, RedisServer
 from tests.soak import (
     LoadResult,
     Request,
@@ -32,6 +32,7 @@ from tests.soak import (
     pixelpipe_process,
     run_load,
     worker_pids,
+    zipf_weights,
 )
 from tests.test_cli import PIXELPIPE, clean_env, free_port
 
@@ -58,7 +59,7 @@ def rig() -> Iterator[Rig]:
     origin = Origin(seed=7).start()
     with (
         tempfile.TemporaryDirectory() as workdir,
-        running(RedisServer(str(REDIS), free_port(), workdir)) as redis_server,
+        RedisServer(str(REDIS), free_port(), workdir) as redis_server,
     ):
         port = free_port()
         env = clean_env(
@@ -104,7 +105,7 @@ def rig() -> Iterator[Rig]:
 def picker(rig: Rig, run: int):
     """Zipf over the good URLs, 10% large, 8% bad inputs and origin faults, 30% cache-busted."""
     good = [f"/{o}/plain/{u}@{f}" for u in rig.good for o in OPTIONS for f in FORMATS]
-    weights = [1 / (rank + 1) for rank in range(len(good))]
+    weights = zipf_weights(len(good))
     busted = iter(range(10**9))
 
     def pick(rng: random.Random) -> Request:
