@@ -10,12 +10,41 @@ import re
 import sys
 from collections.abc import Callable
 
+from proxy.errors import error_classes
+from proxy.monitoring import metrics_table
 from proxy.options.parse import options_table
 from proxy.settings import settings_table
 
+# The answers that are not errors, before the error kinds' rows.
+_ANSWER_ROWS = (
+    (
+        "image",
+        "200",
+        "the image; `Content-Type`, `Content-Length`, `Cache-Control: public, "
+        "max-age=<TTL>` (plus `s-maxage`, `stale-while-revalidate` when set, or the "
+        "source's own with `CACHE_CONTROL_PASSTHROUGH`), `Expires`, strong `ETag`, "
+        "`Content-Disposition`",
+    ),
+    ("`If-None-Match` matches the ETag", "304", "empty"),
+    ("method other than GET/HEAD", "405", "`Method Not Allowed`"),
+)
+
+
+def answers_table() -> str:
+    """The README's table of answers: one row per error kind, from `proxy.errors`."""
+    rows = ["| case | status | body (one line, plain text) |", "|---|---|---|"]
+    rows += [f"| {case} | {status} | {body} |" for case, status, body in _ANSWER_ROWS]
+    for kind in error_classes():
+        example = kind.__dict__.get("example") or kind.default_reason  # not inherited
+        rows.append(f"| {kind.when} | {kind.status} | `{example}` |")
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "answers-table": answers_table,
     "options-table": options_table,
     "settings-table": settings_table,
+    "metrics-table": metrics_table,
 }
 
 
@@ -32,9 +61,9 @@ def render(readme: str) -> str:
 
 def main(path: str = "README.md") -> int:
     with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+        text = render(handle.read())  # before opening for writing: a failure keeps the file
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(render(text))
+        handle.write(text)
     return 0
 
 

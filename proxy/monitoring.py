@@ -109,6 +109,42 @@ SOURCE_ERRORS = Counter(
 )
 
 
+# Every metric, in the order the README's table lists them (generated from here).
+METRICS: tuple[Counter | Gauge | Histogram, ...] = (
+    REQUESTS,
+    REQUEST_SECONDS,
+    PROCESSING_SECONDS,
+    FETCH_SECONDS,
+    CACHE_LOOKUPS,
+    SOURCE_BYTES,
+    RESPONSE_BYTES,
+    JOBS_RUNNING,
+    JOBS_QUEUED,
+    MEMORY_RESERVED,
+    CACHE_BYTES,
+    LIBVIPS_WARNINGS,
+    RESULT_STORE,
+    SOURCE_ERRORS,
+)
+
+
+def exposed_name(metric: Counter | Gauge | Histogram) -> str:
+    """The name a scrape shows: prometheus-client adds `_total` to counters."""
+    name: str = metric._name  # type: ignore[union-attr]
+    return f"{name}_total" if isinstance(metric, Counter) else name
+
+
+def metrics_table() -> str:
+    """The README's metrics table, made from `METRICS` so the two cannot drift."""
+    rows = ["| metric | type | labels | what |", "|---|---|---|---|"]
+    for metric in METRICS:
+        labels = ", ".join(f"`{label}`" for label in metric._labelnames)  # type: ignore[union-attr]
+        kind = type(metric).__name__.lower()
+        text = metric._documentation  # type: ignore[union-attr]
+        rows.append(f"| `{exposed_name(metric)}` | {kind} | {labels} | {text} |")
+    return "\n".join(rows)
+
+
 class PendingMetrics:
     """Counts and samples from the event loop's thread, applied once per loop turn.
 

@@ -178,7 +178,10 @@ class ImageService:
         if self.keys and not self.keys.verify(signature, signed_path):
             raise InvalidSignature()
         split = split_path(
-            raw_path, self.parser_config.separator, self.settings.base64_url_includes_filename
+            raw_path,
+            self.parser_config.separator,
+            self.settings.base64_url_includes_filename,
+            self.settings.only_presets,
         )
         source = rewrite_source(split.source_url, self.settings.base_url, self.url_replacements)
         return parse_options(split.option_segments, source, split.extension, self.parser_config)

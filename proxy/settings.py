@@ -109,6 +109,20 @@ def parse_non_negative_float(text: str) -> float:
     return value
 
 
+def parse_positive_float(text: str) -> float:
+    value = parse_non_negative_float(text)
+    if value == 0:
+        raise ValueError("expected a number > 0")
+    return value
+
+
+def parse_header_bytes(text: str) -> int:
+    value = parse_size(text)
+    if value < 1024:
+        raise ValueError("expected at least 1024 bytes (browsers send more)")
+    return value
+
+
 def parse_hex_list(text: str) -> tuple[bytes, ...]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     try:
@@ -608,6 +622,70 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_bool,
         True,
         "allow sources on loopback addresses (127.0.0.0/8, ::1)",
+    ),
+    SettingSpec(
+        "ALLOW_LINK_LOCAL_SOURCE_ADDRESSES",
+        "allow_link_local_source_addresses",
+        parse_bool,
+        True,
+        "allow sources on link-local addresses (169.254.0.0/16 with cloud metadata, fe80::/10)",
+    ),
+    SettingSpec(
+        "ALLOW_PRIVATE_SOURCE_ADDRESSES",
+        "allow_private_source_addresses",
+        parse_bool,
+        True,
+        "allow sources on private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)",
+    ),
+    SettingSpec(
+        "ALLOW_MULTICAST_SOURCE_ADDRESSES",
+        "allow_multicast_source_addresses",
+        parse_bool,
+        False,
+        "allow sources on multicast addresses (224.0.0.0/4, ff00::/8)",
+    ),
+    SettingSpec(
+        "ALLOWED_SOURCES",
+        "allowed_sources",
+        parse_list,
+        True,
+        "the only source URL prefixes served, comma-separated; `*` matches anything but `/` "
+        "(end a host with `/`); others are 403",
+    ),
+    SettingSpec(
+        "ALLOW_SOURCE_CREDENTIALS",
+        "allow_source_credentials",
+        parse_bool,
+        False,
+        "allow `user:password@` in source URLs (sent to the origin as Basic auth)",
+    ),
+    SettingSpec(
+        "CONNECT_TIMEOUT",
+        "connect_timeout",
+        parse_positive_float,
+        False,
+        "seconds one TCP/TLS connect to an origin may take",
+    ),
+    SettingSpec(
+        "SECRET",
+        "secret",
+        parse_secret,
+        True,
+        "every image and /info request needs `Authorization: Bearer <secret>`, else 403",
+    ),
+    SettingSpec(
+        "MAX_RESULT_DIMENSION",
+        "max_result_dimension",
+        parse_result_dimension,
+        True,
+        "largest width or height of a result; larger asks are refused (422)",
+    ),
+    SettingSpec(
+        "MAX_HEADER_BYTES",
+        "max_header_bytes",
+        parse_header_bytes,
+        False,
+        "bytes of the request line, and of the headers, each; beyond: 414/431",
     ),
     SettingSpec(
         "STRIP_METADATA",

@@ -14,6 +14,7 @@ from tests.bombs import jpeg_with_size, png_bomb
 from tests.conftest import signed
 from tests.images import decode, encode, gradient, quadrants
 from tests.servers import Origin
+from tests.test_app_security import LOOPBACK_REFUSED
 
 _names = itertools.count()
 GOOD_PNG = encode(quadrants(200, 100), "png")
@@ -215,7 +216,7 @@ def test_loopback_sources_are_refused_by_default(
         ):
             response = client.get(base + signed(f"/plain/{target}"))
             assert response.status_code == 403, target
-            assert response.text == "source address is not allowed (loopback)\n"
+            assert response.text == LOOPBACK_REFUSED
     assert origin.hits[url.removeprefix(origin.base)] == 0
 
 

@@ -19,6 +19,11 @@ from tests.conftest import make_settings, signed
 from tests.images import decode, encode, quadrants
 from tests.servers import Origin, serve_pixelpipe
 
+LOOPBACK_REFUSED = (
+    "source address is not allowed "
+    "(loopback; PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES=true allows it)\n"
+)
+
 _names = itertools.count()
 PNG = encode(quadrants(60, 40), "png")
 
@@ -95,7 +100,12 @@ def test_internal_addresses_are_refused_before_connecting(
 ) -> None:
     response = client.get(guarded + signed(f"/plain/http://{host}/latest/meta-data"))
     assert response.status_code == 403
-    assert response.text == f"source address is not allowed ({kind})\n"
+    setting = kind.upper().replace("-", "_")
+    # The refusal names the setting that would allow the class (none for reserved).
+    opens = (
+        "" if kind == "reserved" else f"; PIXELPIPE_ALLOW_{setting}_SOURCE_ADDRESSES=true allows it"
+    )
+    assert response.text == f"source address is not allowed ({kind}{opens})\n"
 
 
 def test_only_the_allowed_address_of_a_name_is_used(
@@ -142,7 +152,7 @@ def test_loopback_is_refused_when_not_allowed(
         for url in (f"http://images.test:{origin.port}{path}", f"{origin.base}{path}"):
             response = client.get(base + signed(f"/plain/{url}"))
             assert response.status_code == 403
-            assert response.text == "source address is not allowed (loopback)\n"
+            assert response.text == LOOPBACK_REFUSED
     assert origin.hits[path] == 0
 
 
@@ -155,7 +165,9 @@ def test_allowed_sources(client: httpx.Client, origin: Origin) -> None:
         assert client.get(base + signed(f"/plain/{allowed}")).status_code == 200
         refused = client.get(base + signed(f"/plain/{other}"))
         assert refused.status_code == 403
-        assert refused.text == "source URL is not in the allowed sources\n"
+        assert (
+            refused.text == "source URL is not in the allowed sources (PIXELPIPE_ALLOWED_SOURCES)\n"
+        )
         assert client.get(base + signed(f"/plain/{escape}")).status_code == 403
 
 
@@ -166,7 +178,10 @@ def test_credentials_in_source_urls_only_when_allowed(client: httpx.Client, orig
     with serve_pixelpipe(make_settings()) as base:
         refused = client.get(base + signed(f"/plain/{url}"))
         assert refused.status_code == 404
-        assert refused.text == "invalid source URL: credentials are not allowed\n"
+        assert (
+            refused.text
+            == "invalid source URL: credentials are not allowed (PIXELPIPE_ALLOW_SOURCE_CREDENTIALS)\n"
+        )
     with serve_pixelpipe(make_settings(allow_source_credentials=True)) as base:
         assert client.get(base + signed(f"/plain/{url}")).status_code == 200
     assert origin.last_headers[path]["Authorization"].startswith("Basic ")

@@ -243,6 +243,29 @@ def test_imgproxy_case(case: Case, executor: ThreadPoolExecutor) -> None:
     assert case.check(parsed(case, executor)), case.differs or "the parsed options differ"
 
 
+# Not among imgproxy's cases, but its reading: under ONLY_PRESETS the first
+# segment is the preset list, also when it names one preset (no separator).
+SINGLE_PRESET = [
+    Case("OnlyPresets one, plain", f"/test1/plain/{ORIGIN}@png",
+         lambda o: (o.blur, o.format, o.source_url) == (0.2, "png", ORIGIN),
+         settings=ONLY_PRESETS),
+    Case("OnlyPresets one, base64", f"/test2/{b64(ORIGIN_QUERY)}.png",
+         lambda o: (o.quality, o.format, o.source_url) == (50, "png", ORIGIN_QUERY),
+         settings=ONLY_PRESETS),
+    Case("OnlyPresets unknown", f"/nope/plain/{ORIGIN}", None, settings=ONLY_PRESETS),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SINGLE_PRESET, ids=[case.name for case in SINGLE_PRESET])
+def test_a_single_preset_under_only_presets(case: Case, executor: ThreadPoolExecutor) -> None:
+    if case.check is None:
+        with pytest.raises(ProxyError) as caught:
+            parsed(case, executor)
+        assert caught.value.status == 404 and "preset" in caught.value.reason
+        return
+    assert case.check(parsed(case, executor))
+
+
 def test_the_count_of_cases_that_hold() -> None:
     # imgproxy's suite has 63 cases (the allowed-options table counted per row).
     holding = [case for case in CASES if not case.differs]

@@ -40,15 +40,23 @@ def split_signature(raw_path: str) -> tuple[str, str]:
 
 
 def split_path(
-    raw_path: str, separator: str = ARGUMENT_SEPARATOR, base64_filename: bool = False
+    raw_path: str,
+    separator: str = ARGUMENT_SEPARATOR,
+    base64_filename: bool = False,
+    only_presets: bool = False,
 ) -> SplitPath:
     """`separator`: ARGUMENTS_SEPARATOR; `base64_filename`: BASE64_URL_INCLUDES_FILENAME
-    (a segment after a base64 source is a file name for humans, and is ignored)."""
+    (a segment after a base64 source is a file name for humans, and is ignored);
+    `only_presets`: ONLY_PRESETS, where the first segment is always the preset list,
+    as imgproxy reads it (a single preset name has no separator to tell it apart)."""
     signature, signed_path = split_signature(raw_path)
     segments = signed_path[1:].split("/")
-    first_source = next(
-        (i for i, seg in enumerate(segments) if separator not in seg), len(segments)
-    )
+    if only_presets:
+        first_source = 1
+    else:
+        first_source = next(
+            (i for i, seg in enumerate(segments) if separator not in seg), len(segments)
+        )
     options = tuple(segments[:first_source])
     if any(not seg for seg in options):
         raise InvalidURL("invalid URL: empty option segment")

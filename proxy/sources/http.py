@@ -68,7 +68,9 @@ class HttpSource:
     def _check_url(self, url: str) -> httpx.URL:
         parsed = _parse_url(url)
         if parsed.userinfo and not self._limits.allow_credentials:
-            raise InvalidURL("invalid source URL: credentials are not allowed")
+            raise InvalidURL(
+                "invalid source URL: credentials are not allowed (PIXELPIPE_ALLOW_SOURCE_CREDENTIALS)"
+            )
         check_allowed_source(str(parsed), self._limits.allowed_sources)
         return parsed
 

@@ -82,6 +82,15 @@ class AddressPolicy:
     allow_private: bool = False
     allow_multicast: bool = False
 
+    # The setting that opens each class, named in the refusal so a user need not
+    # search the settings table for it.
+    SETTINGS = {
+        AddressClass.LOOPBACK: "ALLOW_LOOPBACK_SOURCE_ADDRESSES",
+        AddressClass.LINK_LOCAL: "ALLOW_LINK_LOCAL_SOURCE_ADDRESSES",
+        AddressClass.PRIVATE: "ALLOW_PRIVATE_SOURCE_ADDRESSES",
+        AddressClass.MULTICAST: "ALLOW_MULTICAST_SOURCE_ADDRESSES",
+    }
+
     def allows(self, kind: AddressClass) -> bool:
         return {
             AddressClass.PUBLIC: True,
@@ -143,8 +152,16 @@ def check_address(text: str, policy: AddressPolicy) -> IPAddress:
         raise SourceForbidden("source address is not an IP address")
     kind = classify(address)
     if not policy.allows(kind):
-        raise SourceForbidden(f"source address is not allowed ({kind.value})")
+        raise SourceForbidden(refusal_reason(kind))
     return address
+
+
+def refusal_reason(kind: AddressClass) -> str:
+    """`source address is not allowed (loopback; PIXELPIPE_ALLOW_…=true allows it)`."""
+    setting = AddressPolicy.SETTINGS.get(kind)
+    if setting is None:
+        return f"source address is not allowed ({kind.value})"
+    return f"source address is not allowed ({kind.value}; PIXELPIPE_{setting}=true allows it)"
 
 
 def allowed_addresses(addresses: Iterable[str], policy: AddressPolicy) -> list[str]:
@@ -171,4 +188,6 @@ def compile_allowed_sources(patterns: Iterable[str]) -> tuple[re.Pattern[str], .
 
 def check_allowed_source(url: str, allowed: tuple[re.Pattern[str], ...]) -> None:
     if allowed and not any(pattern.match(url) for pattern in allowed):
-        raise SourceForbidden("source URL is not in the allowed sources")
+        raise SourceForbidden(
+            "source URL is not in the allowed sources (PIXELPIPE_ALLOWED_SOURCES)"
+        )
