@@ -180,7 +180,7 @@ def test_credentials_in_source_urls_only_when_allowed(client: httpx.Client, orig
         assert refused.status_code == 404
         assert (
             refused.text
-            == "invalid source URL: credentials are not allowed (PIXELPIPE_ALLOW_SOURCE_CREDENTIALS)\n"
+            == "invalid source URL: credentials need PIXELPIPE_ALLOW_SOURCE_CREDENTIALS=true\n"
         )
     with serve_pixelpipe(make_settings(allow_source_credentials=True)) as base:
         assert client.get(base + signed(f"/plain/{url}")).status_code == 200

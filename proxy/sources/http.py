@@ -69,7 +69,7 @@ class HttpSource:
         parsed = _parse_url(url)
         if parsed.userinfo and not self._limits.allow_credentials:
             raise InvalidURL(
-                "invalid source URL: credentials are not allowed (PIXELPIPE_ALLOW_SOURCE_CREDENTIALS)"
+                "invalid source URL: credentials need PIXELPIPE_ALLOW_SOURCE_CREDENTIALS=true"
             )
         check_allowed_source(str(parsed), self._limits.allowed_sources)
         return parsed

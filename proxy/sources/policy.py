@@ -75,21 +75,22 @@ _CLASSES: tuple[
 )
 
 
+# The setting that opens each class, named in the refusal so a user need not
+# search the settings table for it.
+OPENED_BY = {
+    AddressClass.LOOPBACK: "ALLOW_LOOPBACK_SOURCE_ADDRESSES",
+    AddressClass.LINK_LOCAL: "ALLOW_LINK_LOCAL_SOURCE_ADDRESSES",
+    AddressClass.PRIVATE: "ALLOW_PRIVATE_SOURCE_ADDRESSES",
+    AddressClass.MULTICAST: "ALLOW_MULTICAST_SOURCE_ADDRESSES",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class AddressPolicy:
     allow_loopback: bool = False
     allow_link_local: bool = False
     allow_private: bool = False
     allow_multicast: bool = False
-
-    # The setting that opens each class, named in the refusal so a user need not
-    # search the settings table for it.
-    SETTINGS = {
-        AddressClass.LOOPBACK: "ALLOW_LOOPBACK_SOURCE_ADDRESSES",
-        AddressClass.LINK_LOCAL: "ALLOW_LINK_LOCAL_SOURCE_ADDRESSES",
-        AddressClass.PRIVATE: "ALLOW_PRIVATE_SOURCE_ADDRESSES",
-        AddressClass.MULTICAST: "ALLOW_MULTICAST_SOURCE_ADDRESSES",
-    }
 
     def allows(self, kind: AddressClass) -> bool:
         return {
@@ -158,7 +159,7 @@ def check_address(text: str, policy: AddressPolicy) -> IPAddress:
 
 def refusal_reason(kind: AddressClass) -> str:
     """`source address is not allowed (loopback; PIXELPIPE_ALLOW_…=true allows it)`."""
-    setting = AddressPolicy.SETTINGS.get(kind)
+    setting = OPENED_BY.get(kind)
     if setting is None:
         return f"source address is not allowed ({kind.value})"
     return f"source address is not allowed ({kind.value}; PIXELPIPE_{setting}=true allows it)"
