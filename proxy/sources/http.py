@@ -44,6 +44,8 @@ class HttpSource:
         try:
             async with asyncio.timeout(self._limits.timeout or None):
                 return await self._follow(url)
+        except httpx.ConnectTimeout:
+            raise SourceTimeout("source connection timed out") from None
         except (TimeoutError, httpx.TimeoutException):
             raise SourceTimeout() from None
 
