@@ -15,14 +15,26 @@ venv:
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 
-install: venv
+# Installs (into .venv) again only when pyproject.toml changed since: a second
+# `make install` does not reinstall the package under a running server or test.
+STAMP := $(VENV)/.installed
+STAMP_TEST := $(VENV)/.installed-test
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml | venv
 	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	@touch $@
 
-install-test: venv
+install-test: $(STAMP_TEST)
+
+$(STAMP_TEST): pyproject.toml | venv
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@ $(STAMP)
 
+# `make run PORT=8090` listens elsewhere (PIXELPIPE_PORT works too).
 run: install
-	$(BIN)/pixelpipe serve --dev
+	$(BIN)/pixelpipe serve --dev $(if $(PORT),--port $(PORT))
 
 lint: install-test
 	$(BIN)/ruff check .

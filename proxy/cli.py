@@ -34,9 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(local:///), with a signing key made up for this run unless PIXELPIPE_KEY is set",
     )
 
-    sign = commands.add_parser("sign", help="print the signed form of a processing path")
-    sign.add_argument("--key", required=True, help="hex-encoded key")
-    sign.add_argument("--salt", required=True, help="hex-encoded salt")
+    sign = commands.add_parser(
+        "sign",
+        help="print the signed form of a processing path",
+        description="The key and salt come from --key/--salt or, as for the server, "
+        "PIXELPIPE_KEY/PIXELPIPE_SALT (IMGPROXY_KEY/IMGPROXY_SALT).",
+    )
+    sign.add_argument("--key", help="hex-encoded key (default: PIXELPIPE_KEY)")
+    sign.add_argument("--salt", help="hex-encoded salt (default: PIXELPIPE_SALT)")
     sign.add_argument("--size", type=int, default=32, help="signature bytes (default 32)")
     sign.add_argument("path", help="e.g. /rs:fill:300:200/plain/https://example.com/cup.jpg")
 
@@ -63,12 +68,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_serve(args, arguments)
 
 
+def signing_pair(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """--key/--salt, else the server's variables (the first pair of a rotation list)."""
+
+    def first(name: str) -> str | None:
+        value = os.environ.get(f"PIXELPIPE_{name}") or os.environ.get(f"IMGPROXY_{name}") or ""
+        return value.split(",")[0].strip() or None
+
+    return args.key or first("KEY"), args.salt or first("SALT")
+
+
 def run_url(args: argparse.Namespace) -> int:
     from signing import UrlBuilder
 
-    # Keys are taken as given; comma-separated rotation lists sign with the first pair.
-    key = args.key or os.environ.get("PIXELPIPE_KEY", "").split(",")[0] or None
-    salt = args.salt or os.environ.get("PIXELPIPE_SALT", "").split(",")[0] or None
+    key, salt = signing_pair(args)
     try:
         builder = UrlBuilder(
             args.base, key=key, salt=salt, signature_size=args.size, encode_source=args.base64
@@ -83,8 +96,12 @@ def run_url(args: argparse.Namespace) -> int:
 def run_sign(args: argparse.Namespace) -> int:
     from signing import sign_path
 
+    key, salt = signing_pair(args)
+    if key is None or salt is None:
+        print("pixelpipe sign: give --key and --salt, or set PIXELPIPE_KEY/SALT", file=sys.stderr)
+        return 2
     try:
-        print(sign_path(args.path, args.key, args.salt, args.size))
+        print(sign_path(args.path, key, salt, args.size))
     except ValueError as exc:
         print(f"pixelpipe sign: {exc}", file=sys.stderr)
         return 2

@@ -5,8 +5,10 @@
             sizes="(max-width: 700px) 100vw, 640px", alt="A cup")
 
 Each width in `widths` becomes one candidate URL (`w` set to it, and `h`
-scaled to keep the width:height ratio when a height is given), described by
-its width (`640w`); the browser picks by `sizes` and the screen's density.
+scaled to keep the width:height ratio when a height is given, with
+`resizing_type:fill-down` unless the options choose a resizing type, so every
+candidate really has that ratio), described by its width (`640w`); the
+browser picks by `sizes` and the screen's density.
 `picture` adds one `<source type=...>` per modern format, best first, and an
 `<img>` with the fallback format, width/height attributes (no layout shift)
 and lazy loading. Every attribute value is HTML-escaped.
@@ -18,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from signing.builder import UrlBuilder, format_number
+from signing.builder import UrlBuilder, canonical_name, format_number
 
 MIME_TYPES = {
     "avif": "image/avif",
@@ -36,6 +38,20 @@ def _sized(width: int, base_width: int, base_height: int) -> dict[str, int]:
     return {"width": width}
 
 
+def _ratio_kept(builder: UrlBuilder, height: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Options under which every candidate has the width:height the markup promises.
+
+    With a height, the default resize (fit) would keep the *source's* ratio
+    and the page would shift when the image arrives; fill-down crops to the
+    asked ratio, also from a source smaller than a candidate. A resizing type
+    the caller chose (here or on the builder) is theirs to keep.
+    """
+    chosen = {name for name, _ in builder.options} | {canonical_name(o) for o in options}
+    if not height or chosen & {"resize", "resizing_type"}:
+        return options
+    return {**options, "resizing_type": "fill-down"}
+
+
 def srcset(
     builder: UrlBuilder,
     source: str,
@@ -49,6 +65,7 @@ def srcset(
     if not candidates or any(w < 1 for w in candidates):
         raise ValueError("widths: give one or more positive widths")
     base_width = width or candidates[-1]
+    options = _ratio_kept(builder, height, options)
     return ", ".join(
         f"{builder.url(source, **options, **_sized(w, base_width, height))} {w}w"
         for w in candidates
@@ -114,7 +131,7 @@ def picture(
         + ">"
         for fmt in formats
     ]
-    fallback = {"format": fallback_format, **options}
+    fallback = _ratio_kept(builder, height, {"format": fallback_format, **options})
     default_width = min((w for w in candidates if w >= width), default=candidates[-1])
     img = (
         "<img"

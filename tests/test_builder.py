@@ -245,6 +245,7 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("local")
     (root / "cup.png").write_bytes(encode(with_alpha(quadrants(400, 300), 255), "png"))
     (root / "photo.jpg").write_bytes(encode(gradient(1600, 1000), "jpg"))
+    (root / "squarer.jpg").write_bytes(encode(gradient(1280, 1024), "jpg"))
     watermark = encode(quadrants(60, 40), "png")
     settings_ = make_settings(local_filesystem_root=str(root), watermark_data=watermark)
     with serve_pixelpipe(settings_) as base:
@@ -340,6 +341,33 @@ def test_picture_markup_is_escaped_and_complete(local_server: str) -> None:
     fallback = httpx.get(local_server + (img["src"] or ""), timeout=60)
     assert fallback.headers["content-type"] == "image/jpeg"
     assert decode(fallback.content).width == 640
+
+
+def test_every_candidate_has_the_ratio_the_markup_promises(local_server: str) -> None:
+    # A 5:4 source in 16:10 markup, with a candidate wider than the source:
+    # the default resize (fit) would answer 500x400 for 640w and break the layout.
+    markup = picture(
+        BUILDER, "local:///squarer.jpg", [250, 640, 1000, 1600], width=640, height=400, alt=""
+    )
+    found = elements(markup)
+    (_, img) = found[-1]
+    assert (img["width"], img["height"]) == ("640", "400")
+    urls = [img["src"] or ""] + [
+        url for _, attributes in found[1:] for url, _ in candidates(attributes["srcset"] or "")
+    ]
+    assert len(urls) == 1 + 3 * 4
+    for url in urls:
+        image = decode(client_get(local_server, url))
+        assert abs(image.width / image.height - 640 / 400) < 0.01, (url, image.width, image.height)
+        assert image.width == min(int(url.split("/w:")[1].split("/")[0]), 1280)
+
+
+def test_a_chosen_resizing_type_is_kept() -> None:
+    fit = srcset(BUILDER, "local:///x.jpg", [100], width=200, height=100, resizing_type="fit")
+    assert "/rt:fit/" in fit and "fill-down" not in fit
+    chosen = BUILDER.with_options(resize=("force", 10, 10))
+    assert "fill-down" not in srcset(chosen, "local:///x.jpg", [100], width=200, height=100)
+    assert "fill-down" not in srcset(BUILDER, "local:///x.jpg", [100])  # no height: no ratio
 
 
 def test_picture_rejects_unknown_formats() -> None:

@@ -48,6 +48,27 @@ def test_sign_prints_the_signed_path() -> None:
     assert out.startswith("/oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8/rs:fill:300:400:0/")
 
 
+@pytest.mark.parametrize("prefix", ["PIXELPIPE", "IMGPROXY"])
+def test_sign_takes_the_key_and_salt_from_the_environment(prefix: str) -> None:
+    path = "/rs:fill:300:200/plain/local:///kite.jpg"
+    from_env = subprocess.run(
+        [PIXELPIPE, "sign", path],
+        env=clean_env(**{f"{prefix}_KEY": KEY, f"{prefix}_SALT": SALT}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert from_env.stdout.strip() == signed(path)
+
+
+def test_sign_without_a_key_says_where_to_give_one() -> None:
+    result = subprocess.run(
+        [PIXELPIPE, "sign", "/w:1/plain/x"], env=clean_env(), capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "PIXELPIPE_KEY" in result.stderr
+
+
 def test_sign_rejects_a_non_hex_key() -> None:
     result = subprocess.run(
         [PIXELPIPE, "sign", "--key", "zz", "--salt", "00", "/w:1/plain/x"],

@@ -75,3 +75,20 @@ def test_every_metric_a_scrape_shows_is_in_the_table(pixelpipe: str) -> None:
     exposed = {name for name in exposed if not name.endswith("_created")}
     table = README.read_text().split("<!-- metrics-table -->")[1].split("<!-- /metrics-table")[0]
     assert exposed and {name for name in exposed if f"`{name}`" not in table} == set()
+
+
+def test_security_md_limits_table_gives_the_real_defaults() -> None:
+    table = (ROOT / "SECURITY.md").read_text().split("## Limits and their defaults")[1]
+    specs = {spec.name: spec for spec in SETTINGS}
+    defaults = {f.name: f for f in fields(Settings)}
+    checked = 0
+    for name, written in re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", table, re.MULTILINE):
+        spec = specs[name]  # every row names a real setting
+        text = written.split(" (")[0].strip().removesuffix(" s")
+        if text in ("CPU count", "unset"):
+            continue
+        declared = defaults[spec.attr]
+        default = declared.default
+        assert spec.parser(text) == default, name
+        checked += 1
+    assert checked >= 15

@@ -213,3 +213,47 @@ def test_the_playground_in_chromium(dev_server: DevServer, chromium) -> None:  #
         reached.add(page.evaluate("document.activeElement.id"))
     assert set(CONTROLS) <= reached, set(CONTROLS) - reached
     context.close()
+
+
+def test_make_run_with_your_own_pair_runs_the_snippet_it_shows() -> None:
+    """`make run PORT=…` with the pair the snippet's comment says to export: the snippet runs."""
+    from tests.conftest import KEY, SALT
+
+    port = free_port()
+    env = clean_env(PIXELPIPE_KEY=KEY, PIXELPIPE_SALT=SALT)
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # make and the server it starts: one group to stop
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, make, "/", timeout=120)
+        options = {"resize": ["fill", 120, 80], "format": "webp"}
+        answer = httpx.post(
+            base + "/playground/sign", json={"source": "local:///kite.jpg", "options": options}
+        ).json()
+        snippet = answer["python"].replace("http://127.0.0.1:8080", base)
+        assert "make run" in snippet and "export PIXELPIPE_KEY" in snippet
+        made = subprocess.run(
+            [
+                os.path.join(os.path.dirname(PIXELPIPE), "python"),
+                "-c",
+                snippet.replace("images.url(", "print(images.url(") + ")",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert made == base + answer["path"]
+        image = httpx.get(made, timeout=60)
+        assert image.status_code == 200 and image.headers["content-type"] == "image/webp"
+        decoded = pyvips.Image.new_from_buffer(image.content, "")
+        assert (decoded.width, decoded.height) == (120, 80)
+    finally:
+        os.killpg(make.pid, 15)
+        make.wait(timeout=30)

@@ -123,6 +123,12 @@ def builder_call(source: str, values: dict[str, Any]) -> str:
     """Python that makes the same URL, with the key and salt read from the environment."""
     arguments = "".join(f", {name}={value!r}" for name, value in values.items())
     return (
+        "# Signed with the server's key and salt. `make run` makes up a pair per run\n"
+        "# (never shown) unless PIXELPIPE_KEY and PIXELPIPE_SALT are set; to run this,\n"
+        "# start the server with your own pair and export the same pair here:\n"
+        '#   export PIXELPIPE_KEY=$(python3 -c "import secrets; print(secrets.token_hex(32))")\n'
+        '#   export PIXELPIPE_SALT=$(python3 -c "import secrets; print(secrets.token_hex(32))")\n'
+        "#   make run\n"
         "import os\n"
         "from signing import UrlBuilder\n\n"
         'images = UrlBuilder("http://127.0.0.1:8080", '
