@@ -20,6 +20,7 @@ from urllib.parse import quote
 import httpx
 import pyvips
 from starlette.applications import Starlette
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -55,6 +56,17 @@ from proxy.sources.policy import AddressPolicy, compile_allowed_sources
 from proxy.storage import ObjectStores, parse_storage_location
 
 log = logging.getLogger("pixelpipe")
+
+
+class AnythingConvertor(PathConvertor):
+    """Starlette's `path` without its blind spot: `.` stops at a line break, so a
+    path with `%0a` fell through to a bare 404 that was neither explained nor
+    logged. Every path now reaches the image handler, which refuses it in one line."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("anything", AnythingConvertor())
 
 
 def configure_libvips() -> None:
@@ -150,8 +162,8 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if not settings.signing_enabled:
-            log.warning("no PIXELPIPE_KEY/PIXELPIPE_SALT set: URL signatures are NOT checked")
+        open_dialect = settings.imgproxy_unsigned or settings.thumbor_allow_unsafe
+        (log.warning if open_dialect else log.info)("%s", settings.signing_summary())
         async with build_client(settings, resolver) as client:
             executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
             sources = build_sources(settings, client, stores)
@@ -234,8 +246,8 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
         routes.append(Route("/metrics", metrics, methods=["GET"]))
     routes += playground.routes(settings)
     routes += [
-        Route("/info/{path:path}", info, methods=["GET"]),
-        Route("/{path:path}", image, methods=["GET", "HEAD"]),
+        Route("/info/{path:anything}", info, methods=["GET"]),
+        Route("/{path:anything}", image, methods=["GET", "HEAD"]),
     ]
     app = Starlette(
         middleware=[Middleware(RequestLimits, max_bytes=settings.max_header_bytes)],

@@ -8,7 +8,7 @@ stored once and serves every set of options asked of it.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cachetools import LRUCache, TTLCache
 
@@ -89,11 +89,18 @@ class ResultCache:
 
 
 class SourceCache:
-    """Fetched originals: URL -> content digest (aging), digest -> bytes (LRU in bytes)."""
+    """Fetched originals: URL -> what it answered (aging), digest -> bytes (LRU in bytes).
+
+    Bytes are shared by every URL that served them; what a URL's own answer
+    said (its Content-Type, its caching headers) stays with that URL, so the
+    same bytes fetched as `u.html` never lend `u.jpg` their type.
+    """
 
     def __init__(self, max_bytes: int, ttl: int, max_urls: int = 100_000) -> None:
         self._enabled = max_bytes > 0
-        self._digest_of_url: TTLCache[str, str] = TTLCache(maxsize=max_urls, ttl=max(ttl, 1))
+        self._digest_of_url: TTLCache[str, SourceImage] = TTLCache(
+            maxsize=max_urls, ttl=max(ttl, 1)
+        )
         self._by_digest: LRUCache[str, SourceImage] = LRUCache(
             maxsize=max(max_bytes, 1), getsizeof=lambda s: len(s.data) + 256
         )
@@ -101,20 +108,19 @@ class SourceCache:
         self.misses = 0
 
     def get(self, url: str) -> SourceImage | None:
-        digest = self._digest_of_url.get(url) if self._enabled else None
-        found = self._by_digest.get(digest) if digest else None
-        if found is None:
+        answer = self._digest_of_url.get(url) if self._enabled else None
+        found = self._by_digest.get(answer.digest) if answer and answer.digest else None
+        if found is None or answer is None:
             self.misses += 1
             return None
         self.hits += 1
-        return (
-            found if found.url == url else SourceImage(url, found.data, found.content_type, digest)
-        )
+        return found if found.url == url else replace(answer, data=found.data)
 
     def put(self, source: SourceImage) -> None:
         if not self._enabled or source.digest is None:
             return
-        self._digest_of_url[source.url] = source.digest
+        # The URL's own answer without its bytes (those live once, under the digest).
+        self._digest_of_url[source.url] = replace(source, data=b"")
         if source.digest not in self._by_digest:
             with contextlib.suppress(ValueError):  # larger than the whole budget
                 self._by_digest[source.digest] = source
@@ -127,9 +133,9 @@ class SourceCache:
         Kept, those bytes would fail every request for the URL until they aged
         out, even after the origin recovered.
         """
-        digest = self._digest_of_url.pop(url, None)
-        if digest is not None:
-            self._by_digest.pop(digest, None)
+        answer = self._digest_of_url.pop(url, None)
+        if answer is not None and answer.digest is not None:
+            self._by_digest.pop(answer.digest, None)
 
     @property
     def size_bytes(self) -> int:

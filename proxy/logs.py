@@ -182,7 +182,7 @@ class AccessLog:
             # plain (proxy.observability); every other string is escaped.
             line = (
                 f'{{"time":"{now}","level":"info","logger":"{self.logger_name}",'
-                f'"message":"request","request_id":"{request_id}",'
+                f'"message":"request","request_id":{_string(request_id)},'
                 f'"method":{_string(method)},"path":{_string(path)},"status":{status},'
                 f'"bytes":{sent},"duration_ms":{duration_ms!r},"cache":{_string(cache)},'
                 f'"format":{_string(fmt)},"fetch_ms":{_number(fetch_ms)},'
@@ -190,7 +190,7 @@ class AccessLog:
             )
         else:
             optional = [
-                f"{name}={value}"
+                f"{name}={_text(str(value))}"
                 for name, value in (
                     ("cache", cache),
                     ("format", fmt),
@@ -201,9 +201,9 @@ class AccessLog:
                 if value is not None
             ]
             line = (
-                f"{now} INFO {self.logger_name} [{request_id}] request method={method} "
-                f"path={path} status={status} bytes={sent} duration_ms={duration_ms} "
-                + " ".join(optional)
+                f"{now} INFO {self.logger_name} [{_text(request_id)}] request "
+                f"method={_text(method)} path={_text(path)} status={status} bytes={sent} "
+                f"duration_ms={duration_ms} " + " ".join(optional)
             ).rstrip()
         self.lines.append(line)
         self.size += len(line)
@@ -229,8 +229,30 @@ class AccessLog:
             pass  # stderr closed at shutdown: the lines cannot go anywhere
 
 
+# Characters a reader may take for a line break or a terminal command besides
+# the C0 controls JSON escapes: DEL, C1 (NEL U+0085 among them), U+2028/2029.
+_LINE_BREAKERS = re.compile("[\x7f-\x9f\u2028\u2029]")
+# In a text line, anything but printable ASCII (and space, quote, backslash,
+# which would let a value pose as further fields) is escaped.
+_TEXT_UNSAFE = re.compile('[^\x21-\x7e]|["\\\\]')
+
+
 def _string(value: str | None) -> str:
-    return "null" if value is None else _encode_string(value)
+    """A JSON string that no reader can split into two lines."""
+    if value is None:
+        return "null"
+    encoded = _encode_string(value)
+    if _LINE_BREAKERS.search(encoded) is None:
+        return encoded
+    return _LINE_BREAKERS.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
+
+
+def _text(value: str) -> str:
+    """A text-line value that stays one field of one line: plain, or quoted and escaped."""
+    if _TEXT_UNSAFE.search(value) is None:
+        return value
+    escaped = value.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _number(value: float | None) -> str:

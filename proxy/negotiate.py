@@ -7,6 +7,7 @@ caches in front keep one copy per variant.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,12 @@ MAX_HINT_DPR = 8.0
 MAX_HINT_WIDTH = 16383
 
 CLIENT_HINT_HEADERS = ("Sec-CH-DPR", "DPR", "Sec-CH-Width", "Width")
+
+# Hints are rounded up to these steps before they reach the options (and so
+# the cache key): `DPR: 1.0000001` or `Width: 3999` would otherwise each make
+# a new variant and a new job with the same pixels. Up, so no one gets less.
+HINT_DPR_STEP = 0.5
+HINT_WIDTH_STEP = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +117,10 @@ def negotiate(
 
     if policy.client_hints:
         vary.extend(CLIENT_HINT_HEADERS)
-        dpr = _hint(hints, "sec-ch-dpr", "dpr", MAX_HINT_DPR)
+        dpr = _hint(hints, "sec-ch-dpr", "dpr", MAX_HINT_DPR, HINT_DPR_STEP)
         if dpr is not None and options.dpr == 1.0:
             changes["dpr"] = dpr
-        width = _hint(hints, "sec-ch-width", "width", MAX_HINT_WIDTH)
+        width = _hint(hints, "sec-ch-width", "width", MAX_HINT_WIDTH, HINT_WIDTH_STEP)
         if width is not None and options.width == 0:
             # The Width hint counts device pixels; dpr multiplies again later.
             effective_dpr = float(changes.get("dpr", options.dpr))  # type: ignore[arg-type]
@@ -123,7 +130,7 @@ def negotiate(
     return Negotiated(negotiated, tuple(vary))
 
 
-def _hint(hints: dict[str, str], new: str, old: str, high: float) -> float | None:
+def _hint(hints: dict[str, str], new: str, old: str, high: float, step: float) -> float | None:
     text = hints.get(new) or hints.get(old)
     if not text:
         return None
@@ -133,4 +140,4 @@ def _hint(hints: dict[str, str], new: str, old: str, high: float) -> float | Non
         return None
     if not 0 < value <= high:  # also false for NaN
         return None
-    return value
+    return min(high, math.ceil(value / step) * step)

@@ -175,8 +175,11 @@ class ImageService:
     def _parse_imgproxy(self, raw_path: str) -> ProcessingOptions:
         # The signature is checked before anything else in the URL is read.
         signature, signed_path = split_signature(raw_path)
-        if self.keys and not self.keys.verify(signature, signed_path):
-            raise InvalidSignature()
+        if self.keys:
+            if not self.keys.verify(signature, signed_path):
+                raise InvalidSignature()
+        elif not self.settings.imgproxy_unsigned:
+            raise InvalidSignature("invalid signature: imgproxy URLs need PIXELPIPE_KEY")
         split = split_path(
             raw_path,
             self.parser_config.separator,

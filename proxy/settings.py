@@ -432,6 +432,7 @@ class Settings:
     # thumbor's URL dialect beside imgproxy's.
     thumbor_key: str | None = None
     thumbor_allow_unsafe: bool = False
+    allow_unsigned: bool = False
     thumbor_prefix: str = ""
     log_level: str = "info"
     log_format: str = "text"
@@ -469,6 +470,29 @@ class Settings:
     @property
     def signing_enabled(self) -> bool:
         return bool(self.keys)
+
+    @property
+    def imgproxy_unsigned(self) -> bool:
+        """imgproxy URLs go unchecked: no key at all (as imgproxy), or asked for.
+
+        Signing is all or nothing: a thumbor key alone (what a thumbor user
+        moving over sets) does not leave imgproxy's dialect open.
+        """
+        return not self.keys and (self.thumbor_key is None or self.allow_unsigned)
+
+    def signing_summary(self) -> str:
+        """One line for start-up: which URLs are checked, and what is open."""
+        imgproxy = (
+            f"imgproxy URLs signed ({len(self.keys)} key pair{'s' * (len(self.keys) > 1)})"
+            if self.keys
+            else "imgproxy URLs NOT signed (no PIXELPIPE_KEY/PIXELPIPE_SALT)"
+            if self.imgproxy_unsigned
+            else "imgproxy URLs refused (no PIXELPIPE_KEY/PIXELPIPE_SALT)"
+        )
+        thumbor = "thumbor URLs signed (THUMBOR_KEY)" if self.thumbor_key else "thumbor URLs off"
+        if self.thumbor_allow_unsafe:
+            thumbor += ", thumbor /unsafe/ URLs NOT signed (THUMBOR_ALLOW_UNSAFE)"
+        return f"URL signatures: {imgproxy}; {thumbor}"
 
     @property
     def max_src_pixels(self) -> int:
@@ -960,6 +984,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         False,
         "answer unsigned thumbor URLs (`/unsafe/...`); thumbor's `ALLOW_UNSAFE_URL` is read too",
         others=("ALLOW_UNSAFE_URL",),
+    ),
+    SettingSpec(
+        "ALLOW_UNSIGNED",
+        "allow_unsigned",
+        parse_bool,
+        False,
+        "answer imgproxy URLs unsigned although a thumbor key is set (with no key at all "
+        "they are unsigned anyway, as in imgproxy, and start-up warns)",
     ),
     SettingSpec(
         "THUMBOR_PREFIX",

@@ -265,3 +265,31 @@ def test_an_endless_request_head_is_cut_off(pixelpipe_with, origin: Origin) -> N
             ok = client.get(base + "/health", headers={"X-Filler": "a" * 3000})
             assert ok.status_code == 200
             assert client.get(base + signed(f"/w:10/plain/{url}")).status_code == 200
+
+
+def test_allowed_processing_options_hold_for_thumbor_urls(
+    client: httpx.Client, origin: Origin
+) -> None:
+    """Each thumbor operation counts as the imgproxy option it becomes; the rest are refused."""
+    url = origin.add("/allowed/thumbor.jpg", encode(quadrants(200, 150), "jpg"))
+    image = url.removeprefix("http://")
+    settings = make_settings(
+        thumbor_allow_unsafe=True, allowed_processing_options=("rs", "w", "h", "q", "g", "el")
+    )
+    refused = {
+        "trim": f"/unsafe/trim/{image}",
+        "thumbor brightness": f"/unsafe/filters:brightness(50)/{image}",
+        "thumbor round_corner": f"/unsafe/filters:round_corner(10,255,0,0)/{image}",
+        "thumbor watermark": f"/unsafe/filters:watermark({image},0,0,50)/{image}",
+        "bl": f"/unsafe/100x0/filters:blur(2)/{image}",
+        "thumbor rgb": f"/unsafe/filters:rgb(10,0,0)/{image}",
+    }
+    with serve_pixelpipe(settings) as base:
+        for path in (f"/unsafe/100x50/{image}", f"/unsafe/100x0/filters:quality(50)/{image}"):
+            answer = client.get(base + path)
+            assert answer.status_code == 200, (path, answer.text)
+        for what, path in refused.items():
+            answer = client.get(base + path)
+            assert answer.status_code == 403, (path, answer.text)
+            assert answer.text.startswith("forbidden processing option: ")
+            assert what.split()[-1] in answer.text, answer.text

@@ -129,3 +129,46 @@ def test_documentation_style_urls_against_a_real_origin(
         # fill never enlarges: a 200x100 source smaller than 300x400 stays whole
         # (fill-down is the type that would cut it to 3:4).
         assert (image.width, image.height) == (200, 100)
+
+
+@pytest.mark.parametrize(
+    ("variables", "imgproxy_unsigned", "summary"),
+    [
+        # What a thumbor user moving over sets: imgproxy URLs are closed too.
+        ({"SECURITY_KEY": "fake-thumbor-key"}, 403, "imgproxy URLs refused"),
+        (
+            {"SECURITY_KEY": "fake-thumbor-key", "PIXELPIPE_ALLOW_UNSIGNED": "true"},
+            200,
+            "imgproxy URLs NOT signed",
+        ),
+        ({}, 200, "imgproxy URLs NOT signed"),  # no key at all: open, as imgproxy, and said
+        ({"PIXELPIPE_KEY": KEY, "PIXELPIPE_SALT": SALT}, 403, "imgproxy URLs signed (1 key pair)"),
+    ],
+)
+def test_signing_is_all_or_nothing(
+    variables: dict[str, str], imgproxy_unsigned: int, summary: str, tmp_path, image_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from tests.servers import wait_until_serving
+    from tests.test_cli import PIXELPIPE, clean_env, free_port
+
+    port = free_port()
+    log = tmp_path / "stderr"
+    env = clean_env(PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true", **variables)
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [PIXELPIPE, "serve", "--port", str(port), "--workers", "1"], env=env, stderr=sink
+        )
+        try:
+            wait_until_serving(f"http://127.0.0.1:{port}", process)
+            answer = httpx.get(f"http://127.0.0.1:{port}/x/w:40/plain/{image_url}", timeout=30)
+            assert answer.status_code == imgproxy_unsigned
+            if imgproxy_unsigned == 200:
+                assert decode(answer.content).width == 40
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    lines = [line for line in log.read_text().splitlines() if "URL signatures:" in line]
+    assert len(lines) == 1 and summary in lines[0]
+    assert ("WARNING" in lines[0]) == ("NOT signed" in lines[0])

@@ -100,6 +100,15 @@ HINTS = NegotiationPolicy(client_hints=True)
         (plain(), {"width": "-5"}, 0, 1.0),
         (plain(), {"width": "99999"}, 0, 1.0),
         (plain(), {"width": "wide"}, 0, 1.0),
+        # Rounded up to steps (DPR 0.5, Width 50 device px): near-equal hints share a variant.
+        (plain(), {"dpr": "1.0000001"}, 0, 1.5),
+        (plain(), {"dpr": "1.25"}, 0, 1.5),
+        (plain(), {"dpr": "7.9"}, 0, 8.0),
+        (plain(), {"width": "3999"}, 4000, 1.0),
+        (plain(), {"width": "3951"}, 4000, 1.0),
+        (plain(), {"width": "1"}, 50, 1.0),
+        (plain(), {"width": "16383"}, 16383, 1.0),
+        (plain(), {"sec-ch-width": "301", "sec-ch-dpr": "1.4"}, 233, 1.5),
     ],
 )
 def test_client_hints(
@@ -145,3 +154,13 @@ def test_imgproxy_names_for_detection_settings() -> None:
 def test_bad_compression_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_near_equal_hints_make_one_variant() -> None:
+    """`DPR: 1.0000001`, `1.0000002` or `Width: 3999`, `3998` once made a job each."""
+    variants = {
+        negotiate(plain(), None, {"dpr": dpr, "width": width}, HINTS).options.canonical()
+        for dpr in ("1.0000001", "1.0000002", "1.3", "1.5")
+        for width in ("3999", "3998", "3960")
+    }
+    assert len(variants) == 1

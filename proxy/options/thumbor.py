@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
-from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
+from proxy.errors import ForbiddenOption, InvalidOptionArgument, InvalidURL, UnknownOption
 from proxy.options.model import ProcessingOptions, ThumborBox, ThumborWatermark, Trim
 from proxy.options.parse import ParserConfig, parse_options
 
@@ -131,7 +131,11 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         raise InvalidOptionArgument(
             "thumbor rotate() by a quarter turn with orig, adaptive or full fit-in, or focal"
         )
+    # thumbor's segments are ours, written with imgproxy's separator and never presets.
+    config = replace(config, separator=":", only_presets=False)
     options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
+    if config.allowed_options:
+        _check_allowed(trim, adjustments, box, thumbor_fill, round_corner, watermark, config)
     extra: dict[str, object] = {}
     if adjustments:
         extra["adjustments"] = tuple(adjustments)
@@ -148,6 +152,45 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     if extra:
         options = replace(options, **extra)  # type: ignore[arg-type]
     return ThumborRequest(options, meta=bool(part["meta"]))
+
+
+# What a thumbor operation outside the option segments counts as under
+# ALLOWED_PROCESSING_OPTIONS (the segments are checked as they are parsed);
+# None: no imgproxy option is that operation, so an allow-list refuses it.
+_ALLOWED_AS: dict[str, str | None] = {
+    "trim": "trim",
+    "brightness": "brightness",
+    "contrast": "contrast",
+    "grayscale": "monochrome",
+    "rgb": None,
+    "orig, adaptive or full fit-in": "resize",
+    "focal": "gravity",
+    "fill": "background",
+    "round_corner": None,
+    "watermark": "watermark_url",
+}
+
+
+def _check_allowed(
+    trim: Trim | None,
+    adjustments: list[tuple[str, tuple[int, ...]]],
+    box: ThumborBox,
+    fill: str,
+    round_corner: object,
+    watermark: object,
+    config: ParserConfig,
+) -> None:
+    used = [name for name, _ in adjustments]
+    used += ["trim"] if trim is not None else []
+    used += ["focal"] if box.focal else []
+    fitted = box.orig_width or box.orig_height or box.adaptive or box.full
+    used += ["orig, adaptive or full fit-in"] if fitted else []
+    used += ["fill"] if fill else []
+    used += ["round_corner"] if round_corner is not None else []
+    used += ["watermark"] if watermark is not None else []
+    for name in used:
+        if _ALLOWED_AS[name] not in config.allowed_options:
+            raise ForbiddenOption(f"forbidden processing option: thumbor {name}")
 
 
 def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, ThumborBox]:
