@@ -61,6 +61,11 @@ CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
     ("bad scheme", lambda o: signed("/w:10/plain/ftp://example.invalid/a.jpg"), 404, "unsupported"),
     ("local off", lambda o: signed("/plain/local:///a.jpg"), 404, "unsupported"),
     ("credentials", lambda o: signed("/plain/http://u:p%40127.0.0.1/a.jpg"), 404, "invalid source"),
+    # Once answered 500 with a traceback in the log.
+    ("bad IPv6 host", lambda o: signed("/plain/http://[zz]/a.jpg"), 404, "invalid source URL"),
+    ("open IPv6 host", lambda o: signed("/plain/http://[::1/a.jpg"), 404, "invalid source URL"),
+    ("port out of range", lambda o: signed("/plain/http://a:99999/a.jpg"), 404, "invalid source"),
+    ("NUL in a URL", lambda o: signed("/plain/http://a%00b/a.jpg"), 404, "invalid source URL"),
     (
         "bad signature",
         lambda o: "/AAAA" + signed(f"/plain/{add(o, JPEG)}")[44:],
@@ -274,3 +279,22 @@ def test_no_500_for_unexpected_paths(client: httpx.Client, pixelpipe: str) -> No
     for path in ("/", "/x", "/%ff%fe/plain/x", "//////", "/sig/w:1/plain/http://[::1"):
         response = client.get(pixelpipe + path)
         assert 400 <= response.status_code < 500, path
+
+
+def test_malformed_local_and_watermark_urls_are_4xx(
+    client: httpx.Client,
+    pixelpipe_with,
+    tmp_path,
+    origin: Origin,  # type: ignore[no-untyped-def]
+) -> None:
+    (tmp_path / "a.jpg").write_bytes(JPEG)
+    image = add(origin, JPEG).removeprefix("http://")
+    with pixelpipe_with(local_filesystem_root=str(tmp_path), thumbor_allow_unsafe=True) as base:
+        for path, status in (
+            (signed("/plain/local:///a%2500.jpg"), 404),  # %00 once the plain URL is unquoted
+            (f"/unsafe/filters:watermark(http://[zz]/m.png,0,0,50)/{image}", 404),
+        ):
+            answer = client.get(base + path)
+            assert answer.status_code == status, (path, answer.text)
+            assert answer.text.startswith("invalid source URL"), answer.text
+        assert client.get(base + signed("/w:10/plain/local:///a.jpg")).status_code == 200

@@ -28,6 +28,21 @@ class Source(Protocol):
     async def fetch(self, url: str) -> SourceImage: ...
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_source_url(url: str) -> None:
+    """InvalidURL for what no source can fetch: control characters (a NUL in a
+    path, CR/LF in a request line), or a host that does not parse (`[zz]`)."""
+    if _CONTROL.search(url):
+        raise InvalidURL("invalid source URL: control characters")
+    try:
+        parts = urlsplit(url)
+        _ = (parts.hostname, parts.port)  # each raises ValueError when malformed
+    except ValueError:
+        raise InvalidURL("invalid source URL") from None
+
+
 class Sources:
     """Routes a source URL to the source that serves its scheme."""
 
@@ -38,6 +53,7 @@ class Sources:
         self._allowed = allowed
 
     async def fetch(self, url: str) -> SourceImage:
+        check_source_url(url)
         check_allowed_source(url, self._allowed)
         scheme = urlsplit(url).scheme.lower()
         source = self._by_scheme.get(scheme)

@@ -6,7 +6,7 @@ import asyncio
 import os
 from urllib.parse import unquote, urlsplit
 
-from proxy.errors import SourceForbidden, SourceNotFound, SourceTooLarge
+from proxy.errors import InvalidURL, SourceForbidden, SourceNotFound, SourceTooLarge
 from proxy.sources import SourceImage
 
 
@@ -18,6 +18,8 @@ class LocalSource:
     def resolve(self, url: str) -> str:
         """local:///a/b.jpg -> <root>/a/b.jpg, refusing anything outside the root."""
         relative = unquote(urlsplit(url).path).lstrip("/")
+        if "\x00" in relative:  # `%00` in the path: no file has that name
+            raise InvalidURL("invalid source URL: control characters")
         # realpath follows symlinks too, so a link pointing out of the root is caught.
         path = os.path.realpath(os.path.join(self._root, relative))
         if os.path.commonpath([self._root, path]) != self._root:
