@@ -108,3 +108,9 @@ def content_disposition(filename: str, attachment: bool) -> str:
     if ascii_name != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return value
+
+
+# An SVG answer opened on its own (not as an <img>) is a document: it may run
+# no script, load nothing from anywhere, and is sandboxed. Inline styles and
+# data: images and fonts are what drawings use.
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; sandbox"

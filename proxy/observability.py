@@ -27,6 +27,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from proxy.logs import AccessLog, request_id_var
 from proxy.monitoring import PENDING, REQUEST_SECONDS, REQUESTS, RESPONSE_BYTES
 
+# On every answer, errors and cache hits included: a browser must never sniff
+# a type other than the one sent (an HTML-looking body served as text/plain).
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
 if TYPE_CHECKING:
     from proxy.responses import PreparedResponse
 
@@ -116,7 +120,7 @@ class Observability:
             return None
         if hit is None:
             return None
-        headers = [*hit.raw_headers, (b"x-request-id", record.id.encode())]
+        headers = [*hit.raw_headers, (b"x-request-id", record.id.encode()), NOSNIFF]
         self._finish(scope, record, hit.status_code, len(hit.body), time.perf_counter() - started)
         return hit.status_code, headers, hit.body
 
@@ -141,7 +145,7 @@ class Observability:
             nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
+                message["headers"] = [*message.get("headers", ()), id_header, NOSNIFF]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)

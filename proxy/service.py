@@ -37,6 +37,7 @@ from proxy.errors import (
     Unauthorized,
 )
 from proxy.http_headers import (
+    SVG_CSP,
     CachePolicy,
     content_disposition,
     default_filename,
@@ -68,12 +69,12 @@ from proxy.monitoring import (
 from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
 from proxy.observability import RequestRecord, current, format_label
 from proxy.options import ParserConfig, ProcessingOptions, parse_options
-from proxy.options.formats import EXTENSIONS
+from proxy.options.formats import CONTENT_TYPES, EXTENSIONS
 from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
 from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
-from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image
+from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image, raw_result
 from proxy.responses import PreparedResponse
 from proxy.result_store import ResultStore
 from proxy.settings import Settings
@@ -371,13 +372,15 @@ class ImageService:
     async def _produce(self, options: ProcessingOptions, key: str) -> CachedResult:
         source = await self._source(options.source_url)
         if options.raw:
-            # raw: the source's bytes as they came, unchecked (size limits still applied).
-            body, content_type, extension = (
-                source.data,
-                source.content_type or "application/octet-stream",
-                "",
-            )
-            extra = ()
+            # raw: the source's bytes as they came, if they are an image (see raw_result).
+            try:
+                processed = await asyncio.to_thread(raw_result, source.data, self.limits)
+            except ProxyError as error:
+                SOURCE_ERRORS.labels(kind=error_kind(error)).inc()
+                raise
+            body, content_type = processed.data, processed.content_type
+            extension = EXTENSIONS[processed.format]
+            extra: tuple[tuple[str, str], ...] = ()
         else:
             self.pipeline_runs += 1
             # thumbor's watermark(url, ...): a second source, under the same rules.
@@ -396,6 +399,8 @@ class ImageService:
             body, content_type = processed.data, processed.content_type
             extension = EXTENSIONS[processed.format]
             extra = production_headers(processed)
+        if content_type == CONTENT_TYPES["svg"]:
+            extra = (*extra, ("content-security-policy", SVG_CSP))
         # Everything in the key is fixed for this result, so its headers are too.
         filename = default_filename(options.source_url, extension, options.filename)
         return CachedResult(

@@ -310,11 +310,28 @@ def test_skip_processing_returns_the_source_untouched(
 def test_raw_streams_the_source_as_it_came(
     client: httpx.Client, server: str, origin: Origin
 ) -> None:
-    url = serve(origin, b"not even an image", "text/plain")
+    data = encode(quadrants(80, 60), "png")
+    # The origin's type is not trusted: the bytes say PNG.
+    url = serve(origin, data, "text/html")
     response = client.get(server + signed(f"/raw:1/rs:fit:10:10/plain/{url}"))
     assert response.status_code == 200
-    assert response.content == b"not even an image"
-    assert response.headers["content-type"] == "text/plain"
+    assert response.content == data
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_raw_serves_images_only(client: httpx.Client, server: str, origin: Origin) -> None:
+    # imgproxy's raw is unchecked; here it is not: a page with a script, served
+    # from the image domain, would run there.
+    for body, declared in (
+        (b"<html><script>alert(document.domain)</script></html>", "image/jpeg"),
+        (b"not even an image", "text/plain"),
+    ):
+        url = serve(origin, body, declared)
+        response = client.get(server + signed(f"/raw:1/plain/{url}"))
+        assert response.status_code == 422
+        assert response.text.startswith("source is not an image")
+        assert b"script" not in response.content
 
 
 def animated_gif(frames: int, size: int = 60) -> bytes:

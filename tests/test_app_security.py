@@ -293,3 +293,29 @@ def test_allowed_processing_options_hold_for_thumbor_urls(
             assert answer.status_code == 403, (path, answer.text)
             assert answer.text.startswith("forbidden processing option: ")
             assert what.split()[-1] in answer.text, answer.text
+
+
+def test_every_answer_says_nosniff(client: httpx.Client, pixelpipe: str, origin: Origin) -> None:
+    url = origin.add("/nosniff/a.png", encode(quadrants(40, 30), "png"), "image/png")
+    path = signed(f"/w:20/plain/{url}")
+    answers = [
+        client.get(pixelpipe + path),  # a miss
+        client.get(pixelpipe + path),  # a hit, answered before the app's layers
+        client.get(pixelpipe + "/bad/w:1/plain/x"),
+        client.get(pixelpipe + signed("/plain/http://no-such-host.test/a.png")),
+        client.get(pixelpipe + "/health"),
+        client.get(pixelpipe + "/metrics"),
+    ]
+    assert [answer.headers.get("x-content-type-options") for answer in answers] == ["nosniff"] * 6
+
+
+def test_svg_answers_carry_a_csp_that_forbids_script_and_loads(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+    url = origin.add("/csp/a.svg", svg, "image/svg+xml")
+    for path in (f"/plain/{url}", f"/raw:1/plain/{url}", f"/w:2/plain/{url}@svg"):
+        answer = client.get(pixelpipe + signed(path))
+        assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml"
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "sandbox" in policy and "script" not in policy

@@ -276,6 +276,18 @@ def _pass_through(
     return ProcessedImage(data, header.format, header.width, header.height, header.format)
 
 
+def raw_result(data: bytes, limits: ProcessingLimits) -> ProcessedImage:
+    """`raw`: the source's bytes unprocessed, but only an image of a format read
+    here, as detected from the bytes (the origin's Content-Type is never
+    trusted: an HTML page or a script must not be served from the image
+    domain), and SVG sanitised as on every path. No pixel is decoded, so no
+    resolution limit applies."""
+    header = read_header(data, 0)
+    if header.vector:
+        return _svg_result(data, header, limits)
+    return ProcessedImage(data, header.format, header.width, header.height, header.format)
+
+
 def _svg_result(data: bytes, header: SourceHeader, limits: ProcessingLimits) -> ProcessedImage:
     if not limits.sanitize_svg:
         raise UnsupportedFormat("SVG pass-through is off (PIXELPIPE_SANITIZE_SVG=false)")
