@@ -312,7 +312,10 @@ def test_every_answer_says_nosniff(client: httpx.Client, pixelpipe: str, origin:
 def test_svg_answers_carry_a_csp_that_forbids_script_and_loads(
     client: httpx.Client, pixelpipe: str, origin: Origin
 ) -> None:
-    svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" height="4"/></svg>'
+    svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4">'
+        b'<rect width="4" height="4"/></svg>'
+    )
     url = origin.add("/csp/a.svg", svg, "image/svg+xml")
     for path in (f"/plain/{url}", f"/raw:1/plain/{url}", f"/w:2/plain/{url}@svg"):
         answer = client.get(pixelpipe + signed(path))
