@@ -13,8 +13,9 @@ import gc
 import logging
 import logging.config
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -25,11 +26,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive
 
 from proxy import playground
 from proxy.allocator import loaded_allocator
 from proxy.cache import ResultCache
-from proxy.errors import InvalidURL, ProxyError
+from proxy.errors import InvalidURL, ProxyError, RequestTimeout
 from proxy.hits import CacheHits
 from proxy.limits import RequestLimits
 from proxy.logs import AccessLog, configure_logging
@@ -67,6 +69,38 @@ class AnythingConvertor(PathConvertor):
 
 
 register_url_convertor("anything", AnythingConvertor())
+
+
+async def within_deadline(
+    work: Coroutine[Any, Any, Response], receive: Receive, seconds: float
+) -> Response:
+    """The answer of `work`, unless the client hangs up first or `seconds` pass.
+
+    Either way the work is cancelled, which stops its download or its pipeline
+    run (proxy.pipeline.interrupt) unless another request shares it
+    (proxy.coalesce): a request nobody waits for costs nothing more.
+    """
+    answer = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        done, _ = await asyncio.wait(
+            (answer, gone), timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        gone.cancel()
+    if answer in done:
+        return answer.result()
+    answer.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ProxyError):
+        await answer
+    if gone in done:
+        return Response(status_code=499)  # nobody reads it: the client has gone
+    raise RequestTimeout()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def configure_libvips() -> None:
@@ -221,8 +255,10 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
             path = raw_request_path(request)
             if kind == "info":
                 # Signed like an image URL: the signature covers what follows /info.
-                return await service.info(path.removeprefix("/info"), request.headers)
-            return await service.respond(path, request.headers)
+                work = service.info(path.removeprefix("/info"), request.headers)
+            else:
+                work = service.respond(path, request.headers)
+            return await within_deadline(work, request.receive, settings.timeout)
         except ProxyError as error:
             record.error = error_kind(error)
             return error_response(error, settings.error_ttl)

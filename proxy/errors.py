@@ -102,6 +102,14 @@ class ServiceOverloaded(ProxyError):
     retry_after = 1
 
 
+class RequestTimeout(ProxyError):
+    """The request's deadline (`TIMEOUT`) passed: its work is stopped (503, as imgproxy)."""
+
+    when = "the request took longer than `TIMEOUT` (queue, download and processing together)"
+    status = 503
+    default_reason = "request timed out"
+
+
 class ExpiredURL(ProxyError):
     when = "`expires` in the past"
     status = 404

@@ -14,6 +14,7 @@ import hmac
 import logging
 import logging.config
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,7 @@ from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
 from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.interrupt import stoppable
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image, raw_result
 from proxy.responses import PreparedResponse
 from proxy.result_store import ResultStore
@@ -136,6 +138,7 @@ class ImageService:
         )
         self.secret = settings.secret.encode() if settings.secret else None
         self.pipeline_runs = 0
+        self.jobs_stopped = 0  # runs stopped because nobody waited for them any more
         self.cache_policy = CachePolicy(
             settings.ttl, settings.s_maxage, settings.stale_while_revalidate
         )
@@ -423,7 +426,12 @@ class ImageService:
     async def _run_job(
         self, data: bytes, options: ProcessingOptions, work: Callable[..., T], *args: object
     ) -> T:
-        """work(data, *args) on a processing thread, once its memory fits the budget."""
+        """work(data, *args) on a processing thread, once its memory fits the budget.
+
+        Cancelled (nobody waits any more), the run is told to stop (see
+        proxy.pipeline.interrupt); its memory stays reserved until the thread
+        has actually let go of it.
+        """
         estimate = await asyncio.to_thread(job_footprint, data, options, self.limits)
         JOBS_QUEUED.inc()
         admitted = False
@@ -433,11 +441,13 @@ class ImageService:
                 admitted = True
                 MEMORY_RESERVED.inc(reserved)
                 loop = asyncio.get_running_loop()
-                running = loop.run_in_executor(self.executor, work, data, *args)
+                stop = threading.Event()
+                running = loop.run_in_executor(self.executor, _stoppable, stop, work, data, *args)
                 try:
                     return await asyncio.shield(running)
                 except asyncio.CancelledError:
-                    # The thread goes on regardless: its memory stays reserved until it ends.
+                    stop.set()
+                    self.jobs_stopped += 1
                     await asyncio.wait([running])
                     raise
                 finally:
@@ -502,3 +512,8 @@ def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]
         # max_bytes could not be met at the lowest quality: the image was made smaller.
         headers.append(("x-pixelpipe-downscaled", f"{processed.scale:.3f}"))
     return tuple(headers)
+
+
+def _stoppable(stop: threading.Event, work: Callable[..., T], *args: object) -> T:
+    with stoppable(stop):
+        return work(*args)

@@ -365,6 +365,7 @@ class Settings:
     max_src_file_size: int = 50 * 1024 * 1024
     max_src_resolution: float = 16.8
     download_timeout: float = 5.0
+    timeout: float = 10.0
     max_redirects: int = 10
     user_agent: str = "pixelpipe"
     local_filesystem_root: str | None = None
@@ -624,6 +625,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_non_negative_float,
         True,
         "seconds allowed for the whole source download",
+    ),
+    SettingSpec(
+        "TIMEOUT",
+        "timeout",
+        parse_positive_float,
+        True,
+        "seconds an image or /info request may take in all (queue, download, processing); "
+        "then its work is stopped and it answers 503",
     ),
     SettingSpec(
         "MAX_REDIRECTS",

@@ -75,6 +75,7 @@ CASES: dict[str, Provoke] = {
     "InvalidSignature": Provoke(get(lambda o: f"/bad-signature/w:20/plain/{o.base}/a.jpg")),
     "Unauthorized": Provoke(get(source("ok.jpg")), {"secret": "fake-test-secret"}),
     "ServiceOverloaded": Provoke(overloaded, {"concurrency": 1, "requests_queue_size": 0}),
+    "RequestTimeout": Provoke(get(source("slow.jpg")), {"timeout": 0.3}),
     "ExpiredURL": Provoke(get(lambda o: signed(f"/exp:1/plain/{o.base}/answers/ok.jpg"))),
     "SourceNotFound": Provoke(get(source("missing.jpg"))),
     "SourceForbidden": Provoke(get(source("ok.jpg")), {"allow_loopback_source_addresses": False}),

@@ -71,6 +71,7 @@ def strict(origin: Origin) -> Iterator[str]:
         PIXELPIPE_MAX_HEADER_BYTES="2048",
         PIXELPIPE_CONNECT_TIMEOUT="0.5",
         PIXELPIPE_DOWNLOAD_TIMEOUT="60",
+        PIXELPIPE_TIMEOUT="2",
     ) as base:
         yield base
 
@@ -226,3 +227,12 @@ def test_bad_values_of_the_new_variables_stop_start_up() -> None:
         )
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and variable in lines[0], variable
+
+
+def test_timeout_bounds_the_whole_request(strict: str, origin: Origin) -> None:
+    # The origin takes 5 s and DOWNLOAD_TIMEOUT is 60 s: the request's deadline ends it.
+    url = origin.add("/served/allowed/slow.jpg", encode(gradient(64, 48), "jpg"), delay=5.0)
+    with httpx.Client(timeout=30, headers=BEARER) as client:
+        answer = client.get(strict + signed(f"/w:40/plain/{url}"))
+        assert (answer.status_code, answer.text) == (503, "request timed out\n")
+        assert client.get(strict + "/health").status_code == 200

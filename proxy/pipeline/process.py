@@ -10,6 +10,7 @@ import pyvips
 from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError, UnsupportedFormat
 from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ALPHA, FORMATS_WITH_ANIMATION
 from proxy.options.model import ProcessingOptions
+from proxy.pipeline import interrupt
 from proxy.pipeline.bitmaps import fit_ico
 from proxy.pipeline.encode import (
     LOSSLESS_SOURCES,
@@ -158,10 +159,14 @@ def inspect_image(
         rendered = _render(data, options, limits, watermark, mark_data)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
+        interrupt.check()
+        # The pixels are computed while encoding: that is where a stop can land.
+        interrupt.watch(rendered.image)
         return _encode(rendered, options, encoder or EncoderSettings()), rendered
     except ProxyError:
         raise
     except pyvips.Error:
+        interrupt.check()  # killed because nobody waits: not the source's fault
         # libvips decodes lazily: a corrupt file may only fail here, at encode.
         raise ProcessingFailed() from None
 
