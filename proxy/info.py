@@ -7,6 +7,7 @@ alone cost: bytes, compression ratio, MSE, PSNR and SSIM.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyvips
@@ -41,6 +42,10 @@ def image_report(
     }
 
 
+# Pixels the quality metrics are measured on at most (about 1600x1250).
+METRICS_MAX_PIXELS = 2_000_000
+
+
 def result_report(
     processed: ProcessedImage, rendered: Rendered | None, source_bytes: int
 ) -> dict[str, Any]:
@@ -60,6 +65,7 @@ def result_report(
     if rendered is None or processed.format == "svg":
         # Passed through untouched: nothing was encoded to measure.
         report |= {
+            "metrics_scale": None,
             "compression_ratio": None,
             "mse": None,
             "psnr": None,
@@ -72,9 +78,17 @@ def result_report(
         reference = reference.resize(processed.scale, kernel="lanczos3")
     load_options = {"n": -1} if processed.frames > 1 else {}
     decoded = pyvips.Image.new_from_buffer(processed.data, "", **load_options)
-    measured = distortion(reference, decoded, perceptual=True)
     # Uncompressed: 8 bits per band per pixel of what was encoded.
     raw_bytes = reference.width * reference.height * reference.bands
+    # The metrics (SSIMULACRA2 above all) cost far more per pixel than the
+    # encode: past METRICS_MAX_PIXELS they are taken on a reduced copy of both.
+    pixels = reference.width * reference.height
+    metrics_scale = min(1.0, math.sqrt(METRICS_MAX_PIXELS / pixels)) if pixels else 1.0
+    if metrics_scale < 1:
+        reference = reference.resize(metrics_scale, kernel="linear")
+        decoded = decoded.resize(metrics_scale, kernel="linear")
+    measured = distortion(reference, decoded, perceptual=True)
+    report["metrics_scale"] = round(metrics_scale, 4)
     report |= {
         "compression_ratio": round(raw_bytes / size, 4) if size else None,
         "mse": measured.mse,

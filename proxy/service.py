@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import logging.config
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyvips
 from cachetools import LRUCache
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from proxy.admission import Admission
 from proxy.cache import CachedResult, ResultCache, SourceCache
@@ -298,29 +299,53 @@ class ImageService:
         return self._image_response(result, options, headers.get("if-none-match"), now, vary)
 
     async def info(self, raw_path: str, headers: Mapping[str, str]) -> Response:
-        """/info: what the source is, and how the result compares with its unencoded self."""
-        options, _key, vary = self.live(raw_path, headers, time.time())
-        with self.admission.slot():
-            source = await self._source(options.source_url)
-            try:
-                report = await self._run_job(
-                    source.data,
-                    options,
-                    image_report,
-                    options,
-                    self.limits,
-                    self.watermark,
-                    self.encoder,
-                )
-            except ProxyError as error:
-                self._forget_unreadable(error, options)
-                raise
-        response = JSONResponse(report, headers={"Cache-Control": "no-cache"})
+        """/info: what the source is, and how the result compares with its unencoded self.
+
+        A report is work like an image (a pipeline run, encodes, decodes and the
+        metrics): it takes a slot and its share of the memory budget, concurrent
+        asks share one run, and it is kept in the result tiers under its own key.
+        """
+        options, key, vary = self.live(raw_path, headers, time.time())
+        info_key = "info/" + key
+        result = self.cache.get(info_key)
+        if result is None:
+            MEMORY_MISS.inc()
+            result = await self.result_flights.run(
+                info_key, lambda: self._miss(options, info_key, self._produce_info)
+            )
+        else:
+            MEMORY_HIT.inc()
+            current().cache = "memory"
+        response = Response(
+            result.body, media_type=result.content_type, headers={"Cache-Control": "no-cache"}
+        )
         if vary:
             response.headers["Vary"] = ", ".join(vary)
         return response
 
-    async def _miss(self, options: ProcessingOptions, key: str) -> CachedResult:
+    async def _produce_info(self, options: ProcessingOptions, key: str) -> CachedResult:
+        source = await self._source(options.source_url)
+        self.pipeline_runs += 1
+        try:
+            report, _seconds = await self._run_job(source.data, options, self._report, options)
+        except ProxyError as error:
+            self._forget_unreadable(error, options)
+            raise
+        body = json.dumps(report, separators=(",", ":")).encode()
+        return CachedResult(body, "application/json", make_etag(key, source.digest or ""), "")
+
+    def _report(self, data: bytes, options: ProcessingOptions) -> tuple[dict[str, Any], float]:
+        started = time.perf_counter()
+        with running_job():
+            report = image_report(data, options, self.limits, self.watermark, self.encoder)
+        return report, time.perf_counter() - started
+
+    async def _miss(
+        self,
+        options: ProcessingOptions,
+        key: str,
+        produce: Callable[[ProcessingOptions, str], Awaitable[CachedResult]] | None = None,
+    ) -> CachedResult:
         """Not in this process's cache: the shared tiers (Redis, the bucket), else the work."""
         record = current()
         record.cache = "miss"
@@ -337,7 +362,7 @@ class ImageService:
                     self.shared.put(key, result)  # the faster shared tier has it next time
         if result is None:
             with self.admission.slot():
-                result = await self._produce(options, key)
+                result = await (produce or self._produce)(options, key)
             if self.shared:
                 self.shared.put(key, result)
             if self.store:

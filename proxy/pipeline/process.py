@@ -228,8 +228,9 @@ def _render(
     if not trimming:
         options = resolve_thumbor_box(options, width, height)
     plan = None if trimming else plan_geometry(width, height, options, header.vector)
+    result_frames = header.frames if animate else 1
     if plan is not None:
-        _check_result_size(plan, limits.max_result_dimension)
+        _check_result_size(plan, limits.max_result_dimension, result_frames)
     image = load_image(
         data,
         header,
@@ -245,7 +246,7 @@ def _render(
     if plan is None:
         options = resolve_thumbor_box(options, frames[0].width, frames[0].height)
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.vector)
-        _check_result_size(plan, limits.max_result_dimension)
+        _check_result_size(plan, limits.max_result_dimension, result_frames)
     ctx = PipelineContext(
         plan=plan,
         output_format=fmt,
@@ -338,7 +339,9 @@ def _join_frames(frames: list[pyvips.Image], source: pyvips.Image) -> pyvips.Ima
     return joined
 
 
-def _check_result_size(plan: Plan, max_side: int) -> None:
+def _check_result_size(plan: Plan, max_side: int, frames: int = 1) -> None:
+    """Every frame is made: an animation's result counts them all (as imgproxy's
+    source limit does), so 100 frames of 2000x2000 from a 1 KB GIF are refused."""
     width, height = plan.result_size
-    if width > max_side or height > max_side or width * height > MAX_RESULT_PIXELS:
+    if width > max_side or height > max_side or width * height * frames > MAX_RESULT_PIXELS:
         raise ImageTooLarge("result image would be too large")

@@ -1,0 +1,99 @@
+"""/info is work like an image: limits, admission, coalescing, caching, bounded metrics.
+
+And the result limits count every frame of an animation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from proxy.options.parse import ParserConfig, parse_options
+from proxy.pipeline.footprint import footprint_of
+from proxy.pipeline.load import read_header
+from proxy.pipeline.process import ProcessingLimits
+from tests.conftest import make_settings, signed
+from tests.images import encode, gradient
+from tests.servers import Origin, running_apps, serve_pixelpipe
+from tests.test_app_effects import animated_gif
+
+
+@pytest.fixture(scope="module")
+def tiny_animation(origin: Origin) -> str:
+    # A ~1 KB GIF of 100 frames: enlarged to 2000x2000, 400 megapixels of result.
+    return origin.add("/info-limits/anim.gif", animated_gif(100, size=20), "image/gif")
+
+
+@pytest.mark.parametrize("prefix", ["", "/info"])
+def test_every_frame_counts_against_the_result_limit(
+    client: httpx.Client, pixelpipe: str, tiny_animation: str, prefix: str
+) -> None:
+    path = signed(f"/rs:fit:2000:2000/el:1/plain/{tiny_animation}@webp")
+    answer = client.get(pixelpipe + prefix + path)
+    assert (answer.status_code, answer.text) == (422, "result image would be too large\n")
+    fits = client.get(pixelpipe + prefix + signed(f"/rs:fit:200:200/el:1/plain/{tiny_animation}"))
+    assert fits.status_code == 200
+
+
+def test_info_is_cached_and_coalesced(origin: Origin) -> None:
+    url = origin.add("/info-limits/photo.jpg", encode(gradient(400, 300), "jpg"), delay=0.3)
+    path = "/info" + signed(f"/w:100/plain/{url}@avif")
+    with serve_pixelpipe(make_settings()) as base:
+        service = running_apps[base].state.service  # type: ignore[attr-defined]
+
+        async def together() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=30) as session:
+                return await asyncio.gather(*(session.get(base + path) for _ in range(5)))
+
+        answers = asyncio.run(together())
+        assert {answer.status_code for answer in answers} == {200}
+        again = httpx.get(base + path, timeout=30)
+        assert again.json() == answers[0].json() and again.json()["result"]["width"] == 100
+        assert service.pipeline_runs == 1  # five at once and one after: one report made
+
+
+def test_info_takes_a_slot_like_an_image(origin: Origin) -> None:
+    url = origin.add("/info-limits/slow.jpg", encode(gradient(64, 48), "jpg"), delay=1.0)
+    other = origin.add("/info-limits/other.jpg", encode(gradient(64, 48), "jpg"))
+    settings = make_settings(concurrency=1, requests_queue_size=0)
+    with serve_pixelpipe(settings) as base:
+
+        async def both() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=30) as session:
+                first = asyncio.ensure_future(session.get(base + "/info" + signed(f"/plain/{url}")))
+                await asyncio.sleep(0.3)
+                second = await session.get(base + signed(f"/w:10/plain/{other}"))
+                return [await first, second]
+
+        first, second = asyncio.run(both())
+        assert first.status_code == 200
+        assert (second.status_code, second.headers["retry-after"]) == (503, "1")
+
+
+def test_info_metrics_are_taken_on_a_bounded_copy(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    url = origin.add("/info-limits/large.jpg", encode(gradient(2400, 1600), "jpg"))
+    report = client.get(pixelpipe + "/info" + signed(f"/plain/{url}@jpg"), timeout=60).json()
+    result = report["result"]
+    assert (result["width"], result["height"]) == (2400, 1600)
+    assert 0.5 < result["metrics_scale"] < 1 and result["ssim"] > 0.9
+    small = client.get(pixelpipe + "/info" + signed(f"/w:300/plain/{url}@jpg")).json()
+    assert small["result"]["metrics_scale"] == 1
+
+
+def test_blur_and_sharpen_are_priced_before_any_work() -> None:
+    data = encode(gradient(1600, 1200), "jpg")
+    header = read_header(data, 0)
+    limits = ProcessingLimits.from_settings(make_settings())
+
+    def footprint(segments: tuple[str, ...]) -> int:
+        options = parse_options(segments, "http://x/a.jpg", None, ParserConfig())
+        return footprint_of(header, len(data), options, limits)
+
+    plain = footprint(())
+    assert footprint(("bl:400",)) - plain > 50 * 1024 * 1024
+    assert footprint(("sh:400",)) - plain > 50 * 1024 * 1024
+    assert footprint(("bl:1",)) - plain < 2 * 1024 * 1024
