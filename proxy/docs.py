@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from proxy.errors import error_classes
 from proxy.monitoring import metrics_table
+from proxy.options.formats import INPUT_FORMATS, REQUESTABLE_FORMATS
 from proxy.options.parse import options_table
 from proxy.settings import settings_table
 
@@ -40,7 +41,38 @@ def answers_table() -> str:
     return "\n".join(rows)
 
 
+# How each format is read and written, for the formats table.
+_FORMAT_NOTES = {
+    "jpeg": ("libvips (shrink-on-load)", "libvips (progressive and trellis when large)"),
+    "png": ("libvips", "libvips (palette with `PNG_QUANTIZE`)"),
+    "webp": ("libvips, animated", "libvips, animated"),
+    "avif": ("libvips (libheif, AV1)", "libvips (libheif, AV1)"),
+    "gif": ("libvips, animated", "libvips, animated"),
+    "tiff": ("libvips", "libvips (deflate)"),
+    "svg": ("sanitised, rasterised by librsvg", "the sanitised source only"),
+    "heic": ("pillow-heif (libheif, HEVC): the primary image", ""),
+    "jxl": ("pylibjxl (libjxl): an animation's first frame", ""),
+    "bmp": (
+        "Pillow: palette, RLE, 16/24/32-bit, top-down",
+        "pixelpipe (24-bit, 32-bit with alpha)",
+    ),
+    "ico": ("Pillow: the largest entry, PNG entries too", "pixelpipe (one PNG entry, <= 256)"),
+}
+
+
+def formats_table() -> str:
+    """The README's formats table, from the sets the server reads and writes."""
+    rows = ["| format | source | result |", "|---|---|---|"]
+    for fmt in sorted(INPUT_FORMATS | REQUESTABLE_FORMATS):
+        read, write = _FORMAT_NOTES[fmt]
+        source = f"yes: {read}" if fmt in INPUT_FORMATS else "no"
+        result = f"yes: {write}" if fmt in REQUESTABLE_FORMATS else "no"
+        rows.append(f"| `{fmt}` | {source} | {result} |")
+    return "\n".join(rows)
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "formats-table": formats_table,
     "answers-table": answers_table,
     "options-table": options_table,
     "settings-table": settings_table,

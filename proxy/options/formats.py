@@ -12,7 +12,7 @@ REQUESTABLE_FORMATS: frozenset[str] = OUTPUT_FORMATS | {"svg"}
 
 # Formats pixelpipe reads (names as the loader reports them after detection).
 INPUT_FORMATS: frozenset[str] = frozenset(
-    {"jpeg", "png", "webp", "avif", "heic", "gif", "tiff", "svg"}
+    {"jpeg", "png", "webp", "avif", "heic", "gif", "tiff", "svg", "jxl", "bmp", "ico"}
 )
 
 FORMATS_WITH_ANIMATION: frozenset[str] = frozenset({"gif", "webp"})
@@ -28,6 +28,7 @@ CONTENT_TYPES: dict[str, str] = {
     "svg": "image/svg+xml",
     "tiff": "image/tiff",
     "heic": "image/heif",
+    "jxl": "image/jxl",
     "bmp": "image/bmp",
     "ico": "image/x-icon",  # what imgproxy and browsers send
 }
@@ -41,6 +42,7 @@ EXTENSIONS: dict[str, str] = {
     "svg": "svg",
     "tiff": "tiff",
     "heic": "heic",
+    "jxl": "jxl",
     "bmp": "bmp",
     "ico": "ico",
 }

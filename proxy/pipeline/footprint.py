@@ -16,6 +16,7 @@ import pyvips
 
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import LOSSLESS_SOURCES
+from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
 from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor, read_header
 from proxy.pipeline.plan import plan_geometry
 from proxy.pipeline.process import ProcessingLimits, output_format, upright_size
@@ -54,7 +55,20 @@ CONVOLUTION_ROWS_PER_SIGMA = 3
 # Bytes per band of the decoded image: 8-bit formats decode to uchar, but a
 # 16-bit PNG or TIFF decodes to ushort. The header does not say which for
 # every loader, so lossless sources are counted at 2.
-_BYTES_PER_BAND = {"jpeg": 1, "webp": 1, "gif": 1, "avif": 1, "heic": 1, "svg": 1}
+_BYTES_PER_BAND = {
+    "jpeg": 1,
+    "webp": 1,
+    "gif": 1,
+    "avif": 1,
+    "heic": 1,
+    "svg": 1,
+    "jxl": 1,
+    "bmp": 1,
+    "ico": 1,
+}
+# The decoders outside libvips (proxy.pipeline.foreign) decode at full size into
+# their own buffer, and some convert once more before libvips sees the pixels.
+FOREIGN_DECODE_COPIES = 2
 
 
 def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
@@ -75,6 +89,8 @@ def footprint_of(
 
     load_w, load_h = _loaded_size(header, width, height, plan.shrink)
     decoded = load_w * load_h * bands * per_band * frames
+    if header.loader in FOREIGN_LOADERS:
+        decoded *= FOREIGN_DECODE_COPIES
     if header.format == "jpeg" and header.progressive:
         # libjpeg keeps every DCT coefficient of a progressive file (16 bits
         # each, full size whatever the shrink) until the last scan is read.

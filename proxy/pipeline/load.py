@@ -8,6 +8,7 @@ import pyvips
 from pyvips import ffi, vips_lib
 
 from proxy.errors import ImageTooLarge, NotAnImage, ProcessingFailed, UnsupportedFormat
+from proxy.pipeline import foreign
 
 # Only these loaders are reachable from a URL. libvips has others (some read
 # files named inside the image, some parse exotic formats): a whitelist keeps
@@ -66,7 +67,17 @@ def find_loader(data: bytes) -> str:
 
 
 def read_header(data: bytes, max_pixels: int) -> SourceHeader:
-    """Header only: no pixel is decoded, so a bomb costs nothing to refuse."""
+    """Header only: no pixel is decoded, so a bomb costs nothing to refuse.
+
+    The formats libvips cannot decode here are sniffed first and read by their
+    own decoders (proxy.pipeline.foreign); HEIC is recognised by libvips'
+    HEIF loader, which reads its container, and handed over by compression.
+    """
+    if not data:
+        raise NotAnImage("source is empty")
+    decoder = foreign.sniff(data)
+    if decoder is not None:
+        return _foreign_header(decoder, data, max_pixels)
     loader = find_loader(data)
     try:
         image = pyvips.Operation.call(loader, data, fail_on=FAIL_ON)
@@ -74,6 +85,8 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
         raise NotAnImage("source image header is invalid") from None
     fields = image.get_fields()
     fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
+    if fmt == "heic":
+        return _foreign_header(foreign.HEIC, data, max_pixels)
     frames = int(image.get("n-pages")) if loader in _ANIMATED_LOADERS and "n-pages" in fields else 1
     # Every frame is decoded, so an animation counts all of them (as imgproxy).
     if fmt != "svg" and max_pixels and image.width * image.height * frames > max_pixels:
@@ -88,6 +101,16 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
         max(1, frames),
         image.hasalpha(),
         progressive="interlaced" in fields and bool(image.get("interlaced")),
+    )
+
+
+def _foreign_header(decoder: foreign.ForeignDecoder, data: bytes, max_pixels: int) -> SourceHeader:
+    found = decoder.header(data)
+    if max_pixels and found.width * found.height > max_pixels:
+        raise ImageTooLarge()
+    # Their decoders apply the format's own orientation: the pixels come upright.
+    return SourceHeader(
+        decoder.loader, found.format, found.width, found.height, 1, 1, found.has_alpha
     )
 
 
@@ -116,6 +139,9 @@ def load_image(
     1/2, 1/4 and 1/8 size and WebP and SVG at any scale, far faster (or, for
     SVG, sharper) than decoding at full size and resizing afterwards.
     """
+    decoder = foreign.BY_LOADER.get(header.loader)
+    if decoder is not None:
+        return decoder.decode(data)  # at full size: these decoders cannot shrink
     options: dict[str, object] = {}
     if header.loader != "svgload_buffer":
         options["fail_on"] = FAIL_ON

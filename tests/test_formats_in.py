@@ -1,0 +1,235 @@
+"""Sources in HEIC, JPEG XL, BMP and ICO, written by independent encoders.
+
+The files are made by Debian's tools, never by pixelpipe or the libraries it
+decodes with: ImageMagick for BMP and ICO (a top-down BMP is written byte by
+byte here, as ImageMagick writes bottom-up only), libheif's `heif-enc` (x265)
+for HEIC, libjxl's `cjxl` for JPEG XL. Pixels are compared with the image
+the file was made from (lossless formats: exactly or nearly; lossy: within a
+stated tolerance), and JPEG XL also with libjxl's own `djxl` decode.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pyvips
+
+from tests.conftest import make_settings, signed
+from tests.images import decode, gradient, loader_format, mean_abs_difference, pixel, with_alpha
+from tests.servers import Origin, serve_pixelpipe
+
+IMAGEMAGICK = "/usr/bin/convert"  # Debian's; /usr/local/bin/convert may be a stand-in
+TOOLS = {"convert": IMAGEMAGICK, "heif-enc": "heif-enc", "cjxl": "cjxl", "djxl": "djxl"}
+MISSING = [name for name, path in TOOLS.items() if shutil.which(path) is None]
+pytestmark = pytest.mark.skipif(
+    bool(MISSING),
+    reason=f"{', '.join(MISSING)} not installed (make test installs imagemagick, "
+    "libheif-examples, libjxl-tools): SKIPPING the source format tests",
+)
+
+
+def run(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def photo(width: int = 160, height: int = 120) -> pyvips.Image:
+    """A smooth image with detail in one corner: what lossy encoders keep well."""
+    return gradient(width, height)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every test file, by name, written by the independent encoders."""
+    work = tmp_path_factory.mktemp("formats")
+    files: dict[str, Path] = {}
+    source = work / "source.png"
+    photo().pngsave(str(source))
+    alpha = work / "alpha.png"
+    with_alpha(photo(), 128).pngsave(str(alpha))
+    deep = work / "deep.png"
+    (photo().cast("ushort") * 257).copy(interpretation="rgb16").pngsave(str(deep), bitdepth=16)
+    few = work / "few.png"  # 16 colours: palette formats keep them exactly
+    (photo() // 64 * 64).cast("uchar").pngsave(str(few))
+    two = work / "two.png"
+    (photo()[0] > 128).ifthenelse(255, 0).cast("uchar").pngsave(str(two))
+
+    def make(name: str, *command: str) -> None:
+        """Run `command` with OUT standing for the file's path."""
+        files[name] = work / name
+        run(*(part.replace("OUT", str(files[name])) for part in command))
+
+    make("24.bmp", IMAGEMAGICK, str(source), "BMP3:OUT")
+    make("32.bmp", IMAGEMAGICK, str(alpha), "-define", "bmp:format=bmp4", "OUT")
+    make("8.bmp", IMAGEMAGICK, str(few), "-type", "Palette", "BMP3:OUT")
+    make("rle8.bmp", IMAGEMAGICK, str(few), "-type", "Palette", "-compress", "RLE", "BMP3:OUT")
+    make("1.bmp", IMAGEMAGICK, str(two), "-monochrome", "BMP3:OUT")
+    make("16.bmp", IMAGEMAGICK, str(source), "-define", "bmp:subtype=RGB565", "OUT")
+    make("a.ico", IMAGEMAGICK, str(source), "-define", "icon:auto-resize=16,48,256", "OUT")
+    make("q90.heic", "heif-enc", "-q", "90", str(source), "-o", "OUT")
+    make("alpha.heic", "heif-enc", "-q", "90", str(alpha), "-o", "OUT")
+    make("10bit.heic", "heif-enc", "-q", "90", str(deep), "-o", "OUT")
+    make("lossy.jxl", "cjxl", str(source), "OUT", "-d", "1")
+    make("lossless.jxl", "cjxl", str(source), "OUT", "-d", "0")
+    make("alpha.jxl", "cjxl", str(alpha), "OUT", "-d", "0")
+    files["topdown.bmp"] = work / "topdown.bmp"
+    files["topdown.bmp"].write_bytes(top_down_bmp(photo()))
+    files |= {"source.png": source, "alpha.png": alpha, "few.png": few, "two.png": two}
+    return files
+
+
+def top_down_bmp(image: pyvips.Image) -> bytes:
+    """A 24-bit BMP whose rows run top to bottom (negative height), by hand."""
+    width, height = image.width, image.height
+    stride = (width * 3 + 3) // 4 * 4
+    rows = bytearray()
+    memory = image.write_to_memory()
+    for y in range(height):
+        row = memory[y * width * 3 : (y + 1) * width * 3]
+        bgr = bytearray(row)
+        bgr[0::3], bgr[2::3] = row[2::3], row[0::3]
+        rows += bgr + b"\0" * (stride - width * 3)
+    info = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, 24, 0, len(rows), 2835, 2835, 0, 0)
+    header = struct.pack("<2sIHHI", b"BM", 14 + len(info) + len(rows), 0, 0, 14 + len(info))
+    return header + info + bytes(rows)
+
+
+@pytest.fixture(scope="module")
+def served(made: dict[str, Path], origin: Origin) -> Callable[[str], str]:
+    for name, path in made.items():
+        origin.add(f"/formats-in/{name}", path.read_bytes(), "application/octet-stream")
+    return lambda name: f"{origin.base}/formats-in/{name}"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with serve_pixelpipe(make_settings()) as base:
+        yield base
+
+
+def fetch(server: str, path: str) -> pyvips.Image:
+    answer = httpx.get(server + signed(path), timeout=60)
+    assert answer.status_code == 200, answer.text
+    return decode(answer.content)
+
+
+def reference(made: dict[str, Path], name: str) -> pyvips.Image:
+    return pyvips.Image.new_from_file(str(made[name]))
+
+
+@pytest.mark.parametrize(
+    ("name", "truth", "tolerance"),
+    [
+        ("24.bmp", "source.png", 0.01),
+        ("topdown.bmp", "source.png", 0.01),
+        ("8.bmp", "few.png", 0.01),
+        ("rle8.bmp", "few.png", 0.01),
+        ("1.bmp", "two.png", 0.01),
+        ("16.bmp", "source.png", 4.0),  # 5-6-5 bits per channel
+        ("q90.heic", "source.png", 3.0),
+        ("10bit.heic", "source.png", 3.0),
+        ("lossy.jxl", "source.png", 2.0),
+        ("lossless.jxl", "source.png", 0.01),
+    ],
+)
+def test_pixels_match_the_image_the_file_was_made_from(
+    server: str, served: Callable[[str], str], made: dict[str, Path], name: str, truth: str,
+    tolerance: float,
+) -> None:  # fmt: skip
+    result = fetch(server, f"/plain/{served(name)}@png")
+    expected = reference(made, truth)
+    assert (result.width, result.height) == (expected.width, expected.height)
+    if expected.bands == 1:
+        result = result.colourspace("b-w")[0]
+    assert mean_abs_difference(result[: expected.bands], expected) <= tolerance
+
+
+@pytest.mark.parametrize("name", ["32.bmp", "alpha.heic", "alpha.jxl"])
+def test_alpha_is_kept(
+    server: str, served: Callable[[str], str], made: dict[str, Path], name: str
+) -> None:
+    result = fetch(server, f"/plain/{served(name)}@png")
+    assert result.hasalpha() and result.bands == 4
+    expected = reference(made, "alpha.png")
+    assert abs(pixel(result, 10, 10)[3] - 128) <= 2
+    tolerance = 0.01 if name != "alpha.heic" else 3.0
+    assert mean_abs_difference(result, expected) <= tolerance
+
+
+def test_jpeg_xl_agrees_with_libjxls_own_decoder(
+    server: str, served: Callable[[str], str], made: dict[str, Path], tmp_path: Path
+) -> None:
+    decoded = tmp_path / "djxl.png"
+    run("djxl", str(made["lossy.jxl"]), str(decoded))
+    result = fetch(server, f"/plain/{served('lossy.jxl')}@png")
+    assert mean_abs_difference(result, pyvips.Image.new_from_file(str(decoded))[:3]) <= 1.0
+
+
+def test_ico_gives_its_largest_entry(
+    server: str, served: Callable[[str], str], made: dict[str, Path]
+) -> None:
+    largest = fetch(server, f"/plain/{served('a.ico')}@png")
+    assert (largest.width, largest.height) == (256, 256)  # ImageMagick stores it as PNG
+    resized = fetch(server, f"/rs:fit:64:64/plain/{served('a.ico')}@webp")
+    assert (resized.width, resized.height, loader_format(resized)) == (64, 64, "webp")
+
+
+@pytest.mark.parametrize("name", ["q90.heic", "lossy.jxl", "24.bmp", "a.ico"])
+def test_resized_and_reencoded(
+    server: str, served: Callable[[str], str], made: dict[str, Path], name: str
+) -> None:
+    result = fetch(server, f"/rs:fill:80:40/plain/{served(name)}@jpg")
+    assert (result.width, result.height, loader_format(result)) == (80, 40, "jpeg")
+    default = httpx.get(server + signed(f"/w:50/plain/{served(name)}"), timeout=60)
+    # No format asked: the first preferred format that fits (JPEG, or PNG for alpha).
+    assert default.headers["content-type"] in ("image/jpeg", "image/png")
+
+
+@pytest.mark.parametrize("name", ["q90.heic", "lossy.jxl", "24.bmp", "a.ico"])
+def test_truncated_and_corrupt_files_are_422(
+    server: str, made: dict[str, Path], origin: Origin, name: str
+) -> None:
+    data = made[name].read_bytes()
+    broken = {
+        "truncated": data[: len(data) // 2],
+        "corrupt": data[:40] + bytes(255 - b for b in data[40:200]) + data[200:],
+        "header-only": data[:30],
+    }
+    with httpx.Client(timeout=60) as client:
+        for kind, body in broken.items():
+            url = origin.add(f"/formats-in/broken/{kind}/{name}", body)
+            answer = client.get(server + signed(f"/w:40/plain/{url}@png"))
+            assert answer.status_code in (200, 422), (kind, answer.status_code, answer.text)
+            if answer.status_code == 422:
+                assert answer.text.count("\n") == 1
+        assert client.get(server + signed(f"/w:40/plain/{origin.base}/formats-in/{name}@png"))
+
+
+def test_resolution_limit_applies_before_decoding(
+    made: dict[str, Path], origin: Origin, tmp_path: Path
+) -> None:
+    # 4 MP of one colour in a few hundred bytes, against a 1 MP limit.
+    flat = tmp_path / "flat.png"
+    pyvips.Image.black(2000, 2000).add(90).cast("uchar").bandjoin(
+        [pyvips.Image.black(2000, 2000)] * 2
+    ).pngsave(str(flat))
+    run("heif-enc", "-q", "50", str(flat), "-o", str(tmp_path / "bomb.heic"))
+    run("cjxl", str(flat), str(tmp_path / "bomb.jxl"), "-d", "3")
+    run(IMAGEMAGICK, str(flat), "BMP3:" + str(tmp_path / "bomb.bmp"))
+    with (
+        serve_pixelpipe(make_settings(max_src_resolution=1.0)) as base,
+        httpx.Client(timeout=60) as client,
+    ):
+        for name in ("bomb.heic", "bomb.jxl", "bomb.bmp"):
+            url = origin.add(f"/formats-in/{name}", (tmp_path / name).read_bytes())
+            answer = client.get(base + signed(f"/w:10/plain/{url}"))
+            assert (answer.status_code, answer.text) == (
+                422,
+                "source image resolution is too large\n",
+            )
+        assert client.get(base + "/health").status_code == 200
