@@ -33,8 +33,10 @@ HINT_WIDTH_STEP = 50
 class NegotiationPolicy:
     auto_webp: bool = False
     auto_avif: bool = False
+    auto_jxl: bool = False
     enforce_webp: bool = False
     enforce_avif: bool = False
+    enforce_jxl: bool = False
     client_hints: bool = False
 
     @classmethod
@@ -42,14 +44,23 @@ class NegotiationPolicy:
         return cls(
             auto_webp=settings.auto_webp,
             auto_avif=settings.auto_avif,
+            auto_jxl=settings.auto_jxl,
             enforce_webp=settings.enforce_webp,
             enforce_avif=settings.enforce_avif,
+            enforce_jxl=settings.enforce_jxl,
             client_hints=settings.enable_client_hints,
         )
 
     @property
     def consults_accept(self) -> bool:
-        return self.auto_webp or self.auto_avif or self.enforce_webp or self.enforce_avif
+        return (
+            self.auto_webp
+            or self.auto_avif
+            or self.auto_jxl
+            or self.enforce_webp
+            or self.enforce_avif
+            or self.enforce_jxl
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +114,9 @@ def negotiate(
 
     candidates = []
     for fmt, auto, enforce in (
-        ("avif", policy.auto_avif, policy.enforce_avif),  # AVIF first, as imgproxy
+        # imgproxy's order of preference: JPEG XL, AVIF, WebP.
+        ("jxl", policy.auto_jxl, policy.enforce_jxl),
+        ("avif", policy.auto_avif, policy.enforce_avif),
         ("webp", policy.auto_webp, policy.enforce_webp),
     ):
         if enforce or (auto and options.format is None):

@@ -447,8 +447,10 @@ class Settings:
     # Format negotiation (imgproxy's names) and client hints.
     auto_webp: bool = False
     auto_avif: bool = False
+    auto_jxl: bool = False
     enforce_webp: bool = False
     enforce_avif: bool = False
+    enforce_jxl: bool = False
     preferred_formats: tuple[str, ...] = ("jpeg", "png", "gif")
     enable_client_hints: bool = False
     # Encoders.
@@ -456,6 +458,7 @@ class Settings:
     png_quantize: bool = False
     png_quantization_colors: int = 256
     avif_speed: int = 7
+    jxl_effort: int = 4
     webp_lossless_sources: bool = True
     # Perceptual auto quality and byte budgets.
     auto_quality: bool = False
@@ -1088,6 +1091,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
         ("ENABLE_AVIF_DETECTION",),
     ),
     SettingSpec(
+        "AUTO_JXL",
+        "auto_jxl",
+        parse_bool,
+        True,
+        "no format in the URL and `Accept` lists image/jxl: answer JPEG XL (preferred over "
+        "AVIF and WebP, as imgproxy; never for animations)",
+    ),
+    SettingSpec(
+        "ENFORCE_JXL",
+        "enforce_jxl",
+        parse_bool,
+        True,
+        "JPEG XL whenever `Accept` lists it, even over a format in the URL",
+    ),
+    SettingSpec(
         "ENFORCE_WEBP",
         "enforce_webp",
         parse_bool,
@@ -1139,6 +1157,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
         int_between(0, 9, "a speed"),
         True,
         "AVIF encoder speed, 0 (slowest, smallest) to 9 (fastest)",
+    ),
+    SettingSpec(
+        "JXL_EFFORT",
+        "jxl_effort",
+        int_between(1, 9, "an effort"),
+        True,
+        "JPEG XL encoder effort, 1 (fastest) to 9 (smallest)",
     ),
     SettingSpec(
         "WEBP_LOSSLESS_SOURCES",

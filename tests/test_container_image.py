@@ -161,3 +161,23 @@ def test_image_healthcheck_passes(container: tuple[str, str]) -> None:
     command = test[1:]
     failing = podman("exec", "-e", "PIXELPIPE_PORT=1", name, *command, check=False)
     assert failing.returncode != 0
+
+
+def test_image_reads_heic_and_jpeg_xl(
+    container: tuple[str, str], origin: Origin, tmp_path: Path
+) -> None:
+    """The image carries the decoders the wheel's libvips lacks (pillow-heif, pylibjxl)."""
+    if shutil.which("heif-enc") is None or shutil.which("cjxl") is None:
+        pytest.skip("heif-enc/cjxl not installed (make test installs them): SKIPPING")
+    base, _name = container
+    source = tmp_path / "photo.png"
+    photo_like(320, 240).pngsave(str(source))
+    subprocess.run(
+        ["heif-enc", "-q", "80", str(source), "-o", str(tmp_path / "p.heic")], check=True
+    )
+    subprocess.run(["cjxl", str(source), str(tmp_path / "p.jxl")], check=True, capture_output=True)
+    for name in ("p.heic", "p.jxl"):
+        url = origin.add(f"/container/{name}", (tmp_path / name).read_bytes())
+        answer = httpx.get(base + signed(f"/rs:fit:100:0/plain/{url}@png"), timeout=60)
+        assert answer.status_code == 200, (name, answer.text)
+        assert decode(answer.content).width == 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 # Formats pixelpipe writes. Names are canonical; `jpg` is accepted as an alias.
 OUTPUT_FORMATS: frozenset[str] = frozenset(
-    {"jpeg", "png", "webp", "avif", "gif", "tiff", "bmp", "ico"}
+    {"jpeg", "png", "webp", "avif", "gif", "tiff", "bmp", "ico", "jxl", "heic"}
 )
 
 # SVG is written only as a sanitised copy of an SVG source, never encoded from pixels.
@@ -17,7 +17,9 @@ INPUT_FORMATS: frozenset[str] = frozenset(
 
 FORMATS_WITH_ANIMATION: frozenset[str] = frozenset({"gif", "webp"})
 
-FORMATS_WITH_ALPHA: frozenset[str] = frozenset({"png", "webp", "avif", "gif", "tiff", "bmp", "ico"})
+FORMATS_WITH_ALPHA: frozenset[str] = frozenset(
+    {"png", "webp", "avif", "gif", "tiff", "bmp", "ico", "jxl", "heic"}
+)
 
 CONTENT_TYPES: dict[str, str] = {
     "jpeg": "image/jpeg",

@@ -18,6 +18,7 @@ from proxy.pipeline.auto_quality import (
     choose_quality,
 )
 from proxy.pipeline.bitmaps import bmp_bytes, ico_bytes
+from proxy.pipeline.foreign_save import JXL_EFFORT, heic_bytes, jxl_bytes
 
 if TYPE_CHECKING:
     from proxy.settings import Settings
@@ -59,7 +60,7 @@ def _exif_text(value: object) -> str:
 
 
 # Formats whose size follows the quality setting (imgproxy: jpg, webp, heic/avif).
-QUALITY_FORMATS = frozenset({"jpeg", "webp", "avif"})
+QUALITY_FORMATS = frozenset({"jpeg", "webp", "avif", "jxl", "heic"})
 
 # JPEG results smaller than this (about 500x500) are encoded plainly: see encode().
 SMALL_JPEG_PIXELS = 250_000
@@ -74,6 +75,7 @@ class EncoderSettings:
     png_quantize: bool = False
     png_quantization_colors: int = 256
     avif_speed: int = 7
+    jxl_effort: int = JXL_EFFORT
     webp_lossless_sources: bool = True
     auto_quality_slopes: Mapping[str, float] = field(
         default_factory=lambda: dict(AUTO_QUALITY_SLOPES)
@@ -90,6 +92,7 @@ class EncoderSettings:
             png_quantize=settings.png_quantize,
             png_quantization_colors=settings.png_quantization_colors,
             avif_speed=settings.avif_speed,
+            jxl_effort=settings.jxl_effort,
             webp_lossless_sources=settings.webp_lossless_sources,
             auto_quality_slopes={**AUTO_QUALITY_SLOPES, **settings.auto_quality_slopes},
             auto_quality_ssim=settings.auto_quality_ssim,
@@ -148,7 +151,9 @@ def encode_result(
     quality by bisection and, if even the floor does not fit, the size.
     """
     counter = _Counter(request, settings)
-    if request.auto_quality and request.format in QUALITY_FORMATS and not request.animated:
+    # quality:auto where a slope was calibrated (COMPRESSION.md); elsewhere the
+    # format's default quality, which the answer's X-Pixelpipe-Quality reports.
+    if request.auto_quality and request.format in AUTO_QUALITY_SLOPES and not request.animated:
         quality, data = choose_auto_quality(image, request, settings, counter)
     else:
         quality, data = request.quality, counter.encode(image, request.quality)
@@ -307,6 +312,7 @@ def encode(
     WebP: lossy at the quality, or lossless when asked (see encode_result).
     AVIF: libaom at effort 9 - AVIF_SPEED (imgproxy's speed scale); the
     default speed 7 is ~4x faster than speed 5 for about 5% more bytes.
+    JPEG XL and HEIC: see proxy.pipeline.foreign_save.
     TIFF, BMP, ICO: lossless, no quality (see proxy.pipeline.bitmaps).
     """
     settings = settings or EncoderSettings()
@@ -345,6 +351,10 @@ def encode(
         # Lossless deflate with a predictor: imgproxy writes TIFF uncompressed,
         # several times larger for the same pixels.
         return image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep)
+    if fmt == "jxl":
+        return jxl_bytes(image, quality, settings.jxl_effort)
+    if fmt == "heic":
+        return heic_bytes(image, quality)
     if fmt == "bmp":
         return bmp_bytes(image)
     if fmt == "ico":

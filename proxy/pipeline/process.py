@@ -94,16 +94,16 @@ def output_format(
     """The format to write, from the URL, the request's Accept, and the source.
 
     Order: a vector source asked for no processing stays SVG; then the formats
-    negotiated from Accept (AVIF is skipped for animations: libvips writes no
-    AVIF sequences); then the URL's format; then imgproxy's preferred-formats
-    rule: the source's format if listed, else the first listed that can carry
-    the image's animation and alpha, else the first listed.
+    negotiated from Accept (AVIF and JPEG XL are skipped for animations: no
+    sequences are written in either, as imgproxy); then the URL's format; then
+    imgproxy's preferred-formats rule: the source's format if listed, else the
+    first listed that can carry the image's animation and alpha, else the first.
     """
     if header.vector and options.format is None and not asks_processing(options):
         return "svg"
     animated = 1 < header.frames <= max_frames
     for fmt in options.accepted_formats:
-        if fmt == "avif" and animated:
+        if fmt in ("avif", "jxl") and animated:
             continue
         return fmt
     if options.format is not None:
