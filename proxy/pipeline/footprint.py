@@ -33,6 +33,7 @@ JOB_BASE_BYTES = 8 * MIB
 ENCODER_BYTES_PER_PIXEL: dict[str, int] = {
     "avif": 72,
     "heic": 72,
+    "jxl": 96,  # libjxl at effort 4: ~90 MB over a 1200x900 result (bench/formats.py)
     "webp": 24,
     "jpeg": 8,
     "png": 12,
@@ -66,9 +67,6 @@ _BYTES_PER_BAND = {
     "bmp": 1,
     "ico": 1,
 }
-# The decoders outside libvips (proxy.pipeline.foreign) decode at full size into
-# their own buffer, and some convert once more before libvips sees the pixels.
-FOREIGN_DECODE_COPIES = 2
 
 
 def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
@@ -89,8 +87,10 @@ def footprint_of(
 
     load_w, load_h = _loaded_size(header, width, height, plan.shrink)
     decoded = load_w * load_h * bands * per_band * frames
-    if header.loader in FOREIGN_LOADERS:
-        decoded *= FOREIGN_DECODE_COPIES
+    foreign = FOREIGN_LOADERS.get(header.loader)
+    if foreign is not None:
+        # Decoded at full size outside libvips, in several copies (see its `copies`).
+        decoded *= foreign.copies
     if header.format == "jpeg" and header.progressive:
         # libjpeg keeps every DCT coefficient of a progressive file (16 bits
         # each, full size whatever the shrink) until the last scan is read.
