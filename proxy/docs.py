@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from proxy.errors import error_classes
 from proxy.monitoring import metrics_table
-from proxy.options.formats import INPUT_FORMATS, REQUESTABLE_FORMATS
+from proxy.options.formats import INPUT_FORMATS, REQUESTABLE_FORMATS, SWITCHED_INPUT_FORMATS
 from proxy.options.parse import options_table
 from proxy.settings import settings_table
 
@@ -57,15 +57,20 @@ _FORMAT_NOTES = {
         "pixelpipe (24-bit, 32-bit with alpha)",
     ),
     "ico": ("Pillow: the largest entry, PNG entries too", "pixelpipe (one PNG entry, <= 256)"),
+    "pdf": ("pypdfium2 (PDFium): the `page`, drawn at the size needed", ""),
+    "psd": ("psd-tools: the composite the file stores", ""),
+    "video": ("PyAV (FFmpeg): the frame at `video_thumbnail_second`", ""),
 }
 
 
 def formats_table() -> str:
     """The README's formats table, from the sets the server reads and writes."""
     rows = ["| format | source | result |", "|---|---|---|"]
-    for fmt in sorted(INPUT_FORMATS | REQUESTABLE_FORMATS):
+    for fmt in sorted(INPUT_FORMATS | REQUESTABLE_FORMATS | set(SWITCHED_INPUT_FORMATS)):
         read, write = _FORMAT_NOTES[fmt]
         source = f"yes: {read}" if fmt in INPUT_FORMATS else "no"
+        if fmt in SWITCHED_INPUT_FORMATS:
+            source = f"off unless `{SWITCHED_INPUT_FORMATS[fmt]}`: {read}"
         result = f"yes: {write}" if fmt in REQUESTABLE_FORMATS else "no"
         rows.append(f"| `{fmt}` | {source} | {result} |")
     return "\n".join(rows)

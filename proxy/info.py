@@ -16,7 +16,13 @@ from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.load import load_image, read_header
 from proxy.pipeline.metrics import distortion
-from proxy.pipeline.process import ProcessedImage, ProcessingLimits, Rendered, inspect_image
+from proxy.pipeline.process import (
+    ProcessedImage,
+    ProcessingLimits,
+    Rendered,
+    inspect_image,
+    source_header,
+)
 
 
 def image_report(
@@ -28,7 +34,7 @@ def image_report(
 ) -> dict[str, Any]:
     """Blocking and CPU-bound (it processes, encodes and decodes): a worker thread."""
     processed, rendered = inspect_image(data, options, limits, watermark, encoder)
-    header = rendered.header if rendered is not None else read_header(data, limits.max_src_pixels)
+    header = rendered.header if rendered is not None else source_header(data, options, limits)
     return {
         "source": {
             "format": header.format,

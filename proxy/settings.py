@@ -394,6 +394,11 @@ class Settings:
     enforce_thumbnail: bool = False
     skip_processing_formats: tuple[str, ...] = ()
     max_animation_frames: int = 100
+    # Sources only imgproxy Pro reads: off unless switched on.
+    enable_pdf: bool = False
+    enable_psd: bool = False
+    enable_video_thumbnails: bool = False
+    video_thumbnail_second: float = 1.0
     sanitize_svg: bool = True
     watermark_data: bytes | None = None
     watermark_path: str | None = None
@@ -779,6 +784,36 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_positive_int,
         True,
         "frames of an animation processed; beyond it, the first frame only",
+    ),
+    SettingSpec(
+        "ENABLE_PDF",
+        "enable_pdf",
+        parse_bool,
+        False,
+        "read PDF sources (a page, rendered at the size the result needs; `page`/`pg` "
+        "chooses it, from 0); off: 422",
+    ),
+    SettingSpec(
+        "ENABLE_PSD",
+        "enable_psd",
+        parse_bool,
+        False,
+        "read Photoshop PSD/PSB sources (the flattened composite the file stores); off: 422",
+    ),
+    SettingSpec(
+        "ENABLE_VIDEO_THUMBNAILS",
+        "enable_video_thumbnails",
+        parse_bool,
+        True,
+        "read video sources (MP4, WebM, MOV, ...): the frame at `video_thumbnail_second`; off: 422",
+    ),
+    SettingSpec(
+        "VIDEO_THUMBNAIL_SECOND",
+        "video_thumbnail_second",
+        parse_non_negative_float,
+        True,
+        "the second of a video whose frame is the source (the last frame when shorter); "
+        "`vts` overrides it",
     ),
     SettingSpec(
         "SANITIZE_SVG",

@@ -65,6 +65,8 @@ OPTION_NAMES: tuple[OptionName, ...] = (
     _option("watermark", "wm"),
     _option("skip_processing", "skp"),
     _option("raw"),
+    _option("page", "pg"),
+    _option("video_thumbnail_second", "vts"),
     _option("max_bytes", "mb"),
     _option("return_attachment", "att"),
 )

@@ -15,6 +15,14 @@ INPUT_FORMATS: frozenset[str] = frozenset(
     {"jpeg", "png", "webp", "avif", "heic", "gif", "tiff", "svg", "jxl", "bmp", "ico"}
 )
 
+# Sources only imgproxy Pro reads, each read only when its setting is on; never
+# passed through (`raw`, `skip_processing`): they are documents, not images.
+SWITCHED_INPUT_FORMATS: dict[str, str] = {
+    "pdf": "ENABLE_PDF",
+    "psd": "ENABLE_PSD",
+    "video": "ENABLE_VIDEO_THUMBNAILS",
+}
+
 FORMATS_WITH_ANIMATION: frozenset[str] = frozenset({"gif", "webp"})
 
 FORMATS_WITH_ALPHA: frozenset[str] = frozenset(

@@ -206,6 +206,8 @@ class ProcessingOptions:
     skip_processing: tuple[str, ...] = ()
     raw: bool = False
     max_bytes: int = 0
+    page: int = 0  # imgproxy Pro's page: a PDF's page, from zero
+    video_second: float | None = None  # imgproxy Pro's vts; None: VIDEO_THUMBNAIL_SECOND
     # thumbor's colour filters, in URL order: ("brightness", (20,)), ("grayscale", ()), ...
     # Only thumbor URLs set them (imgproxy OSS has no such options).
     adjustments: tuple[tuple[str, tuple[int, ...]], ...] = ()
@@ -246,6 +248,11 @@ class ProcessingOptions:
             f"mb:{self.max_bytes}",
             f"raw:{int(self.raw)}",
         ]
+        # Only when set, so the keys of every URL that names neither stay as they were.
+        if self.page:
+            parts.append(f"pg:{self.page}")
+        if self.video_second is not None:
+            parts.append(f"vts:{format_number(self.video_second)}")
         if self.trim is not None:
             parts.append(f"t:{self.trim.canonical_args()}")
         if self.background is not None:

@@ -405,6 +405,18 @@ def parse_extend_aspect_ratio(args: list[str], draft: Draft, config: ParserConfi
         draft["extend_aspect_ratio_gravity"] = gravity
 
 
+def parse_page(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("page", args, 1, 1, "a page number from 0")
+    draft["page"] = read_positive_int("page", args[0], high=9999)
+
+
+def parse_video_thumbnail_second(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("video_thumbnail_second", args, 1, 1, "a second from 0")
+    draft["video_second"] = read_float(
+        "video_thumbnail_second", args[0], low=0, low_inclusive=True, high=86400
+    )
+
+
 def parse_rotate(args: list[str], draft: Draft, config: ParserConfig) -> None:
     _arity("rotate", args, 1, 1, "an angle in steps of 90")
     try:
@@ -569,6 +581,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`PIXELPIPE_SKIP_PROCESSING_FORMATS`",
     ),
     _spec("raw", _bool_field("raw", "raw"), "bool", "false"),
+    _spec("page", parse_page, "page", "0 (the first; PDF sources, numbered from zero)"),
+    _spec(
+        "video_thumbnail_second",
+        parse_video_thumbnail_second,
+        "second",
+        "`PIXELPIPE_VIDEO_THUMBNAIL_SECOND` (1)",
+    ),
     _spec("max_bytes", parse_max_bytes, "bytes", "0 (no limit)"),
     _spec(
         "return_attachment",

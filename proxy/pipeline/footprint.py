@@ -17,9 +17,14 @@ import pyvips
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import LOSSLESS_SOURCES
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
-from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor, read_header
+from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
 from proxy.pipeline.plan import plan_geometry
-from proxy.pipeline.process import ProcessingLimits, output_format, upright_size
+from proxy.pipeline.process import (
+    ProcessingLimits,
+    output_format,
+    source_header,
+    upright_size,
+)
 
 MIB = 1024 * 1024
 
@@ -66,12 +71,15 @@ _BYTES_PER_BAND = {
     "jxl": 1,
     "bmp": 1,
     "ico": 1,
+    "pdf": 1,
+    "psd": 1,
+    "video": 1,
 }
 
 
 def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
     """Estimated peak bytes of processing `data` with `options` (raises what read_header raises)."""
-    header = read_header(data, limits.max_src_pixels)
+    header = source_header(data, options, limits)
     return footprint_of(header, len(data), options, limits)
 
 
@@ -81,7 +89,7 @@ def footprint_of(
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     frames = header.frames if header.frames <= limits.max_animation_frames else 1
     width, height = upright_size(header, options)
-    plan = plan_geometry(width, height, options, header.vector)
+    plan = plan_geometry(width, height, options, header.scalable)
     bands = 4 if header.has_alpha or header.vector else 3
     per_band = _BYTES_PER_BAND.get(header.format, 2)
 
@@ -120,10 +128,10 @@ def _loaded_size(header: SourceHeader, width: int, height: int, shrink: float) -
     """The size the decoder produces: shrink-on-load as `load_image` asks for it."""
     if header.format == "jpeg":
         factor: float = jpeg_shrink_factor(shrink)
-    elif header.format in ("webp", "svg") and shrink > 1:
+    elif (header.format == "webp" or header.scalable) and shrink > 1:
         factor = shrink
     else:
         factor = 1
-    if header.vector and shrink < 1:
-        factor = shrink  # an SVG renders at the (larger) target size
+    if header.scalable and shrink < 1:
+        factor = shrink  # an SVG or a PDF page renders at the (larger) target size
     return math.ceil(width / factor), math.ceil(height / factor)

@@ -15,22 +15,40 @@ measurement (BENCHMARKS.md, "Formats"):
   first frame.
 - BMP (1/4/8-bit palette, RLE, 16/24/32-bit, top-down) and ICO (the largest
   entry, PNG entries included): Pillow.
+- What only imgproxy Pro reads, each behind its switch: PDF pages through
+  pypdfium2 (PDFium), rendered at the scale the result needs; PSD through
+  psd-tools (the composite the file stores, no layer drawn); a video's frame
+  through PyAV (FFmpeg).
 """
 
 from __future__ import annotations
 
 import io
+import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyvips
 
-from proxy.errors import NotAnImage, ProcessingFailed
+from proxy.errors import NotAnImage, ProcessingFailed, UnsupportedFormat
 
 # Pillow's own bomb check is off: our limit (MAX_SRC_RESOLUTION) is applied
 # from the header before decoding, with our error.
 _PIL_LIMIT = None
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which picture of a source that holds several: a PDF's page (from 0), a
+    video's second."""
+
+    page: int = 0
+    second: float = 1.0
+
+
+FIRST = Selection()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +64,17 @@ class ForeignDecoder:
     format: str
     loader: str  # the name SourceHeader.loader carries, like libvips' "jpegload_buffer"
     sniff: Callable[[bytes], bool]
-    header: Callable[[bytes], ForeignHeader]
-    decode: Callable[[bytes], pyvips.Image]
+    header: Callable[[bytes, Selection], ForeignHeader]
+    # (data, selection, scale): scale is used by `scalable` decoders only.
+    decode: Callable[[bytes, Selection, float], pyvips.Image]
     # Full-size copies of the pixels held at the peak of a decode (the decoder's
     # buffer, the array handed over, ...), for the footprint estimate; measured
     # with bench/formats.py.
     copies: int = 3
+    # Read only when switched on (the setting named in the refusal).
+    switch: str = ""
+    # Drawn at any scale (PDF), like SVG: rendered at the size the result needs.
+    scalable: bool = False
 
 
 def _from_array(
@@ -77,7 +100,7 @@ def _from_array(
 # --- HEIC ----------------------------------------------------------------------
 
 
-def _heic_header(data: bytes) -> ForeignHeader:
+def _heic_header(data: bytes, _selection: Selection) -> ForeignHeader:
     import pillow_heif
 
     try:
@@ -88,7 +111,7 @@ def _heic_header(data: bytes) -> ForeignHeader:
     return ForeignHeader("heic", width, height, found.has_alpha)
 
 
-def _heic_decode(data: bytes) -> pyvips.Image:
+def _heic_decode(data: bytes, _selection: Selection, _scale: float) -> pyvips.Image:
     import pillow_heif
 
     try:
@@ -109,7 +132,7 @@ def _is_jxl(data: bytes) -> bool:
     return data.startswith(_JXL_CODESTREAM) or data.startswith(_JXL_CONTAINER)
 
 
-def _jxl_header(data: bytes) -> ForeignHeader:
+def _jxl_header(data: bytes, _selection: Selection) -> ForeignHeader:
     import pylibjxl
 
     try:
@@ -119,7 +142,7 @@ def _jxl_header(data: bytes) -> ForeignHeader:
     return ForeignHeader("jxl", int(found["width"]), int(found["height"]), bool(found["has_alpha"]))
 
 
-def _jxl_decode(data: bytes) -> pyvips.Image:
+def _jxl_decode(data: bytes, _selection: Selection, _scale: float) -> pyvips.Image:
     import pylibjxl
 
     try:
@@ -152,8 +175,8 @@ def _pillow_open(data: bytes, fmt: str):  # type: ignore[no-untyped-def]
         raise NotAnImage("source image header is invalid") from None
 
 
-def _pillow_header(fmt: str) -> Callable[[bytes], ForeignHeader]:
-    def header(data: bytes) -> ForeignHeader:
+def _pillow_header(fmt: str) -> Callable[[bytes, Selection], ForeignHeader]:
+    def header(data: bytes, _selection: Selection) -> ForeignHeader:
         opened = _pillow_open(data, fmt)
         alpha = opened.mode in ("RGBA", "LA", "PA") or "transparency" in opened.info
         return ForeignHeader(fmt, opened.width, opened.height, alpha)
@@ -161,8 +184,8 @@ def _pillow_header(fmt: str) -> Callable[[bytes], ForeignHeader]:
     return header
 
 
-def _pillow_decode(fmt: str) -> Callable[[bytes], pyvips.Image]:
-    def decode(data: bytes) -> pyvips.Image:
+def _pillow_decode(fmt: str) -> Callable[[bytes, Selection, float], pyvips.Image]:
+    def decode(data: bytes, _selection: Selection, _scale: float) -> pyvips.Image:
         opened = _pillow_open(data, fmt)
         try:
             opened.load()
@@ -176,10 +199,156 @@ def _pillow_decode(fmt: str) -> Callable[[bytes], pyvips.Image]:
     return decode
 
 
+# --- PDF (pypdfium2; only with ENABLE_PDF) ---------------------------------------
+
+# PDFium is not thread-safe: one call at a time in the process.
+_PDFIUM = threading.Lock()
+
+
+def _pdf_page(data: bytes, selection: Selection):  # type: ignore[no-untyped-def]
+    import pypdfium2
+
+    try:
+        document = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError:
+        raise NotAnImage("source PDF could not be read") from None
+    if selection.page >= len(document):
+        raise UnsupportedFormat(f"source PDF has {len(document)} pages (page counts from 0)")
+    return document, document[selection.page]
+
+
+def _pdf_header(data: bytes, selection: Selection) -> ForeignHeader:
+    with _PDFIUM:
+        _document, page = _pdf_page(data, selection)
+        width, height = page.get_size()  # points: 1 pixel each at scale 1
+    return ForeignHeader("pdf", max(1, round(width)), max(1, round(height)), False)
+
+
+def _pdf_decode(data: bytes, selection: Selection, scale: float) -> pyvips.Image:
+    with _PDFIUM:
+        _document, page = _pdf_page(data, selection)
+        try:
+            bitmap = page.render(scale=scale, rev_byteorder=True, fill_color=(255, 255, 255, 255))
+            pixels = bitmap.to_numpy().copy()
+        except Exception:
+            raise ProcessingFailed("source PDF page could not be rendered") from None
+    return _from_array(pixels[:, :, :3])
+
+
+# --- PSD (psd-tools; only with ENABLE_PSD) --------------------------------------
+
+
+def _psd_header(data: bytes, _selection: Selection) -> ForeignHeader:
+    # The fixed 26-byte header: signature, version, 6 reserved, channels,
+    # height, width, depth, colour mode. Read by hand: no layer is parsed.
+    if len(data) < 26:
+        raise NotAnImage("source image header is invalid")
+    version, channels, height, width = struct.unpack(">H6xHII", data[4:22])
+    if version not in (1, 2) or not (width > 0 and height > 0):
+        raise NotAnImage("source image header is invalid")
+    return ForeignHeader("psd", width, height, channels in (2, 4, 5))
+
+
+def _psd_decode(data: bytes, _selection: Selection, _scale: float) -> pyvips.Image:
+    from psd_tools import PSDImage
+
+    try:
+        # The composite the file stores ("maximise compatibility"): no layer is drawn.
+        flat = PSDImage.open(io.BytesIO(data)).topil()
+        if flat is None:
+            raise ValueError("no composite")
+        wanted = "RGBA" if "A" in flat.mode else "RGB"
+        pixels = np.asarray(flat if flat.mode == wanted else flat.convert(wanted))
+    except Exception:
+        raise ProcessingFailed("source PSD has no readable composite image") from None
+    return _from_array(pixels)
+
+
+# --- video (PyAV; only with ENABLE_VIDEO_THUMBNAILS) ----------------------------
+
+_VIDEO_BRANDS = {
+    b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"qt  ",
+    b"M4V ", b"3gp4", b"3gp5", b"3g2a", b"mmp4", b"MSNV", b"dash",
+}  # fmt: skip
+
+
+def _is_video(data: bytes) -> bool:
+    if data[4:8] == b"ftyp" and data[8:12] in _VIDEO_BRANDS:
+        return True
+    return data.startswith(b"\x1aE\xdf\xa3") or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
+
+
+def _video_stream(data: bytes):  # type: ignore[no-untyped-def]
+    import av
+
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+        stream = container.streams.video[0]
+    except (av.FFmpegError, IndexError):
+        raise NotAnImage("source video could not be read") from None
+    return container, stream
+
+
+def _video_header(data: bytes, _selection: Selection) -> ForeignHeader:
+    container, stream = _video_stream(data)
+    with container:
+        width, height = stream.codec_context.width, stream.codec_context.height
+    if not (width and height):
+        raise NotAnImage("source video has no picture size")
+    return ForeignHeader("video", width, height, False)
+
+
+def _video_decode(data: bytes, selection: Selection, _scale: float) -> pyvips.Image:
+    import av
+
+    container, stream = _video_stream(data)
+    chosen = None
+    with container:
+        try:
+            if selection.second > 0 and stream.time_base:
+                target = int(selection.second / stream.time_base)
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                chosen = frame  # the last one decoded when the video is shorter
+                if frame.time is not None and frame.time >= selection.second:
+                    break
+        except av.FFmpegError:
+            pass  # what was decoded before the damage is still a frame
+        if chosen is None:
+            raise ProcessingFailed("source video has no decodable frame")
+        return _from_array(chosen.to_ndarray(format="rgb24"))
+
+
 # Sniffed in this order before libvips is asked (HEIC is recognised by libvips' HEIF
 # loader, which reads its container, and is routed here by its compression).
 DECODERS: tuple[ForeignDecoder, ...] = (
     ForeignDecoder("jxl", "jxlload_foreign", _is_jxl, _jxl_header, _jxl_decode),
+    ForeignDecoder(
+        "pdf",
+        "pdfload_foreign",
+        lambda data: data.startswith(b"%PDF-"),
+        _pdf_header,
+        _pdf_decode,
+        switch="ENABLE_PDF",
+        scalable=True,
+    ),
+    ForeignDecoder(
+        "psd",
+        "psdload_foreign",
+        lambda data: data.startswith(b"8BPS"),
+        _psd_header,
+        _psd_decode,
+        copies=4,
+        switch="ENABLE_PSD",
+    ),
+    ForeignDecoder(
+        "video",
+        "videoload_foreign",
+        _is_video,
+        _video_header,
+        _video_decode,
+        switch="ENABLE_VIDEO_THUMBNAILS",
+    ),
     # Pillow reads the file into its own buffer besides the decoded pixels.
     ForeignDecoder(
         "bmp", "bmpload_foreign", _is_bmp, _pillow_header("bmp"), _pillow_decode("bmp"), 4

@@ -48,10 +48,18 @@ class SourceHeader:
     frames: int = 1
     has_alpha: bool = False
     progressive: bool = False  # a progressive JPEG: decoding holds all its coefficients
+    # For sources that hold several pictures (a PDF's pages, a video's frames).
+    selection: foreign.Selection = foreign.FIRST
 
     @property
     def vector(self) -> bool:
         return self.format == "svg"
+
+    @property
+    def scalable(self) -> bool:
+        """Drawn at any size (SVG, PDF): rendered at the result's, may grow without enlarge."""
+        decoder = foreign.BY_LOADER.get(self.loader)
+        return self.vector or (decoder is not None and decoder.scalable)
 
 
 def find_loader(data: bytes) -> str:
@@ -66,7 +74,12 @@ def find_loader(data: bytes) -> str:
     return loader
 
 
-def read_header(data: bytes, max_pixels: int) -> SourceHeader:
+def read_header(
+    data: bytes,
+    max_pixels: int,
+    selection: foreign.Selection = foreign.FIRST,
+    enabled: frozenset[str] = frozenset(),
+) -> SourceHeader:
     """Header only: no pixel is decoded, so a bomb costs nothing to refuse.
 
     The formats libvips cannot decode here are sniffed first and read by their
@@ -77,7 +90,11 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
         raise NotAnImage("source is empty")
     decoder = foreign.sniff(data)
     if decoder is not None:
-        return _foreign_header(decoder, data, max_pixels)
+        if decoder.switch and decoder.format not in enabled:
+            raise UnsupportedFormat(
+                f"{decoder.format} sources are off (PIXELPIPE_{decoder.switch})"
+            )
+        return _foreign_header(decoder, data, max_pixels, selection)
     loader = find_loader(data)
     try:
         image = pyvips.Operation.call(loader, data, fail_on=FAIL_ON)
@@ -86,7 +103,7 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
     fields = image.get_fields()
     fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
     if fmt == "heic":
-        return _foreign_header(foreign.HEIC, data, max_pixels)
+        return _foreign_header(foreign.HEIC, data, max_pixels, selection)
     frames = int(image.get("n-pages")) if loader in _ANIMATED_LOADERS and "n-pages" in fields else 1
     # Every frame is decoded, so an animation counts all of them (as imgproxy).
     if fmt != "svg" and max_pixels and image.width * image.height * frames > max_pixels:
@@ -104,13 +121,22 @@ def read_header(data: bytes, max_pixels: int) -> SourceHeader:
     )
 
 
-def _foreign_header(decoder: foreign.ForeignDecoder, data: bytes, max_pixels: int) -> SourceHeader:
-    found = decoder.header(data)
+def _foreign_header(
+    decoder: foreign.ForeignDecoder, data: bytes, max_pixels: int, selection: foreign.Selection
+) -> SourceHeader:
+    found = decoder.header(data, selection)
     if max_pixels and found.width * found.height > max_pixels:
         raise ImageTooLarge()
     # Their decoders apply the format's own orientation: the pixels come upright.
     return SourceHeader(
-        decoder.loader, found.format, found.width, found.height, 1, 1, found.has_alpha
+        decoder.loader,
+        found.format,
+        found.width,
+        found.height,
+        1,
+        1,
+        found.has_alpha,
+        selection=selection,
     )
 
 
@@ -141,7 +167,9 @@ def load_image(
     """
     decoder = foreign.BY_LOADER.get(header.loader)
     if decoder is not None:
-        return decoder.decode(data)  # at full size: these decoders cannot shrink
+        # At full size, but for scalable ones (PDF), drawn at the size needed.
+        scale = 1.0 / shrink if decoder.scalable else 1.0
+        return decoder.decode(data, header.selection, scale)
     options: dict[str, object] = {}
     if header.loader != "svgload_buffer":
         options["fail_on"] = FAIL_ON

@@ -20,6 +20,7 @@ from proxy.pipeline.encode import (
     encode_result,
     prepare_metadata,
 )
+from proxy.pipeline.foreign import Selection
 from proxy.pipeline.load import SourceHeader, load_image, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
@@ -50,16 +51,36 @@ class ProcessingLimits:
     max_result_dimension: int = 16383
     # Without a format in the URL or from Accept: imgproxy's PREFERRED_FORMATS rule.
     preferred_formats: tuple[str, ...] = ("jpeg", "png", "gif")
+    # Sources read only when switched on (ENABLE_PDF, ENABLE_PSD, ENABLE_VIDEO_THUMBNAILS).
+    optional_formats: frozenset[str] = frozenset()
+    video_second: float = 1.0  # VIDEO_THUMBNAIL_SECOND
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessingLimits:
+        switched = {
+            "pdf": settings.enable_pdf,
+            "psd": settings.enable_psd,
+            "video": settings.enable_video_thumbnails,
+        }
         return cls(
             max_src_pixels=settings.max_src_pixels,
             max_animation_frames=settings.max_animation_frames,
             sanitize_svg=settings.sanitize_svg,
             max_result_dimension=settings.max_result_dimension,
             preferred_formats=settings.preferred_formats,
+            optional_formats=frozenset(fmt for fmt, on in switched.items() if on),
+            video_second=settings.video_thumbnail_second,
         )
+
+
+def source_header(
+    data: bytes, options: ProcessingOptions, limits: ProcessingLimits
+) -> SourceHeader:
+    """The source's header under the request's limits, page and video second."""
+    second = limits.video_second if options.video_second is None else options.video_second
+    return read_header(
+        data, limits.max_src_pixels, Selection(options.page, second), limits.optional_formats
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +230,7 @@ def _render(
     passed = _pass_through(data, options, limits)
     if passed is not None:
         return passed
-    header = read_header(data, limits.max_src_pixels)
+    header = source_header(data, options, limits)
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     if fmt == "svg":
         if not header.vector:
@@ -227,7 +248,7 @@ def _render(
     trimming = options.trim is not None and not animate
     if not trimming:
         options = resolve_thumbor_box(options, width, height)
-    plan = None if trimming else plan_geometry(width, height, options, header.vector)
+    plan = None if trimming else plan_geometry(width, height, options, header.scalable)
     result_frames = header.frames if animate else 1
     if plan is not None:
         _check_result_size(plan, limits.max_result_dimension, result_frames)
@@ -245,7 +266,7 @@ def _render(
         frames = [prepare_step(frame, options) for frame in frames]
     if plan is None:
         options = resolve_thumbor_box(options, frames[0].width, frames[0].height)
-        plan = plan_geometry(frames[0].width, frames[0].height, options, header.vector)
+        plan = plan_geometry(frames[0].width, frames[0].height, options, header.scalable)
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     ctx = PipelineContext(
         plan=plan,
@@ -271,7 +292,7 @@ def _pass_through(
     """skip_processing: listed source formats go back untouched (SVG still sanitised)."""
     if not options.skip_processing:
         return None
-    header = read_header(data, limits.max_src_pixels)
+    header = source_header(data, options, limits)
     if header.format not in options.skip_processing:
         return None
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
@@ -288,7 +309,9 @@ def raw_result(data: bytes, limits: ProcessingLimits) -> ProcessedImage:
     trusted: an HTML page or a script must not be served from the image
     domain), and SVG sanitised as on every path. No pixel is decoded, so no
     resolution limit applies."""
-    header = read_header(data, 0)
+    header = read_header(data, 0, enabled=limits.optional_formats)
+    if header.format not in CONTENT_TYPES:
+        raise UnsupportedFormat(f"raw answers images only, not {header.format}")
     if header.vector:
         return _svg_result(data, header, limits)
     return ProcessedImage(data, header.format, header.width, header.height, header.format)
