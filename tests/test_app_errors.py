@@ -89,7 +89,12 @@ CASES: list[tuple[str, Callable[[Origin], str], int, str]] = [
         "source image",
     ),
     ("garbage", lambda o: signed(f"/plain/{add(o, bytes(range(256)) * 8)}"), 422, "source is not"),
-    ("pdf", lambda o: signed(f"/plain/{add(o, PDF, 'application/pdf')}"), 422, "source is not"),
+    (
+        "pdf",
+        lambda o: signed(f"/plain/{add(o, PDF, 'application/pdf')}"),
+        422,
+        "pdf sources are off",
+    ),
     (
         "svg entities",
         lambda o: signed(f"/plain/{add(o, SVG_BOMB, 'image/svg+xml')}"),

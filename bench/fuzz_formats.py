@@ -1,0 +1,188 @@
+"""Mutated HEIC, JPEG XL, BMP, ICO, PDF, PSD and video sources against a running server.
+
+    .venv/bin/python bench/fuzz_formats.py --minutes 10 [--seed N]
+
+Valid files are made once by Debian's independent encoders (ImageMagick,
+heif-enc, cjxl, FFmpeg; PDFs written by hand), then mutated at random: bytes
+flipped, runs zeroed or set to 0xFF, the file cut short, header fields
+(sizes, counts, offsets) overwritten with extreme values, chunks duplicated.
+Each mutant is served by a loopback origin and asked of `pixelpipe serve`
+(2 workers, every optional format on, TIMEOUT 10 s) with a few option sets,
+two clients at a time, until the time is up. Reported: answers by status,
+the slowest answer, and anything that breaks the rules: a 5xx other than
+503 (overload, deadline), an answer slower than TIMEOUT + 5 s, a worker that
+died, a server that stopped answering /health. Mutants that broke a rule are
+kept in bench/fuzz-findings/ to become regression tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import KEY, SALT, signed  # noqa: E402
+from tests.servers import Origin  # noqa: E402
+from tests.soak import pixelpipe_process, worker_pids  # noqa: E402
+from tests.test_cli import PIXELPIPE, clean_env, free_port  # noqa: E402
+from tests.test_formats_pro import pdf  # noqa: E402
+
+IMAGEMAGICK = "/usr/bin/convert"
+OPTIONS = [
+    "/w:100/plain/{}@png",
+    "/rs:fill:64:64/plain/{}@jpg",
+    "/plain/{}@webp",
+    "/raw:1/plain/{}",
+]
+TIMEOUT = 10.0
+
+
+def seeds(work: Path) -> dict[str, bytes]:
+    import pyvips
+
+    photo = work / "photo.png"
+    base = pyvips.Image.black(96, 64).add([40, 120, 200]).cast("uchar")
+    base = base.draw_rect([250, 30, 30], 10, 10, 40, 20, fill=True)
+    base.pngsave(str(photo))
+    alpha = work / "alpha.png"
+    base.bandjoin(180).pngsave(str(alpha))
+    commands = {
+        "a.heic": ["heif-enc", "-q", "60", str(photo), "-o", "OUT"],
+        "alpha.heic": ["heif-enc", "-q", "60", str(alpha), "-o", "OUT"],
+        "a.jxl": ["cjxl", str(photo), "OUT", "-d", "2"],
+        "lossless.jxl": ["cjxl", str(alpha), "OUT", "-d", "0"],
+        "a.bmp": [IMAGEMAGICK, str(photo), "BMP3:OUT"],
+        "rle.bmp": [IMAGEMAGICK, str(photo), "-colors", "16", "-compress", "RLE", "BMP3:OUT"],
+        "a.ico": [IMAGEMAGICK, str(photo), "-define", "icon:auto-resize=16,64", "OUT"],
+        "a.psd": [IMAGEMAGICK, str(alpha), "OUT"],
+        "a.mp4": ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=96x64:d=1:r=5",
+                  "-c:v", "libx264", "-pix_fmt", "yuv420p", "OUT"],
+        "a.webm": ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=96x64:d=1:r=5",
+                   "-c:v", "libvpx", "OUT"],
+    }  # fmt: skip
+    made = {"a.pdf": pdf([(120, 80, (200, 30, 30)), (60, 90, (30, 30, 200))])}
+    for name, command in commands.items():
+        out = work / name
+        subprocess.run([part.replace("OUT", str(out)) for part in command], check=True,
+                       capture_output=True)  # fmt: skip
+        made[name] = out.read_bytes()
+    return made
+
+
+EXTREMES = [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x00\x00\x01\x00"]
+
+
+def mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.choice(["flip", "run", "cut", "field", "dup", "header"])
+        at = rng.randrange(len(out)) if out else 0
+        if kind == "flip" and out:
+            out[at] ^= 1 << rng.randrange(8)
+        elif kind == "run" and out:
+            length = rng.randint(1, 64)
+            out[at : at + length] = bytes([rng.choice([0, 0xFF])]) * len(out[at : at + length])
+        elif kind == "cut":
+            out = out[: rng.randint(0, len(out))]
+        elif kind == "field" and len(out) > 4:
+            at = rng.randrange(len(out) - 4)
+            out[at : at + 4] = rng.choice(EXTREMES)
+        elif kind == "dup" and out:
+            length = rng.randint(1, 256)
+            out[at:at] = out[at : at + length]
+        elif kind == "header" and len(out) > 40:
+            # Headers hold the sizes and counts: hit the first 40 bytes harder.
+            at = rng.randrange(4, 40)
+            out[at] = rng.choice([0, 1, 0x7F, 0x80, 0xFF])
+    return bytes(out)
+
+
+async def run(minutes: float, seed: int, findings: Path) -> int:
+    rng = random.Random(seed)
+    origin = Origin().start()
+    port = free_port()
+    env = clean_env(
+        PIXELPIPE_KEY=KEY,
+        PIXELPIPE_SALT=SALT,
+        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        PIXELPIPE_ENABLE_PDF="true",
+        PIXELPIPE_ENABLE_PSD="true",
+        PIXELPIPE_ENABLE_VIDEO_THUMBNAILS="true",
+        PIXELPIPE_TIMEOUT=str(TIMEOUT),
+        PIXELPIPE_RESULT_CACHE_BYTES="0",
+        PIXELPIPE_SOURCE_CACHE_BYTES="0",
+    )
+    statuses: Counter[int] = Counter()
+    broken: list[str] = []
+    slowest = 0.0
+    sent = 0
+    with tempfile.TemporaryDirectory() as tmp, pixelpipe_process(PIXELPIPE, env, port, 2) as server:
+        base = f"http://127.0.0.1:{port}"
+        made = seeds(Path(tmp))
+        workers = sorted(worker_pids(server.pid))
+        deadline = time.monotonic() + minutes * 60
+
+        async def client(session: httpx.AsyncClient, number: int) -> None:
+            nonlocal slowest, sent
+            while time.monotonic() < deadline:
+                name = rng.choice(sorted(made))
+                mutant = mutate(made[name], rng)
+                route = f"/fuzz/{seed}/{number}/{sent}/{name}"
+                sent += 1
+                url = origin.add(route, mutant)
+                path = signed(rng.choice(OPTIONS).format(url))
+                started = time.monotonic()
+                try:
+                    answer = await session.get(base + path)
+                    status = answer.status_code
+                except httpx.HTTPError as error:
+                    status = 0
+                    broken.append(f"{name}: {type(error).__name__}")
+                elapsed = time.monotonic() - started
+                slowest = max(slowest, elapsed)
+                statuses[status] += 1
+                origin.routes.pop(route, None)
+                bad = (status >= 500 and status != 503) or elapsed > TIMEOUT + 5
+                if bad:
+                    broken.append(f"{name}: {status} after {elapsed:.1f} s")
+                    (findings / f"{len(broken):03d}-{status}-{name}").write_bytes(mutant)
+
+        async with httpx.AsyncClient(timeout=TIMEOUT + 30) as session:
+            await asyncio.gather(*(client(session, n) for n in range(2)))
+            health = (await session.get(base + "/health")).status_code
+        alive = sorted(worker_pids(server.pid))
+    origin.stop()
+    print(f"seed {seed}, {minutes:g} min, {sent} mutants over {len(made)} seed files")
+    print("answers: " + ", ".join(f"{status}: {n}" for status, n in sorted(statuses.items())))
+    print(f"slowest answer {slowest:.2f} s (TIMEOUT {TIMEOUT:g} s)")
+    print(f"workers before {workers}, after {alive}; /health {health}")
+    print(f"rule breaks: {len(broken)}")
+    for line in broken[:20]:
+        print("  " + line)
+    return 0 if not broken and workers == alive and health == 200 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    args = parser.parse_args()
+    findings = HERE / "fuzz-findings"
+    findings.mkdir(exist_ok=True)
+    return asyncio.run(run(args.minutes, args.seed, findings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
