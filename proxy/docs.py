@@ -59,6 +59,10 @@ _FORMAT_NOTES = {
     "ico": ("Pillow: the largest entry, PNG entries too", "pixelpipe (one PNG entry, <= 256)"),
     "pdf": ("pypdfium2 (PDFium): the `page`, drawn at the size needed", ""),
     "psd": ("psd-tools: the composite the file stores", ""),
+    "raw": (
+        "rawpy (LibRaw): DNG, CR2, NEF, ARW, ..., developed with the camera's white balance",
+        "",
+    ),
     "video": ("PyAV (FFmpeg): the frame at `video_thumbnail_second`", ""),
 }
 

@@ -397,6 +397,7 @@ class Settings:
     # Sources only imgproxy Pro reads: off unless switched on.
     enable_pdf: bool = False
     enable_psd: bool = False
+    enable_raw: bool = False
     enable_video_thumbnails: bool = False
     video_thumbnail_second: float = 1.0
     sanitize_svg: bool = True
@@ -799,6 +800,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         parse_bool,
         False,
         "read Photoshop PSD/PSB sources (the flattened composite the file stores); off: 422",
+    ),
+    SettingSpec(
+        "ENABLE_RAW",
+        "enable_raw",
+        parse_bool,
+        False,
+        "read camera RAW sources (DNG, CR2, NEF, ARW, ORF, RW2, RAF, ...), developed with "
+        "the camera's white balance; off: 422",
     ),
     SettingSpec(
         "ENABLE_VIDEO_THUMBNAILS",

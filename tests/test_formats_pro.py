@@ -54,17 +54,71 @@ def pdf(pages: list[tuple[int, int, tuple[int, int, int]]]) -> bytes:
     return out + f"startxref\n{xref}\n%%EOF\n".encode()
 
 
+def dng(width: int, height: int, red_left: bool = True) -> bytes:
+    """A DNG written by pidng (not LibRaw): an RGGB mosaic, red on the left, blue on the right."""
+    import tempfile
+
+    import numpy as np
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import (
+        CalibrationIlluminant,
+        CFAPattern,
+        DNGVersion,
+        Orientation,
+        PhotometricInterpretation,
+    )
+
+    mosaic = np.full((height, width), 200, dtype=np.uint16)
+    half = width // 2
+    mosaic[0::2, 0:half:2] = 3800 if red_left else 200  # red sites, left half
+    mosaic[1::2, half + 1 :: 2] = 3800  # blue sites, right half
+    tags = DNGTags()
+    for tag, value in (
+        (Tag.ImageWidth, width),
+        (Tag.ImageLength, height),
+        (Tag.TileWidth, width),
+        (Tag.TileLength, height),
+        (Tag.Orientation, Orientation.Horizontal),
+        (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
+        (Tag.SamplesPerPixel, 1),
+        (Tag.BitsPerSample, 16),
+        (Tag.CFARepeatPatternDim, [2, 2]),
+        (Tag.CFAPattern, CFAPattern.RGGB),
+        (Tag.BlackLevel, 0),
+        (Tag.WhiteLevel, 4095),
+        (
+            Tag.ColorMatrix1,
+            [[1, 1], [0, 1], [0, 1], [0, 1], [1, 1], [0, 1], [0, 1], [0, 1], [1, 1]],
+        ),
+        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
+        (Tag.AsShotNeutral, [[1, 1], [1, 1], [1, 1]]),
+        (Tag.Make, "Test"),
+        (Tag.Model, "Mosaic"),
+        (Tag.DNGVersion, DNGVersion.V1_4),
+        (Tag.DNGBackwardVersion, DNGVersion.V1_2),
+    ):
+        tags.set(tag, value)
+    with tempfile.TemporaryDirectory() as work:
+        writer = RAW2DNG()
+        writer.options(tags, path="", compress=False)
+        writer.convert(mosaic, filename=f"{work}/mosaic")
+        return Path(f"{work}/mosaic.dng").read_bytes()
+
+
 @pytest.fixture(scope="module")
 def sources(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     work = tmp_path_factory.mktemp("pro")
     made = {
         "two.pdf": pdf([(200, 100, RED), (100, 300, BLUE)]),
         "bomb.pdf": pdf([(20000, 20000, RED)]),
+        "mosaic.dng": dng(256, 192),
     }
     if Path(IMAGEMAGICK).exists():
         pyvips.Image.black(80, 60).add(GREEN).cast("uchar").pngsave(str(work / "g.png"))
         subprocess.run([IMAGEMAGICK, str(work / "g.png"), str(work / "g.psd")], check=True)
         made["g.psd"] = (work / "g.psd").read_bytes()
+        subprocess.run([IMAGEMAGICK, str(work / "g.png"), str(work / "plain.tif")], check=True)
+        made["plain.tif"] = (work / "plain.tif").read_bytes()
     if shutil.which("ffmpeg"):
         # Red for the first second, blue after: which frame was taken shows.
         subprocess.run(
@@ -88,11 +142,12 @@ def sources(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 def server() -> Iterator[str]:
     switched = Settings.from_env(
         {"PIXELPIPE_ENABLE_PDF": "true", "PIXELPIPE_ENABLE_PSD": "true",
-         "IMGPROXY_ENABLE_VIDEO_THUMBNAILS": "true"}
+         "PIXELPIPE_ENABLE_RAW": "true", "IMGPROXY_ENABLE_VIDEO_THUMBNAILS": "true"}
     )  # fmt: skip
     settings = make_settings(
         enable_pdf=switched.enable_pdf,
         enable_psd=switched.enable_psd,
+        enable_raw=switched.enable_raw,
         enable_video_thumbnails=switched.enable_video_thumbnails,
     )
     with serve_pixelpipe(settings) as base:
@@ -136,6 +191,17 @@ def test_psd_gives_its_composite(server: str, sources: dict[str, str]) -> None:
     assert (image.width, image.height) == (40, 30) and close(pixel(image, 20, 15), GREEN)
 
 
+def test_camera_raw_is_developed(server: str, sources: dict[str, str]) -> None:
+    image = decode(get(server, f"/plain/{sources['mosaic.dng']}@png").content)
+    assert (image.width, image.height) == (256, 192)
+    left, right = pixel(image, 60, 96), pixel(image, 196, 96)
+    assert left[0] > 2 * max(left[1], left[2]), left  # red where the red sites were lit
+    assert right[2] > 2 * max(right[0], right[1]), right  # blue on the right
+    if "plain.tif" in sources:  # a TIFF that is a picture is still libvips', not LibRaw's
+        tiff = decode(get(server, f"/w:40/plain/{sources['plain.tif']}@png").content)
+        assert tiff.width == 40 and close(pixel(tiff, 20, 15), GREEN)
+
+
 def test_video_frame_at_the_asked_second(server: str, sources: dict[str, str]) -> None:
     if "clip.mp4" not in sources:
         pytest.skip("ffmpeg is not installed (make test installs it): SKIPPING")
@@ -162,6 +228,7 @@ def test_each_is_off_unless_switched_on(origin: Origin, sources: dict[str, str])
         for name, setting in (
             ("two.pdf", "ENABLE_PDF"),
             ("g.psd", "ENABLE_PSD"),
+            ("mosaic.dng", "ENABLE_RAW"),
             ("clip.mp4", "ENABLE_VIDEO_THUMBNAILS"),
         ):
             if name not in sources:

@@ -20,6 +20,7 @@ INPUT_FORMATS: frozenset[str] = frozenset(
 SWITCHED_INPUT_FORMATS: dict[str, str] = {
     "pdf": "ENABLE_PDF",
     "psd": "ENABLE_PSD",
+    "raw": "ENABLE_RAW",
     "video": "ENABLE_VIDEO_THUMBNAILS",
 }
 

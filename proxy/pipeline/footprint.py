@@ -73,6 +73,7 @@ _BYTES_PER_BAND = {
     "ico": 1,
     "pdf": 1,
     "psd": 1,
+    "raw": 1,
     "video": 1,
 }
 

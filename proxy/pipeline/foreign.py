@@ -16,7 +16,8 @@ measurement (BENCHMARKS.md, "Formats"):
 - BMP (1/4/8-bit palette, RLE, 16/24/32-bit, top-down) and ICO (the largest
   entry, PNG entries included): Pillow.
 - What only imgproxy Pro reads, each behind its switch: PDF pages through
-  pypdfium2 (PDFium), rendered at the scale the result needs; PSD through
+  pypdfium2 (PDFium), rendered at the scale the result needs; camera RAW
+  (DNG, CR2, NEF, ARW, ...) developed by rawpy (LibRaw); PSD through
   psd-tools (the composite the file stores, no layer drawn); a video's frame
   through PyAV (FFmpeg).
 """
@@ -319,6 +320,76 @@ def _video_decode(data: bytes, selection: Selection, _scale: float) -> pyvips.Im
         return _from_array(chosen.to_ndarray(format="rgb24"))
 
 
+# --- camera RAW (rawpy, LibRaw; only with ENABLE_RAW) ----------------------------
+
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
+_DNG_VERSION = 0xC612
+_MAKE = 0x010F
+_CAMERA_MAKERS = (b"NIKON", b"SONY", b"PENTAX", b"RICOH", b"SAMSUNG", b"LEICA", b"Hasselblad")
+
+
+def _tiff_ifd0_tags(data: bytes) -> dict[int, bytes]:
+    """IFD0 of a TIFF: tag -> its raw value field (or the bytes it points at, for Make)."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (offset,) = struct.unpack(order + "I", data[4:8])
+        (count,) = struct.unpack(order + "H", data[offset : offset + 2])
+        tags = {}
+        for i in range(min(count, 512)):
+            entry = data[offset + 2 + 12 * i : offset + 14 + 12 * i]
+            tag, _kind, length, value = struct.unpack(order + "HHI4s", entry)
+            if tag == _MAKE and length > 4:
+                (pointer,) = struct.unpack(order + "I", value)
+                value = data[pointer : pointer + min(length, 32)]
+            tags[tag] = value
+        return tags
+    except struct.error:
+        return {}
+
+
+def _is_raw(data: bytes) -> bool:
+    """DNG, Canon CR2, Olympus ORF, Panasonic RW2, Fuji RAF, and the TIFF-shaped
+    raws whose IFD0 names a camera maker (NEF, ARW, PEF, ...). A TIFF that is a
+    plain picture stays libvips'."""
+    if data.startswith((b"IIRO", b"IIRS", b"IIU\x00", b"FUJIFILMCCD-RAW")):
+        return True
+    if not data.startswith(_TIFF_MAGICS) or len(data) < 16:
+        return False
+    if data[8:11] == b"CR\x02":
+        return True
+    tags = _tiff_ifd0_tags(data)
+    return _DNG_VERSION in tags or tags.get(_MAKE, b"").startswith(_CAMERA_MAKERS)
+
+
+def _raw_open(data: bytes):  # type: ignore[no-untyped-def]
+    import rawpy
+
+    try:
+        return rawpy.imread(io.BytesIO(data))
+    except (rawpy.LibRawError, ValueError):
+        raise NotAnImage("source RAW could not be read") from None
+
+
+def _raw_header(data: bytes, _selection: Selection) -> ForeignHeader:
+    with _raw_open(data) as raw:
+        sizes = raw.sizes
+        turned = sizes.flip in (5, 6)  # LibRaw's flip: the developed image is turned
+        width, height = (sizes.height, sizes.width) if turned else (sizes.width, sizes.height)
+    return ForeignHeader("raw", width, height, False)
+
+
+def _raw_decode(data: bytes, _selection: Selection, _scale: float) -> pyvips.Image:
+    import rawpy
+
+    with _raw_open(data) as raw:
+        try:
+            # The camera's white balance, 8 bits, sRGB: what a camera's own JPEG shows.
+            pixels = raw.postprocess(use_camera_wb=True, output_bps=8)
+        except (rawpy.LibRawError, ValueError):
+            raise ProcessingFailed("source RAW could not be developed") from None
+    return _from_array(pixels)
+
+
 # Sniffed in this order before libvips is asked (HEIC is recognised by libvips' HEIF
 # loader, which reads its container, and is routed here by its compression).
 DECODERS: tuple[ForeignDecoder, ...] = (
@@ -340,6 +411,10 @@ DECODERS: tuple[ForeignDecoder, ...] = (
         _psd_decode,
         copies=4,
         switch="ENABLE_PSD",
+    ),
+    # LibRaw holds the raw data and a 4x16-bit working image beside the output.
+    ForeignDecoder(
+        "raw", "rawload_foreign", _is_raw, _raw_header, _raw_decode, copies=5, switch="ENABLE_RAW"
     ),
     ForeignDecoder(
         "video",

@@ -51,7 +51,7 @@ class ProcessingLimits:
     max_result_dimension: int = 16383
     # Without a format in the URL or from Accept: imgproxy's PREFERRED_FORMATS rule.
     preferred_formats: tuple[str, ...] = ("jpeg", "png", "gif")
-    # Sources read only when switched on (ENABLE_PDF, ENABLE_PSD, ENABLE_VIDEO_THUMBNAILS).
+    # Sources read only when switched on (ENABLE_PDF/PSD/RAW/VIDEO_THUMBNAILS).
     optional_formats: frozenset[str] = frozenset()
     video_second: float = 1.0  # VIDEO_THUMBNAIL_SECOND
 
@@ -60,6 +60,7 @@ class ProcessingLimits:
         switched = {
             "pdf": settings.enable_pdf,
             "psd": settings.enable_psd,
+            "raw": settings.enable_raw,
             "video": settings.enable_video_thumbnails,
         }
         return cls(
