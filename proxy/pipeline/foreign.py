@@ -283,8 +283,10 @@ def _video_stream(data: bytes):  # type: ignore[no-untyped-def]
     import av
 
     try:
-        container = av.open(io.BytesIO(data), mode="r")
+        container = av.open(io.BytesIO(data), mode="r", metadata_errors="ignore")
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise IndexError("no decoder for the stream")
     except (av.FFmpegError, IndexError):
         raise NotAnImage("source video could not be read") from None
     return container, stream

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 import pyvips
 from pyvips import ffi, vips_lib
 
-from proxy.errors import ImageTooLarge, NotAnImage, ProcessingFailed, UnsupportedFormat
+from proxy.errors import (
+    ImageTooLarge,
+    NotAnImage,
+    ProcessingFailed,
+    ProxyError,
+    UnsupportedFormat,
+)
 from proxy.pipeline import foreign
 
 # Only these loaders are reachable from a URL. libvips has others (some read
@@ -36,6 +42,11 @@ _ANIMATED_LOADERS = {"gifload_buffer", "webpload_buffer"}
 
 # Untrusted input: a truncated or corrupt file is an error, not a grey image.
 FAIL_ON = "error"
+
+# What a failed libvips call raises: pyvips.Error, or UnicodeDecodeError when the
+# message libvips wrote quotes bytes of the file that are not UTF-8 (pyvips
+# decodes it while building the error; found by bench/fuzz_formats.py).
+VIPS_ERRORS = (pyvips.Error, UnicodeDecodeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +109,7 @@ def read_header(
     loader = find_loader(data)
     try:
         image = pyvips.Operation.call(loader, data, fail_on=FAIL_ON)
-    except pyvips.Error:
+    except VIPS_ERRORS:
         raise NotAnImage("source image header is invalid") from None
     fields = image.get_fields()
     fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
@@ -124,7 +135,15 @@ def read_header(
 def _foreign_header(
     decoder: foreign.ForeignDecoder, data: bytes, max_pixels: int, selection: foreign.Selection
 ) -> SourceHeader:
-    found = decoder.header(data, selection)
+    try:
+        found = decoder.header(data, selection)
+    except ProxyError:
+        raise
+    except Exception:
+        # Libraries outside libvips raise what they like on hostile bytes (the
+        # fuzzer, bench/fuzz_formats.py, met EOFError, UnicodeDecodeError,
+        # AttributeError, ...): every one of them is a header that cannot be read.
+        raise NotAnImage("source image header is invalid") from None
     if max_pixels and found.width * found.height > max_pixels:
         raise ImageTooLarge()
     # Their decoders apply the format's own orientation: the pixels come upright.
@@ -169,7 +188,12 @@ def load_image(
     if decoder is not None:
         # At full size, but for scalable ones (PDF), drawn at the size needed.
         scale = 1.0 / shrink if decoder.scalable else 1.0
-        return decoder.decode(data, header.selection, scale)
+        try:
+            return decoder.decode(data, header.selection, scale)
+        except ProxyError:
+            raise
+        except Exception:
+            raise ProcessingFailed("source image could not be decoded") from None  # as above
     options: dict[str, object] = {}
     if header.loader != "svgload_buffer":
         options["fail_on"] = FAIL_ON
@@ -188,5 +212,5 @@ def load_image(
         options["n"] = header.frames
     try:
         return pyvips.Operation.call(header.loader, data, **options)
-    except pyvips.Error:
+    except VIPS_ERRORS:
         raise ProcessingFailed("source image could not be decoded") from None

@@ -21,7 +21,7 @@ from proxy.pipeline.encode import (
     prepare_metadata,
 )
 from proxy.pipeline.foreign import Selection
-from proxy.pipeline.load import SourceHeader, load_image, read_header
+from proxy.pipeline.load import VIPS_ERRORS, SourceHeader, load_image, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
 from proxy.pipeline.svg import sanitize_svg
@@ -187,7 +187,7 @@ def inspect_image(
         return _encode(rendered, options, encoder or EncoderSettings()), rendered
     except ProxyError:
         raise
-    except pyvips.Error:
+    except VIPS_ERRORS:
         interrupt.check()  # killed because nobody waits: not the source's fault
         # libvips decodes lazily: a corrupt file may only fail here, at encode.
         raise ProcessingFailed() from None

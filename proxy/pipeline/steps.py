@@ -26,6 +26,7 @@ from proxy.options.model import (
     Trim,
     WatermarkPosition,
 )
+from proxy.pipeline.load import VIPS_ERRORS
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 
 WHITE = (255, 255, 255)
@@ -59,7 +60,7 @@ def to_processing_colourspace(image: pyvips.Image, options: ProcessingOptions) -
     if has_icc:
         try:
             return image.icc_transform("srgb", embedded=True, intent="perceptual")
-        except pyvips.Error:
+        except VIPS_ERRORS:
             pass  # a broken profile: fall back to a plain colourspace conversion
     if image.interpretation == "cmyk":
         return image.icc_transform("srgb", input_profile="cmyk", intent="perceptual")
