@@ -12,7 +12,9 @@ and a header-only read, median of 5. The default run measures pixelpipe
 itself, in process: decode only (ms per megapixel), and a cold
 `rs:fill:300:300` JPEG from each format (median of 5, no cache), beside the
 same from the JPEG; then each format's peak memory against the footprint
-estimate, one fresh process per job (as bench/job_memory.py).
+estimate, one fresh process per job (as bench/job_memory.py); and bombs (36 MP
+of one colour in a small HEIC and JPEG XL, a 20000x20000 pt PDF page, an 8K
+video): the answer, how long it took and how far the peak RSS rose.
 """
 
 from __future__ import annotations
@@ -35,10 +37,14 @@ IMAGEMAGICK = "/usr/bin/convert"
 
 
 def make_sources(corpus: Path, work: Path) -> dict[str, Path]:
-    import pyvips
-
     png = work / "photo.png"
-    pyvips.Image.new_from_file(str(corpus / PHOTO)).pngsave(str(png), compression=1)
+    # In a child: this process must stay small (see main).
+    subprocess.run(
+        [sys.executable, "-c", "import pyvips, sys; "
+         "pyvips.Image.new_from_file(sys.argv[1]).pngsave(sys.argv[2], compression=1)",
+         str(corpus / PHOTO), str(png)],
+        check=True,
+    )  # fmt: skip
     made = {"jpeg": corpus / PHOTO, "png": png}
     for fmt, command in {
         "heic": ["heif-enc", "-q", "80", str(png), "-o", str(work / "photo.heic")],
@@ -195,6 +201,73 @@ def memory(sources: dict[str, Path]) -> None:
         )
 
 
+BOMB_CHILD = r"""
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from proxy.errors import ProxyError
+from proxy.options import ParserConfig, parse_options
+from proxy.pipeline.process import ProcessingLimits, process_image
+from proxy.settings import Settings
+
+settings = Settings(enable_pdf=True, enable_psd=True, enable_raw=True, enable_video_thumbnails=True)
+limits = ProcessingLimits.from_settings(settings)
+options = parse_options(("rs:fit:300:300",), "x", "jpg", ParserConfig())
+data = open(sys.argv[2], "rb").read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+started = time.perf_counter()
+try:
+    process_image(data, options, limits)
+    answer = "200"
+except ProxyError as error:
+    answer = f"{error.status} {error.reason}"
+elapsed = time.perf_counter() - started
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"answer": answer, "ms": elapsed * 1000, "rise": after - before}))
+"""
+
+
+def bombs(work: Path) -> None:
+    """Small files that claim many pixels: refused from the header, before any decoding."""
+    sys.path.insert(0, str(ROOT))
+    from tests.test_formats_pro import pdf
+
+    flat = work / "flat.png"
+    # Made in a child: a child's peak RSS starts at its parent's (see main), so
+    # the parent must not hold 36 MP itself.
+    subprocess.run(
+        [sys.executable, "-c", "import pyvips, sys; pyvips.Image.black(6000, 6000).add(90)"
+         ".cast('uchar').pngsave(sys.argv[1], compression=9)", str(flat)],
+        check=True,
+    )  # fmt: skip
+    made = {"36 MP HEIC": work / "bomb.heic", "36 MP JPEG XL": work / "bomb.jxl"}
+    subprocess.run(["heif-enc", "-q", "30", str(flat), "-o", str(made["36 MP HEIC"])],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["cjxl", str(flat), str(made["36 MP JPEG XL"]), "-d", "4"],
+                   check=True, capture_output=True)  # fmt: skip
+    made["20000x20000 pt PDF"] = work / "bomb.pdf"
+    made["20000x20000 pt PDF"].write_bytes(pdf([(20000, 20000, (200, 0, 0))]))
+    made["8K H.264"] = work / "bomb.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=red:s=7680x4320:d=0.2:r=10",
+         "-c:v", "libx264", "-preset", "ultrafast", str(made["8K H.264"])],
+        check=True,
+    )  # fmt: skip
+    print("| bomb | file bytes | answer | ms to answer | peak RSS rise MB |")
+    print("|---|---:|---|---:|---:|")
+    for label, path in made.items():
+        out = subprocess.run(
+            [sys.executable, "-c", BOMB_CHILD, str(ROOT), str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"| {label} | {path.stat().st_size:,} | {result['answer']} | {result['ms']:.1f} "
+            f"| {result['rise'] / 2**20:.1f} |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, required=True, help="the shared photo corpus")
@@ -210,6 +283,8 @@ def main() -> int:
         # still be small.
         sys.path.insert(0, str(ROOT))
         memory(sources)
+        print()
+        bombs(Path(tmp))
         print()
         pixelpipe(sources)
     return 0

@@ -109,10 +109,12 @@ def read_header(
     loader = find_loader(data)
     try:
         image = pyvips.Operation.call(loader, data, fail_on=FAIL_ON)
+        # Field names come from the file too (HEIF metadata): pyvips fails to
+        # decode ones that are not UTF-8 (bench/fuzz_formats.py found it).
+        fields = image.get_fields()
+        fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
     except VIPS_ERRORS:
         raise NotAnImage("source image header is invalid") from None
-    fields = image.get_fields()
-    fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
     if fmt == "heic":
         return _foreign_header(foreign.HEIC, data, max_pixels, selection)
     frames = int(image.get("n-pages")) if loader in _ANIMATED_LOADERS and "n-pages" in fields else 1
