@@ -181,19 +181,13 @@ MEMORY_JOBS = [
 
 
 def memory(sources: dict[str, Path]) -> None:
-    from bench.job_memory import CHILD
+    from bench.job_memory import CHILD, measure_job
 
     print("| source | options | measured peak rise MB | estimate MB | estimate / measured |")
     print("|---|---|---:|---:|---:|")
     for fmt, options in MEMORY_JOBS:
         child = CHILD.replace("Settings()", "Settings(max_src_resolution=50)")
-        out = subprocess.run(
-            [sys.executable, "-c", child, str(ROOT), str(sources[fmt]), options],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result = measure_job(sources[fmt], options, child)
         ratio = result["estimate"] / max(result["measured"], 1)
         print(
             f"| {fmt} | {options} | {result['measured'] / 2**20:.0f} "

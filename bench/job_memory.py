@@ -82,6 +82,17 @@ print(json.dumps({"measured": after - before, "estimate": job_footprint(data, op
 """
 
 
+def measure_job(source: Path, options: str, child: str = CHILD) -> dict[str, float]:
+    """{"measured": peak RSS rise, "estimate": footprint} of one job in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", child, str(ROOT), str(source), options],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def generated_sources(directory: Path) -> dict[str, Path]:
     import pyvips
 
@@ -116,13 +127,7 @@ def main() -> int:
         print("|---|---|---:|---:|---:|")
         worst = float("inf")
         for name, options in JOBS:
-            out = subprocess.run(
-                [sys.executable, "-c", CHILD, str(ROOT), str(sources[name]), options],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            result = json.loads(out.stdout.strip().splitlines()[-1])
+            result = measure_job(sources[name], options)
             ratio = result["estimate"] / max(result["measured"], 1)
             worst = min(worst, ratio)
             label = sources[name].name

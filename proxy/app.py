@@ -42,6 +42,7 @@ from proxy.monitoring import (
     worker_exited,
 )
 from proxy.observability import Observability, current
+from proxy.pipeline.load import forget_vips_error
 from proxy.pipeline.watermark import load_watermark
 from proxy.readiness import Readiness
 from proxy.responses import error_response
@@ -263,7 +264,9 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
             record.error = error_kind(error)
             return error_response(error, settings.error_ttl)
         except Exception:
-            # Never a traceback to the client; the log has it.
+            # Never a traceback to the client; the log has it. libvips' error
+            # buffer is emptied, so one bad message cannot break later errors.
+            forget_vips_error()
             log.exception("unexpected error for %s", request.url.path[:200])
             record.error = "internal_error"
             return error_response(ProxyError())

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -81,3 +82,17 @@ def redis_url() -> Iterator[str]:
         RedisServer(server, free_port(), workdir) as redis_server,
     ):
         yield redis_server.url
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """Debian's Chromium, driven by Playwright (which downloads no browser of its own)."""
+    from tests.test_gallery_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Chromium is not installed (make test installs Debian's chromium): SKIPPING")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

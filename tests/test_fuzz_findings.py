@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import pyvips
 
 from tests.conftest import make_settings, signed
 from tests.images import decode
@@ -44,3 +45,16 @@ def test_a_finding_is_a_clear_answer(server: str, origin: Origin, finding: Path)
             elif "raw:1" not in options:
                 assert 0 < decode(answer.content).width <= 100
         assert client.get(server + "/health").status_code == 200
+
+
+def test_an_undecodable_libvips_message_does_not_poison_later_errors(
+    server: str, origin: Origin
+) -> None:
+    # pyvips empties libvips' error buffer after reading it, but not when reading
+    # failed: the message stayed, and every later libvips error in the process
+    # became a UnicodeDecodeError (a 500 wherever that was not caught).
+    finding = Path(__file__).parent / "data" / "fuzz" / "libvips-message-not-utf8.heic"
+    url = origin.add("/fuzz-findings/poison.heic", finding.read_bytes())
+    assert httpx.get(server + signed(f"/w:10/plain/{url}@png"), timeout=60).status_code == 422
+    with pytest.raises(pyvips.Error):  # the server runs in this process: same libvips
+        pyvips.Image.new_from_buffer(b"not an image at all", "")

@@ -25,7 +25,7 @@ import pyvips
 from tests.conftest import make_settings
 from tests.servers import serve_pixelpipe, wait_until_serving
 from tests.test_cli import PIXELPIPE, clean_env, free_port
-from tests.test_gallery_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.test_gallery_browser import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTROLS = (
@@ -117,17 +117,6 @@ def test_without_development_mode_the_playground_is_absent() -> None:
 
 def _chart_texts() -> list[str]:
     return [p.read_text() for p in (ROOT / "helm").rglob("*") if p.is_file()]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed (make test installs Debian's chromium): SKIPPING")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def settled(page) -> None:  # type: ignore[no-untyped-def]

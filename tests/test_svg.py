@@ -11,12 +11,10 @@ make none.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -26,7 +24,6 @@ from proxy.pipeline.svg import clean_css, sanitize_svg
 from tests.conftest import signed
 from tests.servers import Origin
 from tests.svg_vectors import VECTORS, vector
-from tests.test_gallery_browser import CHROMIUM, CHROMIUM_ARGS
 
 OUTSIDE = "http://evil.example/x"
 
@@ -108,30 +105,19 @@ class Canary:
         return sum(count for path, count in self.leaks.items() if path.endswith(f"/{index}"))
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed (make test installs Debian's chromium): SKIPPING")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 def open_and_wait(page, url: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(url, wait_until="load")
     time.sleep(0.15)  # SMIL animations begin at load; give them a moment to fire
 
 
 def test_no_vector_runs_or_loads_once_pixelpipe_answered(
-    browser,
+    chromium,  # type: ignore[no-untyped-def]
     pixelpipe: str,
-    origin: Origin,  # type: ignore[no-untyped-def]
+    origin: Origin,
 ) -> None:
     canary = Canary()
     leak = canary.base + "/leak"
-    context = browser.new_context()
+    context = chromium.new_context()
     page = context.new_page()
     try:
         for index in range(len(VECTORS)):

@@ -47,6 +47,8 @@ class Selection:
 
     page: int = 0
     second: float = 1.0
+    # The source limit, for decoders that can refuse before their costly probe.
+    max_pixels: int = 0
 
 
 FIRST = Selection()
@@ -292,7 +294,44 @@ def _video_stream(data: bytes):  # type: ignore[no-untyped-def]
     return container, stream
 
 
-def _video_header(data: bytes, _selection: Selection) -> ForeignHeader:
+_CONTAINER_BOXES = {b"moov", b"trak"}
+
+
+def _mp4_track_size(data: bytes) -> tuple[int, int] | None:
+    """The largest track size an MP4/MOV declares in its `tkhd` boxes, read by hand.
+
+    FFmpeg's probe decodes a frame to learn the size (an 8K frame: 80 MB and
+    60 ms); the declared size lets a video over the limit be refused first.
+    """
+    largest: tuple[int, int] | None = None
+    stack = [(0, len(data))]
+    while stack:
+        at, end = stack.pop()
+        while at + 8 <= end:
+            size, kind = struct.unpack(">I4s", data[at : at + 8])
+            header = 8
+            if size == 1 and at + 16 <= end:
+                (size,) = struct.unpack(">Q", data[at + 8 : at + 16])
+                header = 16
+            size = end - at if size == 0 else size
+            if size < header:
+                return largest
+            if kind in _CONTAINER_BOXES:
+                stack.append((at + header, min(at + size, end)))
+            elif kind == b"tkhd" and at + size <= end and size >= 92:
+                width, height = struct.unpack(">II", data[at + size - 8 : at + size])
+                found = (width >> 16, height >> 16)  # 16.16 fixed point
+                if largest is None or found[0] * found[1] > largest[0] * largest[1]:
+                    largest = found
+            at += size
+    return largest
+
+
+def _video_header(data: bytes, selection: Selection) -> ForeignHeader:
+    declared = _mp4_track_size(data) if data[4:8] == b"ftyp" else None
+    if declared is not None and declared[0] * declared[1] > selection.max_pixels > 0:
+        # Over the limit as declared: refused by the caller without a probe.
+        return ForeignHeader("video", declared[0], declared[1], False)
     container, stream = _video_stream(data)
     with container:
         width, height = stream.codec_context.width, stream.codec_context.height

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 from pyvips import ffi, vips_lib
@@ -47,6 +47,13 @@ FAIL_ON = "error"
 # message libvips wrote quotes bytes of the file that are not UTF-8 (pyvips
 # decodes it while building the error; found by bench/fuzz_formats.py).
 VIPS_ERRORS = (pyvips.Error, UnicodeDecodeError)
+
+
+def forget_vips_error() -> None:
+    """Empty libvips' error buffer. pyvips empties it after reading it, but not
+    when reading it failed: the undecodable message then stayed and broke every
+    later libvips error of the process (seen in the tests after a fuzz finding)."""
+    vips_lib.vips_error_clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +121,7 @@ def read_header(
         fields = image.get_fields()
         fmt = _FORMAT_OF_LOADER.get(loader) or _heif_format(image)
     except VIPS_ERRORS:
+        forget_vips_error()
         raise NotAnImage("source image header is invalid") from None
     if fmt == "heic":
         return _foreign_header(foreign.HEIC, data, max_pixels, selection)
@@ -138,7 +146,7 @@ def _foreign_header(
     decoder: foreign.ForeignDecoder, data: bytes, max_pixels: int, selection: foreign.Selection
 ) -> SourceHeader:
     try:
-        found = decoder.header(data, selection)
+        found = decoder.header(data, replace(selection, max_pixels=max_pixels))
     except ProxyError:
         raise
     except Exception:
@@ -215,4 +223,5 @@ def load_image(
     try:
         return pyvips.Operation.call(header.loader, data, **options)
     except VIPS_ERRORS:
+        forget_vips_error()
         raise ProcessingFailed("source image could not be decoded") from None

@@ -21,7 +21,13 @@ from proxy.pipeline.encode import (
     prepare_metadata,
 )
 from proxy.pipeline.foreign import Selection
-from proxy.pipeline.load import VIPS_ERRORS, SourceHeader, load_image, read_header
+from proxy.pipeline.load import (
+    VIPS_ERRORS,
+    SourceHeader,
+    forget_vips_error,
+    load_image,
+    read_header,
+)
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
 from proxy.pipeline.svg import sanitize_svg
@@ -188,6 +194,7 @@ def inspect_image(
     except ProxyError:
         raise
     except VIPS_ERRORS:
+        forget_vips_error()
         interrupt.check()  # killed because nobody waits: not the source's fault
         # libvips decodes lazily: a corrupt file may only fail here, at encode.
         raise ProcessingFailed() from None

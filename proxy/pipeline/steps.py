@@ -26,7 +26,7 @@ from proxy.options.model import (
     Trim,
     WatermarkPosition,
 )
-from proxy.pipeline.load import VIPS_ERRORS
+from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 
 WHITE = (255, 255, 255)
@@ -61,7 +61,7 @@ def to_processing_colourspace(image: pyvips.Image, options: ProcessingOptions) -
         try:
             return image.icc_transform("srgb", embedded=True, intent="perceptual")
         except VIPS_ERRORS:
-            pass  # a broken profile: fall back to a plain colourspace conversion
+            forget_vips_error()  # a broken profile: fall back to a plain conversion
     if image.interpretation == "cmyk":
         return image.icc_transform("srgb", input_profile="cmyk", intent="perceptual")
     if image.interpretation != "srgb" or image.format != "uchar":
