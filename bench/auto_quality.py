@@ -49,11 +49,12 @@ from proxy.pipeline.auto_quality import (  # noqa: E402
     choose_quality,
 )
 from proxy.pipeline.encode import EncodeRequest, EncoderSettings, encode, encode_result  # noqa: E402
+from proxy.pipeline.load import load_image, read_header  # noqa: E402
 from proxy.pipeline.metrics import comparable, distortion, ssim  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
 from proxy.settings import Settings  # noqa: E402
 
-FORMATS = ("jpeg", "webp", "avif")
+FORMATS = ("jpeg", "webp", "avif")  # --formats chooses; JPEG is always measured (the target)
 GRID = tuple(range(20, 96, 3))
 SIZE = 1200
 # Calibrated a little above JPEG q80's mean SSIM, so that images the rule has
@@ -85,6 +86,11 @@ def render(path: Path, fmt: str) -> tuple[pyvips.Image, str]:
     return rendered.image.copy_memory(), rendered.keep
 
 
+def decode_result(data: bytes) -> pyvips.Image:
+    """A result read back as the server reads it (JPEG XL and HEIC are not libvips')."""
+    return load_image(data, read_header(data, 0), 1.0)
+
+
 def measure_curve(job: tuple[Path, str]) -> tuple[str, str, int, dict[int, Result]]:
     path, fmt = job
     image, keep = render(path, fmt)
@@ -92,7 +98,7 @@ def measure_curve(job: tuple[Path, str]) -> tuple[str, str, int, dict[int, Resul
     curve = {}
     for quality in GRID:
         data = encode(image, fmt, quality, keep, ENCODER)
-        decoded = comparable(pyvips.Image.new_from_buffer(data, ""))
+        decoded = comparable(decode_result(data))
         curve[quality] = Result(quality, len(data), ssim(reference, decoded))
     return path.name, fmt, image.width * image.height, curve
 
@@ -103,7 +109,7 @@ def evaluate(job: tuple[Path, str, int]) -> tuple[str, str, str, Result]:
     image, keep = render(path, fmt)
     request = EncodeRequest(format=fmt, quality=quality or 80, keep=keep, auto_quality=quality == 0)
     encoded = encode_result(image, request, ENCODER)
-    decoded = pyvips.Image.new_from_buffer(encoded.data, "")
+    decoded = decode_result(encoded.data)
     measured = distortion(image, decoded, perceptual=True)
     label = "auto" if quality == 0 else f"q{quality}"
     result = Result(
@@ -141,7 +147,10 @@ def calibrate(curves: Curves, pixels: dict[str, int], fmt: str, target: float) -
     The start (first probe) shapes the search a little, so the two are settled
     together: a few rounds of slope-for-this-start, then start-for-this-slope.
     """
-    rule = ENCODER.auto_quality_rule(fmt)
+    if fmt in AUTO_QUALITY_SLOPES:
+        rule = ENCODER.auto_quality_rule(fmt)
+    else:  # a format not calibrated yet: any start, the rounds below settle it
+        rule = replace(ENCODER.auto_quality_rule("jpeg"), slope=0.05, start=70)
     for _round in range(3):
         rule = replace(rule, slope=_slope_for(curves, pixels, fmt, rule, target))
         chosen = simulate(curves, pixels, fmt, rule)
@@ -185,13 +194,15 @@ def fixed_at(curve: list[tuple[int, int, float]], mean: float) -> tuple[float, f
     return math.nan, math.nan
 
 
-def measure_set(directory: Path, pool: Pool) -> tuple[Curves, dict[str, int], list[Path]]:
+def measure_set(
+    directory: Path, pool: Pool, formats: tuple[str, ...] = FORMATS
+) -> tuple[Curves, dict[str, int], list[Path]]:
     paths = [
         p for p in sorted(directory.iterdir()) if p.suffix.lower() in (".jpg", ".jpeg", ".png")
     ]
     curves: Curves = {}
     pixels: dict[str, int] = {}
-    jobs = [(p, fmt) for p in paths for fmt in FORMATS]
+    jobs = [(p, fmt) for p in paths for fmt in dict.fromkeys(("jpeg", *formats))]
     for name, fmt, count, curve in pool.imap_unordered(measure_curve, jobs):
         curves.setdefault(name, {})[fmt] = curve
         pixels[name] = count
@@ -199,9 +210,9 @@ def measure_set(directory: Path, pool: Pool) -> tuple[Curves, dict[str, int], li
 
 
 def evidence(
-    label: str, paths: list[Path], curves: Curves, pool: Pool
+    label: str, paths: list[Path], curves: Curves, pool: Pool, formats: tuple[str, ...] = FORMATS
 ) -> tuple[list[str], list[str]]:
-    jobs = [(p, fmt, 0) for p in paths for fmt in FORMATS] + [(p, "jpeg", 80) for p in paths]
+    jobs = [(p, fmt, 0) for p in paths for fmt in formats] + [(p, "jpeg", 80) for p in paths]
     results: dict[tuple[str, str, str], Result] = {}
     for name, fmt, kind, result in pool.imap_unordered(evaluate, jobs):
         results[name, fmt, kind] = result
@@ -214,7 +225,7 @@ def evidence(
         f"| {statistics.mean(r.ssimulacra2 for r in jpeg80):.1f} | — | — | — | — | 1 |"
     ]
     per_image = []
-    for fmt in FORMATS:
+    for fmt in formats:
         auto = [results[n, fmt, "auto"] for n in names]
         total = sum(r.bytes for r in auto)
         mean = statistics.mean(r.ssim for r in auto)
@@ -240,24 +251,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--heldout", type=Path, required=True)
+    parser.add_argument("--formats", default=",".join(FORMATS), help="e.g. jxl,heic")
+    parser.add_argument(
+        "--calibrate-only", action="store_true", help="curves and slopes, no evidence runs"
+    )
     args = parser.parse_args()
+    formats = tuple(args.formats.split(","))
     started = time.perf_counter()
     with Pool(2) as pool:
-        corpus_curves, corpus_pixels, corpus_paths = measure_set(args.corpus, pool)
-        held_curves, _held_pixels, held_paths = measure_set(args.heldout, pool)
+        corpus_curves, corpus_pixels, corpus_paths = measure_set(args.corpus, pool, formats)
+        held_curves, _held_pixels, held_paths = (
+            ({}, {}, []) if args.calibrate_only else measure_set(args.heldout, pool, formats)
+        )
         target_base = statistics.mean(c["jpeg"][80].ssim for c in corpus_curves.values())
         calibration = [
             "| format | calibrated slope | calibrated start | shipped slope | shipped start |",
             "|---|---|---|---|---|",
         ]
-        for fmt in FORMATS:
+        for fmt in formats:
             slope, start = calibrate(corpus_curves, corpus_pixels, fmt, target_base + MARGIN)
             calibration.append(
-                f"| {fmt} | {slope:.4f} | {start} | {AUTO_QUALITY_SLOPES[fmt]} "
-                f"| {AUTO_QUALITY_STARTS[fmt]} |"
+                f"| {fmt} | {slope:.4f} | {start} | {AUTO_QUALITY_SLOPES.get(fmt, '—')} "
+                f"| {AUTO_QUALITY_STARTS.get(fmt, '—')} |"
             )
-        corpus_summary, corpus_rows = evidence("corpus", corpus_paths, corpus_curves, pool)
-        held_summary, held_rows = evidence("held-back", held_paths, held_curves, pool)
+        if args.calibrate_only:
+            print("\n".join(calibration))
+            return 0
+        corpus_summary, corpus_rows = evidence("corpus", corpus_paths, corpus_curves, pool, formats)
+        held_summary, held_rows = evidence("held-back", held_paths, held_curves, pool, formats)
     elapsed = time.perf_counter() - started
     out = [
         f"<!-- generated by: .venv/bin/python bench/auto_quality.py --corpus {args.corpus} "

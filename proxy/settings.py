@@ -161,7 +161,7 @@ def parse_slope(text: str) -> float:
 
 def parse_auto_quality_slopes(text: str) -> dict[str, float]:
     """`jpeg=0.04,avif=0.06` -> {"jpeg": 0.04, "avif": 0.06}: formats quality:auto tunes."""
-    return _per_format(text, ("jpeg", "webp", "avif"), parse_slope, "jpeg|webp|avif=slope")
+    return _per_format(text, tuple(AUTO_QUALITY_SLOPES), parse_slope, "format=slope")
 
 
 def parse_presets(text: str) -> dict[str, tuple[str, ...]]:
