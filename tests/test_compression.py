@@ -234,7 +234,11 @@ def test_auto_quality_is_where_bytes_stop_buying_ssim(
         q: value(get(client, pixelpipe, f"/rs:fit:300:300/q:{q}/plain/{photo}@{fmt}").content)
         for q in range(30, 91, 4)
     }
-    assert value(auto.content) >= max(values.values()) - 0.0015, (quality, values)
+    # JPEG XL's objective is bumpy at this size (libjxl's quality steps are not
+    # smooth in SSIM: not unimodal over q 38-62 here), so the 3-4-probe search
+    # may stop on a local top: within 0.004 for it (COMPRESSION.md).
+    tolerance = 0.004 if fmt == "jxl" else 0.0015
+    assert value(auto.content) >= max(values.values()) - tolerance, (quality, values)
 
 
 def test_auto_quality_follows_its_slope_and_floor(client: httpx.Client, photo: str) -> None:

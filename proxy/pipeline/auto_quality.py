@@ -40,10 +40,10 @@ AUTO_QUALITY_SLOPES: Mapping[str, float] = {
     "jpeg": 0.0407,
     "webp": 0.0497,
     "avif": 0.0599,
-    "jxl": 0.0176,  # bench/auto_quality.py --formats jxl,heic (2026-11-30)
+    "jxl": 0.0444,  # bench/auto_quality.py --formats jxl,heic (2026-11-30)
     "heic": 0.0702,
 }
-AUTO_QUALITY_STARTS: Mapping[str, int] = {"jpeg": 77, "webp": 71, "avif": 59, "jxl": 49, "heic": 40}
+AUTO_QUALITY_STARTS: Mapping[str, int] = {"jpeg": 77, "webp": 71, "avif": 59, "jxl": 78, "heic": 40}
 # A prediction goes at most this many steps beyond the probes it came from:
 # extrapolating further is guesswork, and an optimum at the edge of the range
 # is still reached within the probes (corpus choices are the same with 2-4).

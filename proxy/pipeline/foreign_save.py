@@ -1,9 +1,8 @@
 """Encoders for what the wheel's libvips cannot write: JPEG XL and HEIC.
 
-JPEG XL through pylibjxl (libjxl) and HEIC through pillow-heif (libheif and
-x265), the libraries that also decode them (proxy.pipeline.foreign). The
-quality scale is libvips' and imgproxy's: for JPEG XL it becomes a
-Butteraugli distance by libjxl's own mapping, for HEIC it is x265's quality.
+JPEG XL through pillow-jxl-plugin (libjxl) and HEIC through pillow-heif
+(libheif and x265). The quality scale is libvips' and imgproxy's: for JPEG XL
+libjxl maps it to a Butteraugli distance, for HEIC it is x265's quality.
 Metadata is not written: results are sRGB, and stripped by default.
 """
 
@@ -19,15 +18,6 @@ import pyvips
 JXL_EFFORT = 4
 
 
-def jxl_distance(quality: int) -> float:
-    """libjxl's JxlEncoderDistanceFromQuality: the distance libvips' Q means."""
-    if quality >= 100:
-        return 0.0
-    if quality >= 30:
-        return 0.1 + (100 - quality) * 0.09
-    return 6.24 + pow(2.5, (30 - quality) / 5.0) / 6.25
-
-
 def _pixels(image: pyvips.Image) -> np.ndarray:
     if image.bands < 3:
         image = image.colourspace("srgb")
@@ -37,12 +27,20 @@ def _pixels(image: pyvips.Image) -> np.ndarray:
 
 
 def jxl_bytes(image: pyvips.Image, quality: int, effort: int = JXL_EFFORT) -> bytes:
-    import pylibjxl
+    # pillow-jxl-plugin (libjxl through jpegxl-rs), not pylibjxl, which decodes
+    # JPEG XL here: pylibjxl's encoder wrote 4-5x the bytes of libjxl's own cjxl
+    # at the same distance (a 1200 px photo at distance 2: 278 KB against 59 KB;
+    # pillow-jxl-plugin 63 KB, imagecodecs 61 KB), so JPEG XL cost more than
+    # JPEG at equal SSIM (bench/auto_quality.py).
+    import pillow_jxl  # noqa: F401 - registers the JXL format with Pillow
+    from PIL import Image
 
-    distance = jxl_distance(quality)
-    return bytes(
-        pylibjxl.encode(_pixels(image), effort=effort, distance=distance, lossless=distance == 0)
+    pixels = _pixels(image)
+    out = io.BytesIO()
+    Image.fromarray(pixels, "RGBA" if pixels.shape[2] == 4 else "RGB").save(
+        out, format="JXL", quality=quality, effort=effort, lossless=quality >= 100
     )
+    return out.getvalue()
 
 
 def heic_bytes(image: pyvips.Image, quality: int) -> bytes:
