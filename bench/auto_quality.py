@@ -49,7 +49,7 @@ from proxy.pipeline.auto_quality import (  # noqa: E402
     choose_quality,
 )
 from proxy.pipeline.encode import EncodeRequest, EncoderSettings, encode, encode_result  # noqa: E402
-from proxy.pipeline.load import load_image, read_header  # noqa: E402
+from proxy.pipeline.load import decode_result  # noqa: E402
 from proxy.pipeline.metrics import comparable, distortion, ssim  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
 from proxy.settings import Settings  # noqa: E402
@@ -84,11 +84,6 @@ def render(path: Path, fmt: str) -> tuple[pyvips.Image, str]:
     )
     rendered = _render(path.read_bytes(), options, LIMITS, None, None)
     return rendered.image.copy_memory(), rendered.keep
-
-
-def decode_result(data: bytes) -> pyvips.Image:
-    """A result read back as the server reads it (JPEG XL and HEIC are not libvips')."""
-    return load_image(data, read_header(data, 0), 1.0)
 
 
 def measure_curve(job: tuple[Path, str]) -> tuple[str, str, int, dict[int, Result]]:

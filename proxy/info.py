@@ -14,7 +14,7 @@ import pyvips
 
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import EncoderSettings
-from proxy.pipeline.load import load_image, read_header
+from proxy.pipeline.load import decode_result
 from proxy.pipeline.metrics import distortion
 from proxy.pipeline.process import (
     ProcessedImage,
@@ -83,8 +83,7 @@ def result_report(
     if processed.scale < 1:
         reference = reference.resize(processed.scale, kernel="lanczos3")
     # Read back through the same door as sources: JPEG XL and HEIC need it.
-    header = read_header(processed.data, 0)
-    decoded = load_image(processed.data, header, 1.0, all_frames=processed.frames > 1)
+    decoded = decode_result(processed.data, all_frames=processed.frames > 1)
     # Uncompressed: 8 bits per band per pixel of what was encoded.
     raw_bytes = reference.width * reference.height * reference.bands
     # The metrics (SSIMULACRA2 above all) cost far more per pixel than the

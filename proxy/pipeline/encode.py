@@ -19,7 +19,7 @@ from proxy.pipeline.auto_quality import (
 )
 from proxy.pipeline.bitmaps import bmp_bytes, ico_bytes
 from proxy.pipeline.foreign_save import JXL_EFFORT, heic_bytes, jxl_bytes
-from proxy.pipeline.load import load_image, read_header
+from proxy.pipeline.load import decode_result
 
 if TYPE_CHECKING:
     from proxy.settings import Settings
@@ -207,8 +207,7 @@ def choose_auto_quality(
 
     def measure(quality: int) -> Probe:
         data = encoded[quality] = counter.encode(image, quality)
-        # Read back through the sources' door: JPEG XL and HEIC are not libvips'.
-        decoded = comparable(load_image(data, read_header(data, 0), 1.0))
+        decoded = comparable(decode_result(data))
         return Probe(quality, len(data), ssim(reference, decoded))
 
     rule = settings.auto_quality_rule(request.format)

@@ -225,3 +225,9 @@ def load_image(
     except VIPS_ERRORS:
         forget_vips_error()
         raise ProcessingFailed("source image could not be decoded") from None
+
+
+def decode_result(data: bytes, all_frames: bool = False) -> pyvips.Image:
+    """An encoded result read back through the sources' door (JPEG XL and HEIC
+    are not libvips'): for quality:auto's probes and /info's measurements."""
+    return load_image(data, read_header(data, 0), 1.0, all_frames=all_frames)
