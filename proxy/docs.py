@@ -50,8 +50,14 @@ _FORMAT_NOTES = {
     "gif": ("libvips, animated", "libvips, animated"),
     "tiff": ("libvips", "libvips (deflate)"),
     "svg": ("sanitised, rasterised by librsvg", "the sanitised source only"),
-    "heic": ("pillow-heif (libheif, HEVC): the primary image", "pillow-heif (libheif, x265)"),
-    "jxl": ("pylibjxl (libjxl): an animation's first frame", "pylibjxl (libjxl), never animated"),
+    "heic": (
+        "pillow-heif (libheif, HEVC): the primary image, turned by its irot/imir",
+        "pillow-heif (libheif, x265)",
+    ),
+    "jxl": (
+        "libjxl (pylibjxl's build): animated, colour profile applied",
+        "pillow-jxl-plugin (libjxl), never animated",
+    ),
     "bmp": (
         "Pillow: palette, RLE, 16/24/32-bit, top-down",
         "pixelpipe (24-bit, 32-bit with alpha)",

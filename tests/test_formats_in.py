@@ -21,7 +21,17 @@ import pytest
 import pyvips
 
 from tests.conftest import make_settings, signed
-from tests.images import decode, gradient, loader_format, mean_abs_difference, pixel, with_alpha
+from tests.images import (
+    close,
+    decode,
+    gradient,
+    loader_format,
+    mean_abs_difference,
+    pixel,
+    solid,
+    with_alpha,
+    with_orientation,
+)
 from tests.servers import Origin, serve_pixelpipe
 
 IMAGEMAGICK = "/usr/bin/convert"  # Debian's; /usr/local/bin/convert may be a stand-in
@@ -77,10 +87,38 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make("lossy.jxl", "cjxl", str(source), "OUT", "-d", "1")
     make("lossless.jxl", "cjxl", str(source), "OUT", "-d", "0")
     make("alpha.jxl", "cjxl", str(alpha), "OUT", "-d", "0")
+    # Display P3 colours: decoded right only if the profile comes along.
+    p3 = work / "p3.png"
+    solid(64, 48, (40, 200, 60)).icc_transform(
+        "p3", input_profile="srgb", intent="relative"
+    ).pngsave(str(p3))
+    make("p3-lossy.jxl", "cjxl", str(p3), "OUT", "-d", "1")
+    make("p3-lossless.jxl", "cjxl", str(p3), "OUT", "-d", "0")
+    make("p3.heic", "heif-enc", "-L", str(p3), "-o", "OUT")
+    # EXIF orientation 6 (a quarter turn clockwise) on a JPEG, the way cameras write it.
+    turned = work / "turned.jpg"
+    with_orientation(marked(), 6).jpegsave(str(turned), Q=95)
+    make("turned.jxl", "cjxl", str(turned), "OUT")  # lossless JPEG transcode
+    make("turned-pixels.jxl", "cjxl", str(turned), "OUT", "--lossless_jpeg=0", "-d", "1")
+    make("turned.heic", "heif-enc", "-q", "90", str(turned), "-o", "OUT")
+    # Three frames of 100, 200 and 300 ms: ImageMagick's GIF, then cjxl (which
+    # writes "loop forever" whatever the GIF said, as libjxl's jxlinfo shows).
+    make(
+        "frames.gif", IMAGEMAGICK, "-size", "48x32",
+        "-delay", "10", "xc:#ff0000", "-delay", "20", "xc:#00ff00", "-delay", "30", "xc:#0000ff",
+        "-loop", "0", "OUT",
+    )  # fmt: skip
+    make("animated.jxl", "cjxl", str(files["frames.gif"]), "OUT", "-d", "0")
     files["topdown.bmp"] = work / "topdown.bmp"
     files["topdown.bmp"].write_bytes(top_down_bmp(photo()))
     files |= {"source.png": source, "alpha.png": alpha, "few.png": few, "two.png": two}
+    files["p3.png"] = p3
     return files
+
+
+def marked() -> pyvips.Image:
+    """60x40 red with a blue 10x10 block in the top-left corner."""
+    return solid(60, 40, (255, 0, 0)).insert(solid(10, 10, (0, 0, 255)), 0, 0)
 
 
 def top_down_bmp(image: pyvips.Image) -> bytes:
@@ -233,3 +271,87 @@ def test_resolution_limit_applies_before_decoding(
                 "source image resolution is too large\n",
             )
         assert client.get(base + "/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "tolerance"), [("p3-lossy.jxl", 3.0), ("p3-lossless.jxl", 1.0), ("p3.heic", 1.0)]
+)
+def test_colour_profiles_are_applied(
+    server: str, served: Callable[[str], str], made: dict[str, Path], name: str, tolerance: float
+) -> None:
+    """A Display P3 source comes out in sRGB with the colours it had: what
+    pyvips makes of the PNG it was encoded from (the colour was sRGB
+    (40, 200, 60) before it went to P3)."""
+    result = fetch(server, f"/plain/{served(name)}@png")
+    expected = reference(made, "p3.png").icc_transform("srgb", intent="relative")
+    assert mean_abs_difference(result[:3], expected) <= tolerance
+    assert close(pixel(result, 20, 20)[:3], (40, 200, 60), 4)
+
+
+@pytest.mark.parametrize("name", ["turned.jxl", "turned-pixels.jxl"])
+def test_jpeg_xl_orientation_is_applied(
+    server: str, served: Callable[[str], str], name: str
+) -> None:
+    """cjxl moves the JPEG's EXIF orientation into the codestream; the result
+    is upright: 40x60 with the blue block now in the top-right corner."""
+    result = fetch(server, f"/plain/{served(name)}@png")
+    assert (result.width, result.height) == (40, 60)
+    assert close(pixel(result, 35, 4), (0, 0, 255), 40)
+    assert close(pixel(result, 4, 4), (255, 0, 0), 40)
+    resized = fetch(server, f"/rs:fit:20:20/plain/{served(name)}@png")
+    assert (resized.width, resized.height) == (13, 20)
+
+
+def test_heic_exif_orientation_is_information_only(
+    server: str, served: Callable[[str], str]
+) -> None:
+    """HEIF turns pictures with its own boxes (irot, imir), which libheif
+    applies; the EXIF orientation inside is descriptive only (ISO/IEC
+    23008-12), so libvips and browsers leave it, and so do we. heif-enc kept
+    the JPEG's EXIF (orientation 6) without turning the picture: it stays as
+    stored, and a result that keeps metadata carries no orientation to turn
+    it twice."""
+    result = fetch(server, f"/sm:0/plain/{served('turned.heic')}@jpg")
+    assert (result.width, result.height) == (60, 40)
+    assert close(pixel(result, 4, 4), (0, 0, 255), 40)
+    fields = result.get_fields()
+    assert "exif-data" in fields  # the metadata was kept ...
+    assert result.get("orientation") == 1  # ... but not the turn
+
+
+def test_animated_jpeg_xl_keeps_its_frames_and_delays(
+    server: str, served: Callable[[str], str]
+) -> None:
+    answer = httpx.get(server + signed(f"/rs:fit:24:24/plain/{served('animated.jxl')}@webp"))
+    assert answer.status_code == 200, answer.text
+    result = pyvips.Image.new_from_buffer(answer.content, "", n=-1)
+    assert result.get("n-pages") == 3 and result.get("page-height") == 16
+    assert (result.width, result.height) == (24, 48)
+    assert list(result.get("delay")) == [100, 200, 300]
+    assert result.get("loop") == 0
+    for frame, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        assert close(pixel(result, 12, frame * 16 + 8)[:3], colour, 4)
+    # No format asked: the first preferred format that animates (GIF).
+    default = httpx.get(server + signed(f"/plain/{served('animated.jxl')}"))
+    assert default.headers["content-type"] == "image/gif"
+    assert pyvips.Image.new_from_buffer(default.content, "", n=-1).get("n-pages") == 3
+    # A still format: the first frame.
+    still = fetch(server, f"/plain/{served('animated.jxl')}@png")
+    assert (still.width, still.height) == (48, 32)
+    assert close(pixel(still, 10, 10)[:3], (255, 0, 0), 4)
+
+
+def test_animated_jpeg_xl_follows_the_animation_limits(
+    made: dict[str, Path], origin: Origin
+) -> None:
+    """MAX_ANIMATION_FRAMES below the frame count: the first frame only, as for
+    a GIF; a source limit below all frames' pixels (3 x 48 x 32) refuses it."""
+    url = origin.add("/formats-in/limits/animated.jxl", made["animated.jxl"].read_bytes())
+    with serve_pixelpipe(make_settings(max_animation_frames=2)) as base:
+        answer = httpx.get(base + signed(f"/plain/{url}@webp"), timeout=60)
+        assert answer.status_code == 200, answer.text
+        result = pyvips.Image.new_from_buffer(answer.content, "", n=-1)
+        assert (result.width, result.height) == (48, 32)
+    with serve_pixelpipe(make_settings(max_src_resolution=0.004)) as base:
+        answer = httpx.get(base + signed(f"/plain/{url}@webp"), timeout=60)
+        assert (answer.status_code, answer.text) == (422, "source image resolution is too large\n")

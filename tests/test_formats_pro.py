@@ -20,7 +20,7 @@ import pyvips
 
 from proxy.settings import Settings
 from tests.conftest import KEY, SALT, make_settings, signed
-from tests.images import close, decode, pixel
+from tests.images import close, decode, mean_abs_difference, pixel
 from tests.servers import Origin, serve_pixelpipe
 from tests.soak import pixelpipe_process
 from tests.test_cli import PIXELPIPE, clean_env, free_port
@@ -105,6 +105,9 @@ def dng(width: int, height: int, red_left: bool = True) -> bytes:
         return Path(f"{work}/mosaic.dng").read_bytes()
 
 
+REFERENCES: dict[str, pyvips.Image] = {}
+
+
 @pytest.fixture(scope="module")
 def sources(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     work = tmp_path_factory.mktemp("pro")
@@ -135,6 +138,19 @@ def sources(origin: Origin, tmp_path_factory: pytest.TempPathFactory) -> dict[st
             check=True,
         )  # fmt: skip
         made["8k.mp4"] = (work / "8k.mp4").read_bytes()
+        # A phone held upright: landscape frames and a display matrix turning
+        # them; FFmpeg's own frame (it turns by the matrix) is the reference.
+        for command in (
+            ["-f", "lavfi", "-i", "testsrc=s=96x64:d=2:r=10", "-c:v", "libx264",
+             "-pix_fmt", "yuv420p", str(work / "flat.mp4")],
+            ["-i", str(work / "flat.mp4"), "-metadata:s:v", "rotate=90", "-c", "copy",
+             str(work / "upright.mp4")],
+            ["-ss", "1", "-i", str(work / "upright.mp4"), "-frames:v", "1",
+             str(work / "upright.png")],
+        ):  # fmt: skip
+            subprocess.run(["ffmpeg", "-v", "error", *command], check=True)
+        made["upright.mp4"] = (work / "upright.mp4").read_bytes()
+        REFERENCES["upright.png"] = pyvips.Image.new_from_file(str(work / "upright.png"))
     return {name: origin.add(f"/pro/{name}", body) for name, body in made.items()}
 
 
@@ -216,6 +232,18 @@ def test_video_frame_at_the_asked_second(server: str, sources: dict[str, str]) -
     assert close(pixel(beyond, 80, 60), BLUE, tolerance=30)  # shorter: the last frame
     huge = get(server, f"/plain/{sources['8k.mp4']}@png")
     assert (huge.status_code, huge.text) == (422, "source image resolution is too large\n")
+
+
+def test_video_display_matrix_is_applied(server: str, sources: dict[str, str]) -> None:
+    if "upright.mp4" not in sources:
+        pytest.skip("ffmpeg is not installed (make test installs it): SKIPPING")
+    expected = REFERENCES["upright.png"]
+    assert (expected.width, expected.height) == (64, 96)
+    result = decode(get(server, f"/plain/{sources['upright.mp4']}@png").content)
+    assert (result.width, result.height) == (64, 96)
+    assert mean_abs_difference(result, expected[:3]) <= 3.0
+    fitted = decode(get(server, f"/rs:fit:32:32/plain/{sources['upright.mp4']}@png").content)
+    assert (fitted.width, fitted.height) == (21, 32)
 
 
 def test_each_is_off_unless_switched_on(origin: Origin, sources: dict[str, str]) -> None:

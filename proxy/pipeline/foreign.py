@@ -10,9 +10,9 @@ measurement (BENCHMARKS.md, "Formats"):
   only; libvips still reads the container, so HEIC is recognised there and
   decoded here. The primary image of a sequence; libheif applies the
   container's rotation and mirroring (HEIF ignores EXIF orientation).
-- JPEG XL: pylibjxl (libjxl). Header from `probe` in microseconds; the
-  decoder applies the codestream's orientation. An animation is read as its
-  first frame.
+- JPEG XL: libjxl, through pylibjxl for stills and its C API (proxy.pipeline.jxl)
+  for the header, the colour profile and animations' frames and delays; the
+  decoder applies the codestream's orientation.
 - BMP (1/4/8-bit palette, RLE, 16/24/32-bit, top-down) and ICO (the largest
   entry, PNG entries included): Pillow.
 - What only imgproxy Pro reads, each behind its switch: PDF pages through
@@ -34,6 +34,7 @@ import numpy as np
 import pyvips
 
 from proxy.errors import NotAnImage, ProcessingFailed, UnsupportedFormat
+from proxy.pipeline import jxl
 
 # Pillow's own bomb check is off: our limit (MAX_SRC_RESOLUTION) is applied
 # from the header before decoding, with our error.
@@ -47,6 +48,8 @@ class Selection:
 
     page: int = 0
     second: float = 1.0
+    # An animation's every frame, stacked (when the result is animated too).
+    every_frame: bool = False
     # The source limit, for decoders that can refuse before their costly probe.
     max_pixels: int = 0
 
@@ -60,6 +63,7 @@ class ForeignHeader:
     width: int
     height: int
     has_alpha: bool
+    frames: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,9 @@ def _from_array(
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
     if exif:
         image.set_type(pyvips.GValue.blob_type, "exif-data", exif)
+        # libvips parses the EXIF it is given, orientation included; the
+        # decoders hand out upright pixels, so the tag must not turn them again.
+        image.set_type(pyvips.GValue.gint_type, "orientation", 1)
     return image
 
 
@@ -135,26 +142,42 @@ def _is_jxl(data: bytes) -> bool:
     return data.startswith(_JXL_CODESTREAM) or data.startswith(_JXL_CONTAINER)
 
 
-def _jxl_header(data: bytes, _selection: Selection) -> ForeignHeader:
-    import pylibjxl
-
+def _jxl_header(data: bytes, selection: Selection) -> ForeignHeader:
     try:
-        found = pylibjxl.probe(data)
-    except Exception:  # the binding raises plain RuntimeError/ValueError kinds
+        found = jxl.read_info(data, selection.max_pixels)
+    except jxl.JxlError:
         raise NotAnImage("source image header is invalid") from None
-    return ForeignHeader("jxl", int(found["width"]), int(found["height"]), bool(found["has_alpha"]))
+    return ForeignHeader("jxl", found.width, found.height, found.has_alpha, found.frames)
 
 
-def _jxl_decode(data: bytes, _selection: Selection, _scale: float) -> pyvips.Image:
+def _jxl_decode(data: bytes, selection: Selection, _scale: float) -> pyvips.Image:
     import pylibjxl
 
     try:
+        # The profile libjxl gives for its decoded pixels: pylibjxl leaves a
+        # lossy (XYB) file's out, and its colours would be read as sRGB.
+        info = jxl.read_info(data)
+        if info.animated:
+            # pylibjxl reads an animation's first frame without metadata but
+            # its last with it: the frames come from libjxl's API instead.
+            found = jxl.decode_frames(data, None if selection.every_frame else 1)
+            if selection.every_frame:
+                return _animation(found)
+            return _from_array(found.pixels[0], found.icc or None)
         pixels, metadata = pylibjxl.decode(data, metadata=True)
     except Exception:
         raise ProcessingFailed("source image could not be decoded") from None
-    return _from_array(
-        pixels, metadata.get("icc_profile") or metadata.get("icc"), metadata.get("exif")
-    )
+    return _from_array(pixels, info.icc or None, metadata.get("exif"))
+
+
+def _animation(found: jxl.JxlFrames) -> pyvips.Image:
+    """Frames stacked top to bottom with their delays, as libvips loads a GIF."""
+    image = _from_array(np.concatenate(found.pixels), found.icc or None)
+    image.set_type(pyvips.GValue.gint_type, "page-height", found.pixels[0].shape[0])
+    image.set_type(pyvips.GValue.gint_type, "n-pages", len(found.pixels))
+    image.set_type(pyvips.GValue.array_int_type, "delay", found.delays)
+    image.set_type(pyvips.GValue.gint_type, "loop", found.loops)
+    return image
 
 
 # --- BMP and ICO (Pillow) ------------------------------------------------------
@@ -297,13 +320,15 @@ def _video_stream(data: bytes):  # type: ignore[no-untyped-def]
 _CONTAINER_BOXES = {b"moov", b"trak"}
 
 
-def _mp4_track_size(data: bytes) -> tuple[int, int] | None:
-    """The largest track size an MP4/MOV declares in its `tkhd` boxes, read by hand.
+def _mp4_track_size(data: bytes) -> tuple[int, int, bool] | None:
+    """The largest track size an MP4/MOV declares in its `tkhd` boxes, read by
+    hand, and whether its display matrix turns it a quarter (a phone held
+    upright records landscape frames and a matrix saying so).
 
     FFmpeg's probe decodes a frame to learn the size (an 8K frame: 80 MB and
     60 ms); the declared size lets a video over the limit be refused first.
     """
-    largest: tuple[int, int] | None = None
+    largest: tuple[int, int, bool] | None = None
     stack = [(0, len(data))]
     while stack:
         at, end = stack.pop()
@@ -320,7 +345,10 @@ def _mp4_track_size(data: bytes) -> tuple[int, int] | None:
                 stack.append((at + header, min(at + size, end)))
             elif kind == b"tkhd" and at + size <= end and size >= 92:
                 width, height = struct.unpack(">II", data[at + size - 8 : at + size])
-                found = (width >> 16, height >> 16)  # 16.16 fixed point
+                # The matrix (a, b, u, c, d, v, x, y, w) sits before the size:
+                # a = d = 0 is a quarter turn.
+                a, _b, _u, _c, d = struct.unpack(">5i", data[at + size - 44 : at + size - 24])
+                found = (width >> 16, height >> 16, a == 0 and d == 0)  # 16.16 fixed point
                 if largest is None or found[0] * found[1] > largest[0] * largest[1]:
                     largest = found
             at += size
@@ -337,6 +365,8 @@ def _video_header(data: bytes, selection: Selection) -> ForeignHeader:
         width, height = stream.codec_context.width, stream.codec_context.height
     if not (width and height):
         raise NotAnImage("source video has no picture size")
+    if declared is not None and declared[2]:
+        width, height = height, width  # the decoder turns the frame upright
     return ForeignHeader("video", width, height, False)
 
 
@@ -358,7 +388,11 @@ def _video_decode(data: bytes, selection: Selection, _scale: float) -> pyvips.Im
             pass  # what was decoded before the damage is still a frame
         if chosen is None:
             raise ProcessingFailed("source video has no decodable frame")
-        return _from_array(chosen.to_ndarray(format="rgb24"))
+        image = _from_array(chosen.to_ndarray(format="rgb24"))
+        # The display matrix's turn, counterclockwise in degrees (PyAV), undone
+        # as FFmpeg's own player and command line do.
+        turn = {90: "d270", 180: "d180", 270: "d90"}.get(round(chosen.rotation) % 360)
+        return image.rot(turn) if turn else image
 
 
 # --- camera RAW (rawpy, LibRaw; only with ENABLE_RAW) ----------------------------

@@ -154,7 +154,8 @@ def _foreign_header(
         # fuzzer, bench/fuzz_formats.py, met EOFError, UnicodeDecodeError,
         # AttributeError, ...): every one of them is a header that cannot be read.
         raise NotAnImage("source image header is invalid") from None
-    if max_pixels and found.width * found.height > max_pixels:
+    # Every frame is decoded, so an animation counts all of them (as above).
+    if max_pixels and found.width * found.height * found.frames > max_pixels:
         raise ImageTooLarge()
     # Their decoders apply the format's own orientation: the pixels come upright.
     return SourceHeader(
@@ -163,7 +164,7 @@ def _foreign_header(
         found.width,
         found.height,
         1,
-        1,
+        found.frames,
         found.has_alpha,
         selection=selection,
     )
@@ -198,8 +199,9 @@ def load_image(
     if decoder is not None:
         # At full size, but for scalable ones (PDF), drawn at the size needed.
         scale = 1.0 / shrink if decoder.scalable else 1.0
+        selection = replace(header.selection, every_frame=all_frames and header.frames > 1)
         try:
-            return decoder.decode(data, header.selection, scale)
+            return decoder.decode(data, selection, scale)
         except ProxyError:
             raise
         except Exception:
