@@ -1,6 +1,6 @@
 """Mutated HEIC, JPEG XL, BMP, ICO, PDF, PSD and video sources against a running server.
 
-    .venv/bin/python bench/fuzz_formats.py --minutes 10 [--seed N]
+    .venv/bin/python bench/fuzz_formats.py --minutes 10 [--seed N] [--only jxl,mp4]
 
 Valid files are made once by Debian's independent encoders (ImageMagick,
 heif-enc, cjxl, FFmpeg; PDFs written by hand), then mutated at random: bytes
@@ -63,12 +63,17 @@ def seeds(work: Path) -> dict[str, bytes]:
         "alpha.heic": ["heif-enc", "-q", "60", str(alpha), "-o", "OUT"],
         "a.jxl": ["cjxl", str(photo), "OUT", "-d", "2"],
         "lossless.jxl": ["cjxl", str(alpha), "OUT", "-d", "0"],
+        "anim.gif": [IMAGEMAGICK, "-size", "48x32", "-delay", "10", "xc:red", "xc:lime",
+                     "xc:blue", "OUT"],
+        "anim.jxl": ["cjxl", str(work / "anim.gif"), "OUT", "-d", "1"],
         "a.bmp": [IMAGEMAGICK, str(photo), "BMP3:OUT"],
         "rle.bmp": [IMAGEMAGICK, str(photo), "-colors", "16", "-compress", "RLE", "BMP3:OUT"],
         "a.ico": [IMAGEMAGICK, str(photo), "-define", "icon:auto-resize=16,64", "OUT"],
         "a.psd": [IMAGEMAGICK, str(alpha), "OUT"],
         "a.mp4": ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=96x64:d=1:r=5",
                   "-c:v", "libx264", "-pix_fmt", "yuv420p", "OUT"],
+        "turned.mp4": ["ffmpeg", "-v", "error", "-i", str(work / "a.mp4"), "-metadata:s:v",
+                       "rotate=90", "-c", "copy", "OUT"],
         "a.webm": ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=96x64:d=1:r=5",
                    "-c:v", "libvpx", "OUT"],
     }  # fmt: skip
@@ -78,6 +83,7 @@ def seeds(work: Path) -> dict[str, bytes]:
         subprocess.run([part.replace("OUT", str(out)) for part in command], check=True,
                        capture_output=True)  # fmt: skip
         made[name] = out.read_bytes()
+    made.pop("anim.gif")  # libvips' own: only the input of anim.jxl
     return made
 
 
@@ -109,7 +115,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(out)
 
 
-async def run(minutes: float, seed: int, findings: Path) -> int:
+async def run(minutes: float, seed: int, findings: Path, only: frozenset[str]) -> int:
     rng = random.Random(seed)
     origin = Origin().start()
     port = free_port()
@@ -130,7 +136,11 @@ async def run(minutes: float, seed: int, findings: Path) -> int:
     sent = 0
     with tempfile.TemporaryDirectory() as tmp, pixelpipe_process(PIXELPIPE, env, port, 2) as server:
         base = f"http://127.0.0.1:{port}"
-        made = seeds(Path(tmp))
+        made = {
+            name: data
+            for name, data in seeds(Path(tmp)).items()
+            if not only or name.rsplit(".", 1)[-1] in only
+        }
         workers = sorted(worker_pids(server.pid))
         deadline = time.monotonic() + minutes * 60
 
@@ -178,10 +188,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--only", default="", help="seed files' extensions, comma-separated")
     args = parser.parse_args()
     findings = HERE / "fuzz-findings"
     findings.mkdir(exist_ok=True)
-    return asyncio.run(run(args.minutes, args.seed, findings))
+    only = frozenset(filter(None, args.only.split(",")))
+    return asyncio.run(run(args.minutes, args.seed, findings, only))
 
 
 if __name__ == "__main__":
