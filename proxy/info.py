@@ -13,6 +13,7 @@ from typing import Any
 import pyvips
 
 from proxy.options.model import ProcessingOptions
+from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.load import decode_result
 from proxy.pipeline.metrics import distortion
@@ -31,9 +32,13 @@ def image_report(
     limits: ProcessingLimits,
     watermark: pyvips.Image | None,
     encoder: EncoderSettings,
+    auto_memory: AutoQualityMemory | None = None,
+    source_digest: str = "",
 ) -> dict[str, Any]:
     """Blocking and CPU-bound (it processes, encodes and decodes): a worker thread."""
-    processed, rendered = inspect_image(data, options, limits, watermark, encoder)
+    processed, rendered = inspect_image(
+        data, options, limits, watermark, encoder, None, auto_memory, source_digest
+    )
     header = rendered.header if rendered is not None else source_header(data, options, limits)
     return {
         "source": {

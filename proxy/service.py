@@ -74,6 +74,7 @@ from proxy.options import ParserConfig, ProcessingOptions, parse_options
 from proxy.options.formats import CONTENT_TYPES, EXTENSIONS
 from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
 from proxy.options.url import rewrite_source, split_path, split_signature
+from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.interrupt import stoppable
@@ -127,6 +128,8 @@ class ImageService:
         self.parser_config = ParserConfig.from_settings(settings)
         self.limits = ProcessingLimits.from_settings(settings)
         self.encoder = EncoderSettings.from_settings(settings)
+        # quality:auto's choices by picture, for the same source's other sizes.
+        self.auto_memory = AutoQualityMemory()
         self.negotiation = NegotiationPolicy.from_settings(settings)
         self.negotiates = self.negotiation.consults_accept or self.negotiation.client_hints
         # Negotiated variants of parsed options -> their cache key.
@@ -327,17 +330,24 @@ class ImageService:
         source = await self._source(options.source_url)
         self.pipeline_runs += 1
         try:
-            report, _seconds = await self._run_job(source.data, options, self._report, options)
+            report, _seconds = await self._run_job(
+                source.data, options, self._report, options, source.digest or ""
+            )
         except ProxyError as error:
             self._forget_unreadable(error, options)
             raise
         body = json.dumps(report, separators=(",", ":")).encode()
         return CachedResult(body, "application/json", make_etag(key, source.digest or ""), "")
 
-    def _report(self, data: bytes, options: ProcessingOptions) -> tuple[dict[str, Any], float]:
+    def _report(
+        self, data: bytes, options: ProcessingOptions, digest: str = ""
+    ) -> tuple[dict[str, Any], float]:
         started = time.perf_counter()
         with running_job():
-            report = image_report(data, options, self.limits, self.watermark, self.encoder)
+            # The same memory as images: /info reports the quality an image gets.
+            report = image_report(
+                data, options, self.limits, self.watermark, self.encoder, self.auto_memory, digest
+            )
         return report, time.perf_counter() - started
 
     async def _miss(
@@ -416,7 +426,7 @@ class ImageService:
             mark_data = (await self._source(mark.url)).data if mark is not None else None
             try:
                 processed, seconds = await self._run_job(
-                    source.data, options, self._process, options, mark_data
+                    source.data, options, self._process, options, mark_data, source.digest or ""
                 )
             except ProxyError as error:
                 # The bytes arrived but are no usable image: a source error too.
@@ -482,13 +492,24 @@ class ImageService:
                 JOBS_QUEUED.dec()
 
     def _process(
-        self, data: bytes, options: ProcessingOptions, mark_data: bytes | None = None
+        self,
+        data: bytes,
+        options: ProcessingOptions,
+        mark_data: bytes | None = None,
+        digest: str = "",
     ) -> tuple[ProcessedImage, float]:
         started = time.perf_counter()
         with running_job():
             try:
                 processed = process_image(
-                    data, options, self.limits, self.watermark, self.encoder, mark_data
+                    data,
+                    options,
+                    self.limits,
+                    self.watermark,
+                    self.encoder,
+                    mark_data,
+                    self.auto_memory,
+                    digest,
                 )
             finally:
                 PROCESSING_SECONDS.observe(time.perf_counter() - started)

@@ -8,8 +8,11 @@ on analytic rate-distortion curves: bytes grow exponentially with quality and
 
 from __future__ import annotations
 
+import itertools
 import math
+from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +111,86 @@ def test_the_choice_is_in_range_and_the_best_probe(
     # Never far from the best quality there is (the curve is smooth and concave).
     best = best_of_all(measure, rule)
     assert value(chosen, rule, PIXELS) >= value(best, rule, PIXELS) - 0.002
+
+
+# --- what the search runs on (issue 26) ---------------------------------------
+
+
+def test_the_sample_is_evenly_spaced_whole_rows() -> None:
+    import pyvips
+
+    from proxy.pipeline.auto_quality import SAMPLE_ROWS, quality_sample
+
+    # Each row holds its own number (high byte, low byte), so the sample shows
+    # which rows it took.
+    y = pyvips.Image.xyz(1200, 800)[1]
+    rows = (y / 256).floor().bandjoin(y % 256).cast("uchar").copy_memory()
+
+    def row_number(image: pyvips.Image, at: int) -> int:
+        high, low = image(0, at)
+        return int(high) * 256 + int(low)
+
+    sample = quality_sample(rows)
+    assert sample.width == 1200 and sample.height % SAMPLE_ROWS == 0
+    assert 1200 * 800 / 20 <= sample.width * sample.height <= 1200 * 800 / 12
+    starts = [row_number(sample, at) for at in range(0, sample.height, SAMPLE_ROWS)]
+    assert all(start % SAMPLE_ROWS == 0 for start in starts)  # on the encoders' 16-row grid
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) > SAMPLE_ROWS and max(gaps) - min(gaps) <= SAMPLE_ROWS  # evenly spaced
+    assert starts[0] < 800 / 8 and starts[-1] > 800 * 7 / 8 - SAMPLE_ROWS  # top to bottom
+    for index, start in enumerate(starts):  # whole bands, rows in order
+        taken = [row_number(sample, index * SAMPLE_ROWS + y) for y in range(SAMPLE_ROWS)]
+        assert taken == list(range(start, start + SAMPLE_ROWS))
+
+
+def test_a_small_image_is_sampled_by_a_quarter_or_searched_whole() -> None:
+    import pyvips
+
+    from proxy.pipeline.auto_quality import quality_sample
+
+    thumbnail = pyvips.Image.black(300, 200, bands=3).copy_memory()
+    sample = quality_sample(thumbnail)
+    assert sample.width == 300 and 300 * 200 / 5 <= sample.width * sample.height <= 300 * 200 / 2
+    tiny = pyvips.Image.black(120, 60, bands=3).copy_memory()
+    assert quality_sample(tiny) is tiny
+
+
+def test_the_probes_ssim_is_the_same_number_as_ssim() -> None:
+    from proxy.pipeline.metrics import probe_ssim, ssim
+    from tests.images import photo_like, ssim_reference
+
+    reference = photo_like(300, 200).copy_memory()
+    for quality in (20, 60, 90):
+        import pyvips
+
+        decoded = pyvips.Image.new_from_buffer(reference.jpegsave_buffer(Q=quality), "")
+        decoded = decoded.copy_memory()
+        fast = probe_ssim(reference, decoded)
+        assert fast == pytest.approx(ssim(reference, decoded), abs=2e-5)
+        assert fast == pytest.approx(ssim_reference(reference, decoded), abs=2e-5)
+
+
+def test_the_memory_keeps_choices_by_key_and_forgets_the_oldest() -> None:
+    from proxy.pipeline.auto_quality import AutoQualityMemory
+
+    memory = AutoQualityMemory(entries=2)
+    assert memory.get("a") is None
+    memory.put("a", 70)
+    memory.put("b", 60)
+    memory.get("a")
+    memory.put("c", 50)  # "b" was used least recently
+    assert (memory.get("a"), memory.get("b"), memory.get("c")) == (70, None, 50)
+
+
+def test_the_analysis_key_ignores_size_and_delivery_only() -> None:
+    from proxy.options.model import ProcessingOptions
+
+    base = ProcessingOptions(source_url="http://x/a.jpg", width=300, auto_quality=True)
+    same = [
+        replace(base, width=1200, height=800, dpr=2.0),
+        replace(base, cachebuster="x", expires=9_999_999_999, filename="a"),
+        replace(base, source_url="http://mirror/a.jpg"),  # the digest says which bytes
+    ]
+    assert all(other.analysis_key() == base.analysis_key() for other in same)
+    different = [replace(base, blur=2.0), replace(base, sharpen=1.0), replace(base, rotate=90)]
+    assert all(other.analysis_key() != base.analysis_key() for other in different)

@@ -209,14 +209,21 @@ def test_auto_quality_is_where_bytes_stop_buying_ssim(
     quality:auto maximises SSIM - slope * bits per pixel (the format's shipped
     slope). Measured here over qualities 30..90 with tests.images'
     ssim_reference and the bytes the server sends for each fixed quality, the
-    chosen quality must be within 0.0015 of the best value found (the search
-    probes 3-4 qualities; the objective is flat near its top).
+    chosen quality must be within 0.006 of the best value found. The search
+    runs on a sample of the image (a quarter of its rows at 300 px; AVIF
+    probes at libaom's fastest speed) to cost one encode and a half (issue 26),
+    so its choice is an estimate: on this image and the three photos in
+    proxy/samples at 300 px, 20 format-image pairs, it came within 0.0018 of
+    the best value in 18 and 0.0048-0.0051 in two (AVIF on jetty.jpg, JPEG XL
+    on this image, whose curve is bumpy). Whether the choices save bytes over
+    a set of images is measured by bench/auto_quality.py (COMPRESSION.md).
     """
     slope = AUTO_QUALITY_SLOPES["jpeg" if fmt == "jpg" else fmt]
     auto = get(client, pixelpipe, f"/rs:fit:300:300/q:auto/plain/{photo}@{fmt}")
     quality = int(auto.headers["x-pixelpipe-quality"])
     assert 30 <= quality <= 90
-    assert int(auto.headers["x-pixelpipe-encodes"]) <= 5
+    # Probes of the sample (at most 4, and the floor's) and the answer.
+    assert int(auto.headers["x-pixelpipe-encodes"]) <= 6
     # The unencoded processed image: the same pipeline, written losslessly.
     reference = decode(get(client, pixelpipe, f"/rs:fit:300:300/plain/{photo}@png").content)
     pixels = reference.width * reference.height
@@ -234,11 +241,30 @@ def test_auto_quality_is_where_bytes_stop_buying_ssim(
         q: value(get(client, pixelpipe, f"/rs:fit:300:300/q:{q}/plain/{photo}@{fmt}").content)
         for q in range(30, 91, 4)
     }
-    # JPEG XL's objective is bumpy at this size (libjxl's quality steps are not
-    # smooth in SSIM: not unimodal over q 38-62 here), so the 3-4-probe search
-    # may stop on a local top: within 0.004 for it (COMPRESSION.md).
-    tolerance = 0.004 if fmt == "jxl" else 0.0015
-    assert value(auto.content) >= max(values.values()) - tolerance, (quality, values)
+    assert value(auto.content) >= max(values.values()) - 0.006, (quality, values)
+
+
+def test_auto_quality_analyses_a_source_once_for_all_its_widths(
+    client: httpx.Client, origin: Origin
+) -> None:
+    """A srcset asks one picture at five widths: the first searches (probes on a
+    sample, then the answer), the others take its quality in one encode. Another
+    picture of the same source (other options) searches again."""
+    url = serve(origin, encode(photo_like(1400, 900, seed=7), "jpg", Q=95))
+    with serve_pixelpipe(make_settings()) as base:
+        answers = [
+            get(client, base, f"/rs:fit:{width}:{width}/q:auto/plain/{url}@webp")
+            for width in (1200, 960, 640, 480, 320)
+        ]
+        blurred = get(client, base, f"/rs:fit:640:640/bl:2/q:auto/plain/{url}@webp")
+    first, *others = answers
+    assert int(first.headers["x-pixelpipe-encodes"]) >= 3
+    quality = first.headers["x-pixelpipe-quality"]
+    for answer in others:
+        assert answer.headers["x-pixelpipe-encodes"] == "1"
+        assert answer.headers["x-pixelpipe-quality"] == quality
+    assert [decode(a.content).width for a in answers] == [1200, 960, 640, 480, 320]
+    assert int(blurred.headers["x-pixelpipe-encodes"]) >= 3
 
 
 def test_auto_quality_follows_its_slope_and_floor(client: httpx.Client, photo: str) -> None:

@@ -9,7 +9,7 @@ give the same string. It is the result-cache key and the ETag's input.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from urllib.parse import quote
 
@@ -223,6 +223,27 @@ class ProcessingOptions:
         if self.quality:
             return self.quality
         return dict(self.format_quality).get(fmt, 80)
+
+    def analysis_key(self) -> str:
+        """Every option but the result's size and delivery: the same picture at
+        another width (a srcset) has the same key (quality:auto remembers its
+        analysis under it)."""
+        return replace(
+            self,
+            source_url="",
+            width=0,
+            height=0,
+            min_width=0,
+            min_height=0,
+            zoom_x=1.0,
+            zoom_y=1.0,
+            dpr=1.0,
+            cachebuster="",
+            expires=None,
+            filename=None,
+            return_attachment=False,
+            max_bytes=0,
+        ).canonical()
 
     def canonical(self) -> str:
         parts = [

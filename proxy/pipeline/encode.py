@@ -13,9 +13,12 @@ from proxy.options.model import ProcessingOptions
 from proxy.pipeline.auto_quality import (
     AUTO_QUALITY_SLOPES,
     AUTO_QUALITY_STARTS,
+    PROBE_BYTES_RATIO,
+    AutoQualityMemory,
     Probe,
     SlopeRule,
     choose_quality,
+    quality_sample,
 )
 from proxy.pipeline.bitmaps import bmp_bytes, ico_bytes
 from proxy.pipeline.foreign_save import JXL_EFFORT, heic_bytes, jxl_bytes
@@ -129,6 +132,9 @@ class EncodeRequest:
     auto_quality: bool = False
     lossless_source: bool = False
     animated: bool = False
+    # What identifies the picture apart from its size (source digest, format,
+    # every other option): quality:auto's analysis is remembered under it.
+    analysis_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +149,10 @@ class Encoded:
 
 
 def encode_result(
-    image: pyvips.Image, request: EncodeRequest, settings: EncoderSettings
+    image: pyvips.Image,
+    request: EncodeRequest,
+    settings: EncoderSettings,
+    memory: AutoQualityMemory | None = None,
 ) -> Encoded:
     """Encode the processed image as the request asks, in as few encodes as it can.
 
@@ -155,7 +164,7 @@ def encode_result(
     # quality:auto where a slope was calibrated (COMPRESSION.md); elsewhere the
     # format's default quality, which the answer's X-Pixelpipe-Quality reports.
     if request.auto_quality and request.format in AUTO_QUALITY_SLOPES and not request.animated:
-        quality, data = choose_auto_quality(image, request, settings, counter)
+        quality, data = choose_auto_quality(image, request, settings, counter, memory)
     else:
         quality, data = request.quality, counter.encode(image, request.quality)
     lossless = False
@@ -192,27 +201,53 @@ class _Counter:
 
 
 def choose_auto_quality(
-    image: pyvips.Image, request: EncodeRequest, settings: EncoderSettings, counter: _Counter
+    image: pyvips.Image,
+    request: EncodeRequest,
+    settings: EncoderSettings,
+    counter: _Counter,
+    memory: AutoQualityMemory | None = None,
 ) -> tuple[int, bytes]:
     """The quality where SSIM per extra byte falls to the format's slope (auto_quality.py).
 
-    Each probe is a real encode, decoded and measured with SSIM on luma against
-    the unencoded image; the chosen probe's bytes are the result, so the search
-    costs no encode beyond its probes (3-4 on the corpus).
+    The search runs on a sample of the image (whole rows, evenly spaced: see
+    quality_sample), each probe a real encode with the whole image's encoder
+    settings, decoded and measured with SSIM on luma; then the image is
+    encoded once at the chosen quality. The same picture at another size (a
+    srcset's widths) takes the remembered quality without a search.
     """
-    from proxy.pipeline.metrics import comparable, ssim  # only auto quality needs it
+    from proxy.pipeline.metrics import comparable, probe_ssim  # only auto quality needs it
 
-    reference = comparable(image).copy_memory()
+    key = request.analysis_key
+    remembered = memory.get(key) if memory is not None and key else None
+    if remembered is not None:
+        return remembered, counter.encode(image, remembered)
+    # The processed image is lazy: computed once here, not once for the sample
+    # and again for the answer (the result's pixels: a few MB at most).
+    image = image.copy_memory()
+    pixels = image.width * image.height
+    sample = quality_sample(image)
+    reference = comparable(sample).copy_memory()
     encoded: dict[int, bytes] = {}
 
     def measure(quality: int) -> Probe:
-        data = encoded[quality] = counter.encode(image, quality)
+        if sample is image:
+            data = encoded[quality] = counter.encode(image, quality)
+        else:
+            counter.count += 1
+            data = encode(
+                sample, request.format, quality, "none", settings, as_pixels=pixels, probe=True
+            )
         decoded = comparable(decode_result(data))
-        return Probe(quality, len(data), ssim(reference, decoded))
+        size = round(len(data) / PROBE_BYTES_RATIO.get(request.format, 1.0))
+        return Probe(quality, size, probe_ssim(reference, decoded))
 
     rule = settings.auto_quality_rule(request.format)
-    chosen = choose_quality(measure, rule, image.width * image.height)
-    return chosen.quality, encoded[chosen.quality]
+    chosen = choose_quality(measure, rule, sample.width * sample.height)
+    if memory is not None and key:
+        memory.put(key, chosen.quality)
+    if sample is image:
+        return chosen.quality, encoded[chosen.quality]
+    return chosen.quality, counter.encode(image, chosen.quality)
 
 
 def fit_budget(
@@ -297,8 +332,15 @@ def encode(
     keep: str,
     settings: EncoderSettings | None = None,
     lossless: bool = False,
+    as_pixels: int = 0,
+    probe: bool = False,
 ) -> bytes:
     """One encode, with each format's settings chosen on purpose.
+
+    `as_pixels`: encode with the settings an image of that many pixels gets
+    (quality:auto's probes of a sample must be encoded as the whole would be).
+    `probe`: a quality:auto probe, where a format has a faster setting whose
+    bytes follow the real one's (AVIF; see PROBE_BYTES_RATIO).
 
     JPEG, chosen per output size from bench/jpeg_encoders.py (BENCHMARKS.md):
     from SMALL_JPEG_PIXELS up, mozjpeg's trellis quantisation and progressive
@@ -318,7 +360,7 @@ def encode(
     """
     settings = settings or EncoderSettings()
     if fmt == "jpeg":
-        large = image.width * image.height >= SMALL_JPEG_PIXELS
+        large = (as_pixels or image.width * image.height) >= SMALL_JPEG_PIXELS
         return image.jpegsave_buffer(
             Q=quality,
             optimize_coding=True,
@@ -343,9 +385,8 @@ def encode(
             return image.webpsave_buffer(lossless=True, effort=4, keep=keep)
         return image.webpsave_buffer(Q=quality, keep=keep)
     if fmt == "avif":
-        return image.heifsave_buffer(
-            Q=quality, compression="av1", effort=9 - settings.avif_speed, keep=keep
-        )
+        effort = 0 if probe else 9 - settings.avif_speed
+        return image.heifsave_buffer(Q=quality, compression="av1", effort=effort, keep=keep)
     if fmt == "gif":
         return image.gifsave_buffer(keep=keep)
     if fmt == "tiff":

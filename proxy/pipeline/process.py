@@ -11,6 +11,7 @@ from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError, Unsupporte
 from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ALPHA, FORMATS_WITH_ANIMATION
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline import interrupt
+from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.bitmaps import fit_ico
 from proxy.pipeline.encode import (
     LOSSLESS_SOURCES,
@@ -166,12 +167,18 @@ def process_image(
     watermark: pyvips.Image | None = None,
     encoder: EncoderSettings | None = None,
     mark_data: bytes | None = None,
+    auto_memory: AutoQualityMemory | None = None,
+    source_digest: str = "",
 ) -> ProcessedImage:
     """Blocking and CPU-bound: call from a worker thread.
 
     `mark_data`: the bytes of a thumbor watermark() image, fetched for this request.
+    `auto_memory`, `source_digest`: quality:auto remembers its choice for the
+    source's other sizes there (without a digest it does not).
     """
-    return inspect_image(data, options, limits, watermark, encoder, mark_data)[0]
+    return inspect_image(
+        data, options, limits, watermark, encoder, mark_data, auto_memory, source_digest
+    )[0]
 
 
 def inspect_image(
@@ -181,6 +188,8 @@ def inspect_image(
     watermark: pyvips.Image | None = None,
     encoder: EncoderSettings | None = None,
     mark_data: bytes | None = None,
+    auto_memory: AutoQualityMemory | None = None,
+    source_digest: str = "",
 ) -> tuple[ProcessedImage, Rendered | None]:
     """The result, and the unencoded image it came from (None for pass-through)."""
     try:
@@ -190,7 +199,13 @@ def inspect_image(
         interrupt.check()
         # The pixels are computed while encoding: that is where a stop can land.
         interrupt.watch(rendered.image)
-        return _encode(rendered, options, encoder or EncoderSettings()), rendered
+        analysis_key = (
+            f"{source_digest}/{rendered.format}/{options.analysis_key()}" if source_digest else ""
+        )
+        encoded = _encode(
+            rendered, options, encoder or EncoderSettings(), auto_memory, analysis_key
+        )
+        return encoded, rendered
     except ProxyError:
         raise
     except VIPS_ERRORS:
@@ -201,7 +216,11 @@ def inspect_image(
 
 
 def _encode(
-    rendered: Rendered, options: ProcessingOptions, encoder: EncoderSettings
+    rendered: Rendered,
+    options: ProcessingOptions,
+    encoder: EncoderSettings,
+    auto_memory: AutoQualityMemory | None = None,
+    analysis_key: str = "",
 ) -> ProcessedImage:
     fmt, frames = rendered.format, rendered.frames
     request = EncodeRequest(
@@ -212,8 +231,9 @@ def _encode(
         auto_quality=options.auto_quality,
         lossless_source=rendered.header.format in LOSSLESS_SOURCES,
         animated=frames > 1,
+        analysis_key=analysis_key,
     )
-    encoded = encode_result(rendered.image, request, encoder)
+    encoded = encode_result(rendered.image, request, encoder, auto_memory)
     return ProcessedImage(
         encoded.data,
         fmt,
