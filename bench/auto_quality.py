@@ -10,7 +10,9 @@ Every image is fit in 1200x1200 by pixelpipe's own pipeline (as
 1. Curves: encoded at every quality in GRID; bytes and SSIM (luma, against
    the unencoded image: what /info reports).
 2. Calibration, on the corpus only: the slope at which the rule, searching the
-   corpus' curves (interpolated between grid qualities), gives a mean SSIM of
+   curves of the corpus' samples as the server searches its probes (the same
+   sample, probe encodes and SSIM; interpolated between grid qualities) and
+   read on the images' own curves, gives a mean SSIM of
    JPEG q80's plus MARGIN; and the median quality it chose, the search's first
    probe. Printed beside the constants pixelpipe ships.
 3. Evidence, corpus and held-back: the shipped rule run for real
@@ -44,13 +46,15 @@ from proxy.options import ParserConfig, parse_options, split_path  # noqa: E402
 from proxy.pipeline.auto_quality import (  # noqa: E402
     AUTO_QUALITY_SLOPES,
     AUTO_QUALITY_STARTS,
+    PROBE_BYTES_RATIO,
     Probe,
     SlopeRule,
     choose_quality,
+    quality_sample,
 )
 from proxy.pipeline.encode import EncodeRequest, EncoderSettings, encode, encode_result  # noqa: E402
 from proxy.pipeline.load import decode_result  # noqa: E402
-from proxy.pipeline.metrics import comparable, distortion, ssim  # noqa: E402
+from proxy.pipeline.metrics import comparable, distortion, probe_ssim, ssim  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
 from proxy.settings import Settings  # noqa: E402
 
@@ -86,16 +90,28 @@ def render(path: Path, fmt: str) -> tuple[pyvips.Image, str]:
     return rendered.image.copy_memory(), rendered.keep
 
 
-def measure_curve(job: tuple[Path, str]) -> tuple[str, str, int, dict[int, Result]]:
+def measure_curve(
+    job: tuple[Path, str],
+) -> tuple[str, str, int, int, dict[int, Result], dict[int, Result]]:
+    """The image's curve, and its sample's as quality:auto's probes measure it
+    (the sample, probe encoder settings and bytes, numpy SSIM)."""
     path, fmt = job
     image, keep = render(path, fmt)
+    pixels = image.width * image.height
     reference = comparable(image).copy_memory()
-    curve = {}
+    sample = quality_sample(image)
+    sample_reference = comparable(sample).copy_memory()
+    curve, sample_curve = {}, {}
     for quality in GRID:
         data = encode(image, fmt, quality, keep, ENCODER)
         decoded = comparable(decode_result(data))
         curve[quality] = Result(quality, len(data), ssim(reference, decoded))
-    return path.name, fmt, image.width * image.height, curve
+        probe = encode(sample, fmt, quality, "none", ENCODER, as_pixels=pixels, probe=True)
+        size = round(len(probe) / PROBE_BYTES_RATIO.get(fmt, 1.0))
+        measured = probe_ssim(sample_reference, comparable(decode_result(probe)))
+        sample_curve[quality] = Result(quality, size, measured)
+    sample_pixels = sample.width * sample.height
+    return path.name, fmt, pixels, sample_pixels, curve, sample_curve
 
 
 def evaluate(job: tuple[Path, str, int]) -> tuple[str, str, str, Result]:
@@ -127,12 +143,14 @@ def interpolated(curve: dict[int, Result], quality: int) -> Probe:
 
 
 def simulate(curves: Curves, pixels: dict[str, int], fmt: str, rule: SlopeRule) -> list[Probe]:
-    """The rule's choice per image, searching the measured curves instead of encoding."""
+    """The rule's choice per image, searching the measured sample curves as the
+    server searches its probes; each choice read on the image's own curve."""
     chosen = []
     for name, by_format in curves.items():
-        curve = by_format[fmt]
-        measure: Callable[[int], Probe] = lambda q, c=curve: interpolated(c, q)  # noqa: E731
-        chosen.append(choose_quality(measure, rule, pixels[name]))
+        sample = by_format[f"{fmt}:sample"]
+        measure: Callable[[int], Probe] = lambda q, c=sample: interpolated(c, q)  # noqa: E731
+        choice = choose_quality(measure, rule, pixels[f"{name}:sample"])
+        chosen.append(interpolated(by_format[fmt], choice.quality))
     return chosen
 
 
@@ -198,9 +216,11 @@ def measure_set(
     curves: Curves = {}
     pixels: dict[str, int] = {}
     jobs = [(p, fmt) for p in paths for fmt in dict.fromkeys(("jpeg", *formats))]
-    for name, fmt, count, curve in pool.imap_unordered(measure_curve, jobs):
+    for name, fmt, count, sample_count, curve, sample in pool.imap_unordered(measure_curve, jobs):
         curves.setdefault(name, {})[fmt] = curve
+        curves[name][f"{fmt}:sample"] = sample
         pixels[name] = count
+        pixels[f"{name}:sample"] = sample_count
     return dict(sorted(curves.items())), pixels, paths
 
 
@@ -217,7 +237,7 @@ def evidence(
     jpeg_mean = statistics.mean(r.ssim for r in jpeg80)
     summary = [
         f"| {label} | JPEG q80 | {len(names)} | {jpeg_total:,} | {jpeg_mean:.4f} "
-        f"| {statistics.mean(r.ssimulacra2 for r in jpeg80):.1f} | — | — | — | — | 1 |"
+        f"| {statistics.mean(r.ssimulacra2 for r in jpeg80):.1f} | — | — | — | — | — | 1 |"
     ]
     per_image = []
     for fmt in formats:
@@ -225,11 +245,15 @@ def evidence(
         total = sum(r.bytes for r in auto)
         mean = statistics.mean(r.ssim for r in auto)
         fixed_total, fixed_quality = fixed_at(fixed_curve(curves, fmt), mean)
+        # JPEG's bytes at the answer's mean SSIM, read off JPEG's fixed-quality curve.
+        jpeg_equal, jpeg_quality = fixed_at(fixed_curve(curves, "jpeg"), mean)
         summary.append(
             f"| {label} | {fmt} q:auto | {len(names)} | {total:,} | {mean:.4f} "
             f"| {statistics.mean(r.ssimulacra2 for r in auto):.1f} "
             f"| q{fixed_quality:.1f}: {fixed_total:,.0f} | {1 - total / fixed_total:+.1%} "
-            f"| {1 - total / jpeg_total:+.1%} | {'yes' if mean >= jpeg_mean else 'no'} "
+            f"| {1 - total / jpeg_total:+.1%} "
+            f"| q{jpeg_quality:.1f}: {1 - total / jpeg_equal:+.1%} "
+            f"| {'yes' if mean >= jpeg_mean else 'no'} "
             f"| {statistics.mean(r.encodes for r in auto):.2f} |"
         )
         for name, result in zip(names, auto, strict=True):
@@ -286,8 +310,9 @@ def main() -> int:
         "",
         "| set | result | images | total bytes | mean SSIM | mean SSIMULACRA2 "
         "| same-format fixed quality at that mean SSIM: total bytes | saved against it "
-        "| saved against JPEG q80 | mean SSIM >= JPEG q80's | encodes per image |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| saved against JPEG q80 | saved against JPEG at that mean SSIM "
+        "| mean SSIM >= JPEG q80's | encodes per image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *corpus_summary,
         *held_summary,
         "",

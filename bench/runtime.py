@@ -523,7 +523,20 @@ def start_ipx(binary: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def cold(origin: str, big: list[str], wrk: str, seconds: int, rounds: int) -> dict[str, Any]:
+def limit_run(directory: Path, big: list[str], seconds: int) -> dict[str, float]:
+    """W1's limit: bench/cold_limit.py, two single-threaded processes, no HTTP."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "cold_limit.py"), str(seconds), "2"]
+        + [str(directory / name) for name in big],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def cold(
+    origin: str, big: list[str], wrk: str, seconds: int, rounds: int, directory: Path
+) -> dict[str, Any]:
     binary = ensure_ipx()
     results: dict[str, Any] = {}
     process, base = start_pixelpipe(server_env() | {"PIXELPIPE_REQUESTS_QUEUE_SIZE": "256"})
@@ -553,12 +566,18 @@ def cold(origin: str, big: list[str], wrk: str, seconds: int, rounds: int) -> di
                 assert answer.status_code == 200, (answer.status_code, answer.text[:200])
                 ipx_bytes.append(len(answer.content))
             results["ipx_mean_bytes"] = statistics.mean(ipx_bytes)
+        workers = worker_pids(process.pid)
+        limits: list[dict[str, float]] = []
         for connections in (4, 32):
             runs: dict[str, list[dict[str, float]]] = {"pixelpipe": [], "ipx": []}
             for r in range(rounds):
-                runs["pixelpipe"].append(
-                    run_wrk(wrk, base, pp_paths(f"c{connections}r{r}"), connections, seconds)
-                )
+                cpu_before = sum(cpu_seconds(pid) for pid in workers)
+                run = run_wrk(wrk, base, pp_paths(f"c{connections}r{r}"), connections, seconds)
+                cpu = sum(cpu_seconds(pid) for pid in workers) - cpu_before
+                run["cpu_ms_per_request"] = 1000 * cpu / max(run["requests"], 1)
+                runs["pixelpipe"].append(run)
+                if connections == 32:
+                    limits.append(limit_run(directory, big, seconds))
                 if ipx:
                     runs["ipx"].append(
                         run_wrk(wrk, ipx[1], ipx_paths(f"c{connections}r{r}"), connections, seconds)
@@ -573,8 +592,23 @@ def cold(origin: str, big: list[str], wrk: str, seconds: int, rounds: int) -> di
                         "errors": sum(x["non_2xx"] + x["socket_errors"] for x in rs),
                         "rates": [x["rate"] for x in rs],
                     }
+                    if label == "pixelpipe":
+                        entry[label]["cpu_ms_per_request"] = statistics.median(
+                            x["cpu_ms_per_request"] for x in rs
+                        )
             if "ipx" in entry:
                 entry["ratio"] = entry["pixelpipe"]["rate"] / entry["ipx"]["rate"]
+            if connections == 32:
+                entry["limit"] = {
+                    "rate": statistics.median(x["rate"] for x in limits),
+                    "rates": [x["rate"] for x in limits],
+                    "cpu_ms_per_op": statistics.median(x["cpu_ms_per_op"] for x in limits),
+                }
+                entry["ratio_to_limit"] = entry["pixelpipe"]["rate"] / entry["limit"]["rate"]
+                entry["ratios_to_limit"] = [
+                    pp["rate"] / lim["rate"]
+                    for pp, lim in zip(runs["pixelpipe"], limits, strict=True)
+                ]
             results[str(connections)] = entry
             print(f"cold {connections}: {entry}", file=sys.stderr)
     finally:
@@ -662,6 +696,19 @@ def report(results: dict[str, Any]) -> None:
             f"\nmean bytes per 300x300 image: pixelpipe {c['pixelpipe_mean_bytes']:.0f}, "
             f"ipx {c.get('ipx_mean_bytes', float('nan')):.0f}"
         )
+        e = c["32"]
+        lim = e["limit"]
+        print("\n### Cold W1 at 32 connections against the limit (medians)\n")
+        print(
+            "| pixelpipe req/s | limit op/s | ratio | per round | pixelpipe CPU ms/request "
+            "(workers) | limit CPU ms/op |"
+        )
+        print("|---:|---:|---:|---|---:|---:|")
+        print(
+            f"| {e['pixelpipe']['rate']:.1f} | {lim['rate']:.1f} | {e['ratio_to_limit']:.2f} "
+            f"| {', '.join(f'{x:.2f}' for x in e['ratios_to_limit'])} "
+            f"| {e['pixelpipe']['cpu_ms_per_request']:.1f} | {lim['cpu_ms_per_op']:.1f} |"
+        )
 
 
 def main() -> int:
@@ -697,7 +744,7 @@ def main() -> int:
                     origin, big, wrk, args.seconds, args.rounds, Path(tmp) / "access.log"
                 )
             if "cold" in parts:
-                results["cold"] = cold(origin, big, wrk, args.seconds, args.rounds)
+                results["cold"] = cold(origin, big, wrk, args.seconds, args.rounds, images)
         finally:
             stop(origin_process)
     (args.out / "runtime.json").write_text(json.dumps(results, indent=1, default=float))
