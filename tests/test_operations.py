@@ -125,7 +125,12 @@ def test_jobs_running_and_queued_gauges(
             time.sleep(0.02)
         return False
 
-    with pixelpipe_with(concurrency=1, avif_speed=2) as base, ThreadPoolExecutor(2) as pool:
+    # TIMEOUT well past two slow encodes: under the parallel suite the second,
+    # queued behind the first, passed the 10 s default and answered 503.
+    with (
+        pixelpipe_with(concurrency=1, avif_speed=2, timeout=120.0) as base,
+        ThreadPoolExecutor(2) as pool,
+    ):
         answers = [pool.submit(httpx.get, base + signed(f"/f:avif/plain/{first}"), timeout=120)]
         assert seen(base, running=1, queued=0)
         answers.append(
