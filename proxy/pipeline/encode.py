@@ -192,6 +192,19 @@ class _Counter:
         self.count = 0
         self.last = b""  # the most recent encode
 
+    def probe(self, sample: pyvips.Image, quality: int, pixels: int) -> bytes:
+        """quality:auto's probe of a sample, encoded as an image of `pixels` would be."""
+        self.count += 1
+        return encode(
+            sample,
+            self.request.format,
+            quality,
+            "none",
+            self.settings,
+            as_pixels=pixels,
+            probe=True,
+        )
+
     def encode(self, image: pyvips.Image, quality: int, lossless: bool = False) -> bytes:
         self.count += 1
         self.last = encode(
@@ -233,10 +246,7 @@ def choose_auto_quality(
         if sample is image:
             data = encoded[quality] = counter.encode(image, quality)
         else:
-            counter.count += 1
-            data = encode(
-                sample, request.format, quality, "none", settings, as_pixels=pixels, probe=True
-            )
+            data = counter.probe(sample, quality, pixels)
         decoded = comparable(decode_result(data))
         size = round(len(data) / PROBE_BYTES_RATIO.get(request.format, 1.0))
         return Probe(quality, size, probe_ssim(reference, decoded))

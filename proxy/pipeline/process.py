@@ -199,8 +199,10 @@ def inspect_image(
         interrupt.check()
         # The pixels are computed while encoding: that is where a stop can land.
         interrupt.watch(rendered.image)
+        # Only quality:auto remembers anything: other requests skip the key.
+        remembering = source_digest and options.auto_quality
         analysis_key = (
-            f"{source_digest}/{rendered.format}/{options.analysis_key()}" if source_digest else ""
+            f"{source_digest}/{rendered.format}/{options.analysis_key()}" if remembering else ""
         )
         encoded = _encode(
             rendered, options, encoder or EncoderSettings(), auto_memory, analysis_key
