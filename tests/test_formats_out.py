@@ -16,7 +16,16 @@ import pytest
 import pyvips
 
 from tests.conftest import make_settings, signed
-from tests.images import encode, gradient, mean_abs_difference, with_alpha
+from tests.images import (
+    close,
+    encode,
+    gradient,
+    mean_abs_difference,
+    pixel,
+    solid,
+    with_alpha,
+    with_orientation,
+)
 from tests.servers import Origin, serve_pixelpipe
 
 DECODERS = {"jxl": "djxl", "heic": "heif-convert"}
@@ -110,3 +119,87 @@ def test_accept_image_jxl_is_preferred_over_avif(server: str, sources: dict[str,
         answer = httpx.get(server + path, headers={"accept": accept}, timeout=60)
         assert answer.headers["content-type"] == expected, accept
         assert "Accept" in answer.headers["vary"]
+
+
+def _exif_of(fmt: str, data: bytes, work: Path) -> dict[str, str]:
+    """The result's EXIF as other programs read it: ImageMagick (through
+    Debian's libheif) for HEIC; for JPEG XL, whose EXIF ImageMagick 6 cannot
+    reach, the container's `Exif` box as jxlinfo lists it, read by Pillow."""
+    if fmt == "heic":
+        path = work / "meta.heic"
+        path.write_bytes(data)
+        names = ("Copyright", "ImageDescription", "Orientation")
+        found = subprocess.run(
+            ["identify", "-format", "|".join(f"%[EXIF:{name}]" for name in names), str(path)],
+            capture_output=True,
+            text=True,
+        ).stdout.split("|")
+        return {name: value for name, value in zip(names, found, strict=False) if value}
+    path = work / "meta.jxl"
+    path.write_bytes(data)
+    if (
+        'type: "Exif"'
+        not in subprocess.run(["jxlinfo", "-v", str(path)], capture_output=True, text=True).stdout
+    ):
+        return {}
+    from PIL import Image
+
+    offset = 0
+    while offset < len(data):  # ISO BMFF boxes: 32-bit size, 4-byte type
+        size, kind = int.from_bytes(data[offset : offset + 4], "big"), data[offset + 4 : offset + 8]
+        if kind == b"Exif":
+            exif = Image.Exif()
+            exif.load(data[offset + 12 : offset + size])  # after the 4-byte TIFF offset
+            tags = {"Copyright": 0x8298, "ImageDescription": 0x010E, "Orientation": 0x0112}
+            return {name: str(exif[tag]) for name, tag in tags.items() if tag in exif}
+        offset += size
+    raise AssertionError("jxlinfo listed an Exif box the container walk did not find")
+
+
+@pytest.mark.parametrize("fmt", ["jxl", "heic"])
+def test_metadata_follows_the_strip_settings(
+    fmt: str, server: str, origin: Origin, tmp_path: Path
+) -> None:
+    """As for JPEG (test_metadata_is_stripped_but_copyright_kept): by default
+    only the copyright survives; kcr:0 leaves no EXIF; sm:0 keeps it all, with
+    orientation 1 for the pixels that were turned upright."""
+    source = with_orientation(gradient(64, 48), 6).copy()
+    for name, value in (
+        ("exif-ifd0-Copyright", "ACME Cups 2026"),
+        ("exif-ifd0-ImageDescription", "secret place"),
+    ):
+        source.set_type(pyvips.GValue.gstr_type, name, value)
+    url = origin.add(f"/formats-out/meta-{fmt}.jpg", encode(source, "jpg"))
+
+    def exif(options: str) -> dict[str, str]:
+        answer = httpx.get(server + signed(f"{options}/plain/{url}@{fmt}"), timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert (read_back(fmt, answer.content, tmp_path).width, fmt) == (48, fmt)
+        return _exif_of(fmt, answer.content, tmp_path)
+
+    assert exif("") == {"Copyright": "ACME Cups 2026"}
+    assert exif("/kcr:0") == {}
+    kept = exif("/sm:0")
+    assert kept["ImageDescription"] == "secret place" and kept["Orientation"] == "1"
+
+
+@pytest.mark.parametrize("fmt", ["jxl", "heic"])
+def test_kept_colour_profile_keeps_the_colours(
+    fmt: str, server: str, origin: Origin, tmp_path: Path
+) -> None:
+    """scp:0 keeps a Display P3 source's profile: HEIC carries it (heif-convert
+    writes it into its PNG); JPEG XL, whose encoder here cannot write a
+    profile, is converted to sRGB instead. Either way the colour is right."""
+    p3 = solid(64, 64, (40, 200, 60)).icc_transform("p3")
+    url = origin.add(f"/formats-out/p3-{fmt}.png", encode(p3, "png"))
+    answer = httpx.get(server + signed(f"/scp:0/plain/{url}@{fmt}"), timeout=60)
+    image = read_back(fmt, answer.content, tmp_path)
+    if fmt == "heic":
+        assert image.get("icc-profile-data") == p3.get("icc-profile-data")
+        image = image.icc_transform("srgb", embedded=True, intent="relative")
+    else:
+        described = subprocess.run(
+            ["jxlinfo", str(tmp_path / "result.jxl")], capture_output=True, text=True
+        ).stdout
+        assert "sRGB primaries" in described
+    assert close(pixel(image, 32, 32)[:3], (40, 200, 60), 6)

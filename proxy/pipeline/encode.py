@@ -404,9 +404,9 @@ def encode(
         # several times larger for the same pixels.
         return image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep)
     if fmt == "jxl":
-        return jxl_bytes(image, quality, settings.jxl_effort)
+        return jxl_bytes(image, quality, settings.jxl_effort, keep)
     if fmt == "heic":
-        return heic_bytes(image, quality)
+        return heic_bytes(image, quality, keep)
     if fmt == "bmp":
         return bmp_bytes(image)
     if fmt == "ico":
