@@ -21,6 +21,7 @@ import pytest
 import pyvips
 
 from tests.conftest import make_settings, signed
+from tests.heif_boxes import with_irot
 from tests.images import (
     close,
     decode,
@@ -35,7 +36,13 @@ from tests.images import (
 from tests.servers import Origin, serve_pixelpipe
 
 IMAGEMAGICK = "/usr/bin/convert"  # Debian's; /usr/local/bin/convert may be a stand-in
-TOOLS = {"convert": IMAGEMAGICK, "heif-enc": "heif-enc", "cjxl": "cjxl", "djxl": "djxl"}
+TOOLS = {
+    "convert": IMAGEMAGICK,
+    "heif-enc": "heif-enc",
+    "heif-convert": "heif-convert",
+    "cjxl": "cjxl",
+    "djxl": "djxl",
+}
 MISSING = [name for name, path in TOOLS.items() if shutil.which(path) is None]
 pytestmark = pytest.mark.skipif(
     bool(MISSING),
@@ -101,6 +108,13 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make("turned.jxl", "cjxl", str(turned), "OUT")  # lossless JPEG transcode
     make("turned-pixels.jxl", "cjxl", str(turned), "OUT", "--lossless_jpeg=0", "-d", "1")
     make("turned.heic", "heif-enc", "-q", "90", str(turned), "-o", "OUT")
+    # The same picture turned by HEIF's own box: heif-enc's file of the
+    # unturned picture with an `irot` added by hand (no tool here writes one).
+    upright = work / "marked.png"
+    marked().pngsave(str(upright))
+    make("marked.heic", "heif-enc", "-q", "90", str(upright), "-o", "OUT")
+    files["irot.heic"] = work / "irot.heic"
+    files["irot.heic"].write_bytes(with_irot(files["marked.heic"].read_bytes(), 3))
     # Three frames of 100, 200 and 300 ms: ImageMagick's GIF, then cjxl (which
     # writes "loop forever" whatever the GIF said, as libjxl's jxlinfo shows).
     make(
@@ -317,6 +331,29 @@ def test_heic_exif_orientation_is_information_only(
     fields = result.get_fields()
     assert "exif-data" in fields  # the metadata was kept ...
     assert result.get("orientation") == 1  # ... but not the turn
+
+
+def test_heic_irot_box_turns_the_picture(
+    server: str, served: Callable[[str], str], made: dict[str, Path], tmp_path: Path
+) -> None:
+    """irot 3 (three anticlockwise quarter turns: EXIF's 6) turns the 60x40
+    picture upright, as libheif's heif-convert decodes it: 40x60 with the blue
+    block top-right. Sizes are planned on the turned picture, and a result
+    that keeps metadata says no other orientation."""
+    reference_png = tmp_path / "irot.png"
+    run("heif-convert", str(made["irot.heic"]), str(reference_png))
+    expected = pyvips.Image.new_from_file(str(reference_png))
+    assert (expected.width, expected.height) == (40, 60)
+    result = fetch(server, f"/sm:0/plain/{served('irot.heic')}@png")
+    assert (result.width, result.height) == (40, 60)
+    assert close(pixel(result, 35, 4), (0, 0, 255), 40)
+    assert mean_abs_difference(result[:3], expected[:3]) <= 3.0
+    if "orientation" in result.get_fields():
+        assert result.get("orientation") == 1
+    resized = fetch(server, f"/rs:fit:20:20/plain/{served('irot.heic')}@png")
+    assert (resized.width, resized.height) == (13, 20)
+    report = httpx.get(server + "/info" + signed(f"/plain/{served('irot.heic')}"), timeout=60)
+    assert (report.json()["source"]["width"], report.json()["source"]["height"]) == (40, 60)
 
 
 def test_animated_jpeg_xl_keeps_its_frames_and_delays(
