@@ -74,12 +74,16 @@ azurite: venv
 		echo "WARNING: azurite could not be installed; the Azure Blob tests will be SKIPPED"
 
 # thumbor 7.8 from PyPI in a virtual environment of its own (its pins are not
-# ours): the thumbor dialect is cross-checked against it on loopback.
+# ours): the thumbor dialect is cross-checked against it on loopback, its face
+# and feature detectors with OpenCV 4.x (5.0 has no CascadeClassifier).
 thumbor: venv
 	@test -x $(VENV)/thumbor/bin/thumbor || \
 		($(PYTHON) -m venv $(VENV)/thumbor && \
 		$(VENV)/thumbor/bin/pip install --quiet --disable-pip-version-check 'thumbor==7.8.*') || \
 		echo "WARNING: thumbor could not be installed; the thumbor cross-check will be SKIPPED"
+	@test ! -x $(VENV)/thumbor/bin/thumbor || $(VENV)/thumbor/bin/python -c 'import cv2' 2>/dev/null || \
+		$(VENV)/thumbor/bin/pip install --quiet --disable-pip-version-check 'opencv-python-headless>=4.8,<5' || \
+		echo "WARNING: OpenCV could not be installed for thumbor; its smart-crop cross-check will be SKIPPED"
 
 helm: venv
 	@test -x $(BIN)/helm || command -v npm >/dev/null 2>&1 || \

@@ -15,6 +15,7 @@ import pyvips
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
+from proxy.pipeline.faces import Findings, FindingsMemory
 from proxy.pipeline.load import decode_result
 from proxy.pipeline.metrics import distortion
 from proxy.pipeline.process import (
@@ -23,6 +24,7 @@ from proxy.pipeline.process import (
     Rendered,
     inspect_image,
     source_header,
+    upright_size,
 )
 
 
@@ -34,12 +36,23 @@ def image_report(
     encoder: EncoderSettings,
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
+    findings_memory: FindingsMemory | None = None,
 ) -> dict[str, Any]:
     """Blocking and CPU-bound (it processes, encodes and decodes): a worker thread."""
     processed, rendered = inspect_image(
-        data, options, limits, watermark, encoder, None, auto_memory, source_digest
+        data,
+        options,
+        limits,
+        watermark,
+        encoder,
+        None,
+        auto_memory,
+        source_digest,
+        findings_memory,
+        report_faces=True,
     )
     header = rendered.header if rendered is not None else source_header(data, options, limits)
+    findings = rendered.findings if rendered is not None else None
     return {
         "source": {
             "format": header.format,
@@ -48,9 +61,26 @@ def image_report(
             "bytes": len(data),
             "orientation": header.orientation,
             "frames": header.frames,
+            "faces": faces_report(findings, *upright_size(header, options)),
         },
         "result": result_report(processed, rendered, len(data)),
     }
+
+
+def faces_report(findings: Findings | None, width: int, height: int) -> list[dict[str, int]] | None:
+    """Faces as boxes in the upright source's pixels; None when detection did
+    not run (switched off, or a source passed through)."""
+    if findings is None:
+        return None
+    return [
+        {
+            "left": round(face.left * width),
+            "top": round(face.top * height),
+            "width": round(face.width * width),
+            "height": round(face.height * height),
+        }
+        for face in findings.faces
+    ]
 
 
 # Pixels the quality metrics are measured on at most (about 1600x1250).

@@ -76,6 +76,7 @@ from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
 from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
+from proxy.pipeline.faces import FindingsMemory
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.interrupt import stoppable
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image, raw_result
@@ -130,6 +131,7 @@ class ImageService:
         self.encoder = EncoderSettings.from_settings(settings)
         # quality:auto's choices by picture, for the same source's other sizes.
         self.auto_memory = AutoQualityMemory()
+        self.findings_memory = FindingsMemory()
         self.negotiation = NegotiationPolicy.from_settings(settings)
         self.negotiates = self.negotiation.consults_accept or self.negotiation.client_hints
         # Negotiated variants of parsed options -> their cache key.
@@ -331,7 +333,12 @@ class ImageService:
         self.pipeline_runs += 1
         try:
             report, _seconds = await self._run_job(
-                source.data, options, self._report, options, source.digest or ""
+                source.data,
+                options,
+                self._report,
+                options,
+                source.digest or "",
+                report_faces=True,
             )
         except ProxyError as error:
             self._forget_unreadable(error, options)
@@ -346,7 +353,14 @@ class ImageService:
         with running_job():
             # The same memory as images: /info reports the quality an image gets.
             report = image_report(
-                data, options, self.limits, self.watermark, self.encoder, self.auto_memory, digest
+                data,
+                options,
+                self.limits,
+                self.watermark,
+                self.encoder,
+                self.auto_memory,
+                digest,
+                self.findings_memory,
             )
         return report, time.perf_counter() - started
 
@@ -459,7 +473,12 @@ class ImageService:
                 self.source_cache.forget(options.thumbor_watermark.url)
 
     async def _run_job(
-        self, data: bytes, options: ProcessingOptions, work: Callable[..., T], *args: object
+        self,
+        data: bytes,
+        options: ProcessingOptions,
+        work: Callable[..., T],
+        *args: object,
+        report_faces: bool = False,
     ) -> T:
         """work(data, *args) on a processing thread, once its memory fits the budget.
 
@@ -467,7 +486,9 @@ class ImageService:
         proxy.pipeline.interrupt); its memory stays reserved until the thread
         has actually let go of it.
         """
-        estimate = await asyncio.to_thread(job_footprint, data, options, self.limits)
+        estimate = await asyncio.to_thread(
+            job_footprint, data, options, self.limits, report_faces=report_faces
+        )
         JOBS_QUEUED.inc()
         admitted = False
         try:
@@ -510,6 +531,7 @@ class ImageService:
                     mark_data,
                     self.auto_memory,
                     digest,
+                    self.findings_memory,
                 )
             finally:
                 PROCESSING_SECONDS.observe(time.perf_counter() - started)

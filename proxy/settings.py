@@ -400,6 +400,7 @@ class Settings:
     enable_raw: bool = False
     enable_video_thumbnails: bool = False
     video_thumbnail_second: float = 1.0
+    smart_crop_face_detection: bool = True
     sanitize_svg: bool = True
     watermark_data: bytes | None = None
     watermark_path: str | None = None
@@ -823,6 +824,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         True,
         "the second of a video whose frame is the source (the last frame when shorter); "
         "`vts` overrides it",
+    ),
+    SettingSpec(
+        "SMART_CROP_FACE_DETECTION",
+        "smart_crop_face_detection",
+        parse_bool,
+        False,
+        "smart crops (`g:sm`, `g:obj:face`, thumbor's `smart`) keep the faces found; "
+        "off: libvips' attention crop only",
     ),
     SettingSpec(
         "SANITIZE_SVG",

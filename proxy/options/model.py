@@ -34,6 +34,14 @@ class GravityType(StrEnum):
     CENTER = "ce"
     SMART = "sm"
     FOCUS_POINT = "fp"
+    OBJECT = "obj"  # imgproxy Pro's object-oriented gravity
+
+
+# Object classes g:obj can find (imgproxy Pro's detector knows 80; ours, faces).
+OBJECT_CLASSES = frozenset({"face"})
+# thumbor's `smart`: faces, else features, centred on their mass (an internal
+# detector list, never read from an imgproxy URL).
+THUMBOR_SMART = ("thumbor",)
 
 
 def format_number(value: float) -> str:
@@ -48,10 +56,17 @@ class Gravity:
     type: GravityType = GravityType.CENTER
     x: float = 0.0
     y: float = 0.0
+    # obj: the classes to keep; sm: () for imgproxy's, THUMBOR_SMART for thumbor's.
+    objects: tuple[str, ...] = ()
+
+    @property
+    def detects(self) -> bool:
+        """Whether this gravity needs to know where the faces are."""
+        return self.type in (GravityType.SMART, GravityType.OBJECT)
 
     def canonical_args(self) -> str:
-        if self.type is GravityType.SMART:
-            return self.type.value
+        if self.type in (GravityType.SMART, GravityType.OBJECT):
+            return ":".join([self.type.value, *self.objects])
         return f"{self.type.value}:{format_number(self.x)}:{format_number(self.y)}"
 
 

@@ -25,6 +25,7 @@ from proxy.options.formats import (
     normalise_format_name,
 )
 from proxy.options.model import (
+    OBJECT_CLASSES,
     Colour,
     Crop,
     Gravity,
@@ -151,12 +152,26 @@ def read_gravity(option: str, args: list[str], *, allow_smart: bool) -> Gravity:
     try:
         kind = GravityType(args[0])
     except ValueError:
-        raise _bad(option, args, "no, so, ea, we, noea, nowe, soea, sowe, ce, sm or fp") from None
+        raise _bad(
+            option, args, "no, so, ea, we, noea, nowe, soea, sowe, ce, sm, fp or obj"
+        ) from None
     if kind is GravityType.SMART:
         if not allow_smart:
             raise _bad(option, args, "a gravity other than sm")
         _arity(option, args, 1, 1, "sm with no offsets")
         return Gravity(kind)
+    if kind is GravityType.OBJECT:
+        if not allow_smart:
+            raise _bad(option, args, "a gravity other than obj")
+        # No class named: every class we detect (imgproxy Pro: all it detects).
+        classes = tuple(dict.fromkeys(args[1:])) or tuple(sorted(OBJECT_CLASSES))
+        unknown = [name for name in classes if name not in OBJECT_CLASSES]
+        if unknown:
+            raise InvalidOptionArgument(
+                f"invalid {option} arguments: unknown object class {unknown[0]!r} "
+                f"(detected here: {', '.join(sorted(OBJECT_CLASSES))})"
+            )
+        return Gravity(kind, objects=classes)
     if kind is GravityType.FOCUS_POINT:
         _arity(option, args, 3, 3, "fp:x:y with x and y from 0 to 1")
         x = read_float(option, args[1], low=0.0, low_inclusive=True, high=1.0)
@@ -504,7 +519,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _spec("dpr", parse_dpr, "dpr", "1"),
     _spec("enlarge", parse_enlarge, "enlarge", "false"),
     _spec("extend", parse_extend, "extend:gravity:x:y", "false:ce:0:0"),
-    _spec("gravity", parse_gravity, "type:x:y, sm or fp:x:y", "ce:0:0"),
+    _spec("gravity", parse_gravity, "type:x:y, sm, fp:x:y or obj[:face]", "ce:0:0"),
     _spec("crop", parse_crop, "width:height:gravity", "none"),
     _spec(
         "auto_rotate",

@@ -25,7 +25,15 @@ from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from proxy.errors import ForbiddenOption, InvalidOptionArgument, InvalidURL, UnknownOption
-from proxy.options.model import ProcessingOptions, ThumborBox, ThumborWatermark, Trim
+from proxy.options.model import (
+    THUMBOR_SMART,
+    Gravity,
+    GravityType,
+    ProcessingOptions,
+    ThumborBox,
+    ThumborWatermark,
+    Trim,
+)
 from proxy.options.parse import ParserConfig, parse_options
 
 _PATH = re.compile(
@@ -137,6 +145,9 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     if config.allowed_options:
         _check_allowed(trim, adjustments, box, thumbor_fill, round_corner, watermark, config)
     extra: dict[str, object] = {}
+    if options.gravity.type is GravityType.SMART:
+        # thumbor's smart: its detectors (faces, then features), not imgproxy's crop.
+        extra["gravity"] = Gravity(GravityType.SMART, objects=THUMBOR_SMART)
     if adjustments:
         extra["adjustments"] = tuple(adjustments)
     if box != ThumborBox():

@@ -16,6 +16,8 @@ import pyvips
 
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import LOSSLESS_SOURCES
+from proxy.pipeline.faces import detection_shrink
+from proxy.pipeline.focus import needs_findings
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
 from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
 from proxy.pipeline.plan import plan_geometry
@@ -55,6 +57,10 @@ ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 40
 
 
+# OpenCV's cascade over a grey copy of DETECT_PIXELS: its integral images
+# and scaled copies (a few MB measured; bench/job_memory.py).
+DETECTION_BYTES = 4 * MIB
+
 # A Gaussian mask spans about 3 sigma each side of its centre.
 CONVOLUTION_ROWS_PER_SIGMA = 3
 
@@ -78,14 +84,22 @@ _BYTES_PER_BAND = {
 }
 
 
-def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
-    """Estimated peak bytes of processing `data` with `options` (raises what read_header raises)."""
+def job_footprint(
+    data: bytes, options: ProcessingOptions, limits: ProcessingLimits, report_faces: bool = False
+) -> int:
+    """Estimated peak bytes of processing `data` with `options` (raises what read_header raises).
+
+    `report_faces`: the job detects faces whatever its gravity (/info)."""
     header = source_header(data, options, limits)
-    return footprint_of(header, len(data), options, limits)
+    return footprint_of(header, len(data), options, limits, report_faces)
 
 
 def footprint_of(
-    header: SourceHeader, source_bytes: int, options: ProcessingOptions, limits: ProcessingLimits
+    header: SourceHeader,
+    source_bytes: int,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    report_faces: bool = False,
 ) -> int:
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     frames = header.frames if header.frames <= limits.max_animation_frames else 1
@@ -94,7 +108,9 @@ def footprint_of(
     bands = 4 if header.has_alpha or header.vector else 3
     per_band = _BYTES_PER_BAND.get(header.format, 2)
 
-    load_w, load_h = _loaded_size(header, width, height, plan.shrink)
+    detecting = limits.face_detection and (report_faces or needs_findings(options))
+    shrink = detection_shrink(plan.shrink, width, height) if detecting else plan.shrink
+    load_w, load_h = _loaded_size(header, width, height, shrink)
     decoded = load_w * load_h * bands * per_band * frames
     foreign = FOREIGN_LOADERS.get(header.loader)
     if foreign is not None:
@@ -112,7 +128,12 @@ def footprint_of(
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
         encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
     convolution = _convolution_bytes(options, result_width, bands) * frames
-    return JOB_BASE_BYTES + source_bytes + decoded + working + encoder + convolution
+    detection = 0
+    if detecting:
+        # The decoded image is held in memory once for detection and the steps
+        # (a still; animations are read lazily), plus OpenCV's working set.
+        detection = DETECTION_BYTES + (load_w * load_h * bands * per_band if frames == 1 else 0)
+    return JOB_BASE_BYTES + source_bytes + decoded + working + encoder + convolution + detection
 
 
 def _convolution_bytes(options: ProcessingOptions, width: int, bands: int) -> int:

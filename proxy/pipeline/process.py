@@ -21,6 +21,8 @@ from proxy.pipeline.encode import (
     encode_result,
     prepare_metadata,
 )
+from proxy.pipeline.faces import Findings, FindingsMemory, detect, detection_shrink
+from proxy.pipeline.focus import findings_key, focused, needs_findings, wants_features
 from proxy.pipeline.foreign import Selection
 from proxy.pipeline.load import (
     VIPS_ERRORS,
@@ -61,6 +63,7 @@ class ProcessingLimits:
     # Sources read only when switched on (ENABLE_PDF/PSD/RAW/VIDEO_THUMBNAILS).
     optional_formats: frozenset[str] = frozenset()
     video_second: float = 1.0  # VIDEO_THUMBNAIL_SECOND
+    face_detection: bool = True  # SMART_CROP_FACE_DETECTION
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessingLimits:
@@ -78,6 +81,7 @@ class ProcessingLimits:
             preferred_formats=settings.preferred_formats,
             optional_formats=frozenset(fmt for fmt, on in switched.items() if on),
             video_second=settings.video_thumbnail_second,
+            face_detection=settings.smart_crop_face_detection,
         )
 
 
@@ -158,6 +162,25 @@ class Rendered:
     format: str
     header: SourceHeader
     frames: int
+    findings: Findings | None = None  # what a smart gravity's detection found
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsRecall:
+    """Detection through the memory of one source's findings."""
+
+    memory: FindingsMemory | None = None
+    digest: str = ""
+    always: bool = False  # /info: detect whatever the gravity, to report the faces
+
+    def find(self, image: pyvips.Image, options: ProcessingOptions) -> Findings:
+        key = findings_key(self.digest, options) if self.memory and self.digest else ""
+        found = self.memory.get(key) if self.memory and key else None
+        if found is None:
+            found = detect(image, features=wants_features(options))
+            if self.memory and key:
+                self.memory.put(key, found)
+        return found
 
 
 def process_image(
@@ -169,15 +192,25 @@ def process_image(
     mark_data: bytes | None = None,
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
+    findings_memory: FindingsMemory | None = None,
 ) -> ProcessedImage:
     """Blocking and CPU-bound: call from a worker thread.
 
     `mark_data`: the bytes of a thumbor watermark() image, fetched for this request.
-    `auto_memory`, `source_digest`: quality:auto remembers its choice for the
-    source's other sizes there (without a digest it does not).
+    `auto_memory`, `findings_memory`, `source_digest`: quality:auto's choice and
+    what face detection found are remembered there for the source's other
+    sizes (without a digest they are not).
     """
     return inspect_image(
-        data, options, limits, watermark, encoder, mark_data, auto_memory, source_digest
+        data,
+        options,
+        limits,
+        watermark,
+        encoder,
+        mark_data,
+        auto_memory,
+        source_digest,
+        findings_memory,
     )[0]
 
 
@@ -190,10 +223,15 @@ def inspect_image(
     mark_data: bytes | None = None,
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
+    findings_memory: FindingsMemory | None = None,
+    report_faces: bool = False,
 ) -> tuple[ProcessedImage, Rendered | None]:
-    """The result, and the unencoded image it came from (None for pass-through)."""
+    """The result, and the unencoded image it came from (None for pass-through).
+
+    `report_faces`: detect faces even when no gravity needs them (/info)."""
     try:
-        rendered = _render(data, options, limits, watermark, mark_data)
+        remembered = FindingsRecall(findings_memory, source_digest, report_faces)
+        rendered = _render(data, options, limits, watermark, mark_data, remembered)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
         interrupt.check()
@@ -256,6 +294,7 @@ def _render(
     limits: ProcessingLimits,
     watermark: pyvips.Image | None,
     mark_data: bytes | None = None,
+    remembered: FindingsRecall | None = None,
 ) -> Rendered | ProcessedImage:
     passed = _pass_through(data, options, limits)
     if passed is not None:
@@ -282,10 +321,15 @@ def _render(
     result_frames = header.frames if animate else 1
     if plan is not None:
         _check_result_size(plan, limits.max_result_dimension, result_frames)
+    recall = remembered or FindingsRecall()
+    detecting = limits.face_detection and (recall.always or needs_findings(options))
+    shrink = plan.shrink if plan else 1.0
+    if detecting:
+        shrink = detection_shrink(shrink, width, height)
     image = load_image(
         data,
         header,
-        plan.shrink if plan else 1.0,
+        shrink,
         all_frames=animate,
         thumbnail=options.enforce_thumbnail,
     )
@@ -298,6 +342,13 @@ def _render(
         options = resolve_thumbor_box(options, frames[0].width, frames[0].height)
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.scalable)
         _check_result_size(plan, limits.max_result_dimension, result_frames)
+    findings = None
+    if detecting:
+        if len(frames) == 1:
+            # Detection and the steps read the same pixels: decoded once.
+            frames = [frames[0].copy_memory()]
+        findings = recall.find(frames[0], options)
+        options = focused(options, findings, plan)
     ctx = PipelineContext(
         plan=plan,
         output_format=fmt,
@@ -313,7 +364,7 @@ def _render(
         result = fit_ico(result)
 
     result, keep = prepare_metadata(result, options)
-    return Rendered(result, keep, fmt, header, len(frames))
+    return Rendered(result, keep, fmt, header, len(frames), findings)
 
 
 def _pass_through(

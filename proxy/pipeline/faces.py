@@ -1,0 +1,166 @@
+"""Where the faces (and, for thumbor, the features) of a picture are.
+
+Detection runs on a grey copy of about DETECT_PIXELS (a 460x350 picture),
+made from the oriented source, and answers boxes as fractions of that
+picture, so one detection serves every size of a srcset (FindingsMemory keeps
+it per source digest).
+
+The detector is OpenCV's Viola-Jones cascade `haarcascade_frontalface_alt`,
+the one thumbor uses, from the opencv-python-headless 4.x wheel (`cv2.data`;
+5.0 has no CascadeClassifier). Chosen by measurement (bench/faces.py,
+BENCHMARKS.md): on scikit-image's labelled LFW crops it found 97 of 100 faces
+and none of the 100 non-faces, no box on 31 photographs without people; no
+wheel here ships the weights of a DNN detector (YuNet, BlazeFace) to do
+better. thumbor's parameters: scale step 1.2, 4 neighbours, the smallest face
+1/15 of the short side (at least 20 pixels).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pyvips
+from cachetools import LRUCache
+
+# Sized by area, not by the long side: a panorama's faces are small across
+# its width (at 400 pixels wide, 2000x600 left faces of 125 px at 25, where
+# the cascade stops). 160,000 found both faces of that scene where 120,000
+# found one (JPEG q92, /tmp measurements while choosing; bench/faces.py).
+DETECT_PIXELS = 160_000
+CASCADE = "haarcascade_frontalface_alt.xml"
+# thumbor's feature detector (goodFeaturesToTrack) when no face is found.
+FEATURE_CORNERS = 20
+FEATURE_QUALITY = 0.04
+
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A face: left, top, width and height as fractions of the picture."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    faces: tuple[Box, ...] = ()
+    # thumbor's feature points (fractions), only looked for when asked and no face.
+    features: tuple[tuple[float, float], ...] = ()
+
+
+def _classifier() -> object:
+    # A CascadeClassifier keeps buffers between calls: one per thread.
+    found = getattr(_local, "classifier", None)
+    if found is None:
+        import cv2
+
+        cv2.setNumThreads(1)  # requests run in parallel already; no pool of its own
+        found = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
+        if found.empty():
+            raise RuntimeError(f"OpenCV could not load {CASCADE}")
+        _local.classifier = found
+    return found
+
+
+def detection_shrink(shrink: float, width: int, height: int) -> float:
+    """The shrink-on-load a detecting job may use on a `width` x `height`
+    source: detection needs about DETECT_PIXELS whatever the result's size,
+    so what it finds does not depend on the size asked (its memory serves
+    every size)."""
+    return min(shrink, max(1.0, (width * height / DETECT_PIXELS) ** 0.5))
+
+
+def grey_copy(image: pyvips.Image) -> np.ndarray:
+    """The picture as 8-bit grey, reduced to about DETECT_PIXELS."""
+    scale = min(1.0, (DETECT_PIXELS / (image.width * image.height)) ** 0.5)
+    small = image.resize(scale) if scale < 1.0 else image
+    if small.hasalpha():
+        small = small.flatten(background=[255, 255, 255])
+    grey = small.colourspace("b-w")[0].cast("uchar")
+    return np.ndarray(
+        buffer=grey.write_to_memory(), dtype=np.uint8, shape=(grey.height, grey.width)
+    )
+
+
+def detect(image: pyvips.Image, features: bool = False) -> Findings:
+    """Faces in `image` (an oriented source); thumbor's features too when
+    `features` is asked and there is no face."""
+    grey = grey_copy(image)
+    height, width = grey.shape
+    if min(height, width) < 20:  # thumbor's smallest face
+        return Findings()
+    smallest = max(20, min(height, width) // 15)
+    boxes = _classifier().detectMultiScale(  # type: ignore[attr-defined]
+        grey, 1.2, 4, minSize=(smallest, smallest)
+    )
+    faces = tuple(
+        Box(x / width, y / height, w / width, h / height)
+        for x, y, w, h in sorted((tuple(int(v) for v in box) for box in boxes), key=_reading)
+    )
+    if faces or not features:
+        return Findings(faces)
+    import cv2
+
+    corners = cv2.goodFeaturesToTrack(
+        grey, maxCorners=FEATURE_CORNERS, qualityLevel=FEATURE_QUALITY, minDistance=1.0
+    )
+    points = (
+        ()
+        if corners is None
+        else tuple((float(x) / width, float(y) / height) for x, y in corners.reshape(-1, 2))
+    )
+    return Findings((), points)
+
+
+def _reading(box: tuple[int, ...]) -> tuple[int, int]:
+    return box[1], box[0]  # top to bottom, left to right: a stable order for /info
+
+
+def faces_window(faces: tuple[Box, ...], width: float, height: float) -> Box | None:
+    """The box around the faces a window of `width` x `height` (fractions)
+    can keep: all of them when they fit, else the largest face and every
+    other, largest first, that still fits with it."""
+    if not faces:
+        return None
+    chosen: Box | None = None
+    for face in sorted(faces, key=lambda f: f.area, reverse=True):
+        grown = face if chosen is None else _union(chosen, face)
+        if chosen is None or (grown.width <= width and grown.height <= height):
+            chosen = grown
+    return chosen
+
+
+def _union(a: Box, b: Box) -> Box:
+    left, top = min(a.left, b.left), min(a.top, b.top)
+    right = max(a.left + a.width, b.left + b.width)
+    bottom = max(a.top + a.height, b.top + b.height)
+    return Box(left, top, right - left, bottom - top)
+
+
+class FindingsMemory:
+    """What detection found, per source digest and orientation: the widths of
+    a srcset detect once."""
+
+    def __init__(self, entries: int = 4096) -> None:
+        self._found: LRUCache[str, Findings] = LRUCache(maxsize=entries)
+        self._lock = threading.Lock()
+        self.detections = 0  # findings stored, i.e. detections run
+
+    def get(self, key: str) -> Findings | None:
+        with self._lock:
+            return self._found.get(key)
+
+    def put(self, key: str, findings: Findings) -> None:
+        with self._lock:
+            self._found[key] = findings
+            self.detections += 1
