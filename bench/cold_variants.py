@@ -1,0 +1,98 @@
+"""Cold W1 at 32 connections for several pixelpipe configurations and the limit, alternating.
+
+    .venv/bin/python bench/cold_variants.py --corpus ../shared/corpus \
+        --variant default= --variant vips1=VIPS_CONCURRENCY=1 [--rounds 3 --seconds 8]
+
+Each variant is `label=NAME=VALUE,NAME=VALUE` (nothing after the first `=`:
+the defaults) added to `pixelpipe serve`'s environment (2 workers). Each
+round runs every variant and the limit (bench/cold_limit.py: the same
+pipeline in two single-threaded processes, no HTTP) one after another on
+fresh cachebusters, so the machine's drift falls on all of them alike. For
+each: req/s, the ratio to the limit of the same round, the workers' CPU ms per
+request, and the rate of each round (to see whether it falls as a server
+ages). Used to choose between configurations for issue 26; bench/runtime.py
+keeps the published cold measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.run import ensure_wrk, run_wrk, server_env, start_origin, stop  # noqa: E402
+from bench.runtime import (  # noqa: E402
+    big_sources,
+    cold_paths,
+    cpu_seconds,
+    limit_run,
+    start_pixelpipe,
+    worker_pids,
+)
+
+W1 = "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg"
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    label, _, rest = text.partition("=")
+    pairs = [pair.split("=", 1) for pair in rest.split(",") if pair]
+    return label, {name: value for name, value in pairs}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    variants = [parse_variant(v) for v in args.variant]
+    wrk = ensure_wrk()
+    with tempfile.TemporaryDirectory() as tmp:
+        images = Path(tmp)
+        big = big_sources(images, args.corpus)
+        origin_process, origin = start_origin(images)
+        servers = {label: start_pixelpipe(server_env() | env) for label, env in variants}
+        rates: dict[str, list[float]] = {label: [] for label, _ in variants}
+        ratios: dict[str, list[float]] = {label: [] for label, _ in variants}
+        cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
+        limits: list[float] = []
+        try:
+            for r in range(args.rounds):
+                limit = limit_run(images, big, args.seconds)["rate"]
+                limits.append(limit)
+                for label, (process, base) in servers.items():
+                    workers = worker_pids(process.pid)
+                    before = sum(cpu_seconds(pid) for pid in workers)
+                    paths = cold_paths(W1, big, origin, f"{label}-r{r}", 20_000)
+                    run = run_wrk(wrk, base, paths, args.connections, args.seconds)
+                    used = sum(cpu_seconds(pid) for pid in workers) - before
+                    rates[label].append(run["rate"])
+                    ratios[label].append(run["rate"] / limit)
+                    cpu[label].append(1000 * used / max(run["requests"], 1))
+                    print(f"round {r} {label}: {run['rate']:.1f} req/s, limit {limit:.1f}")
+        finally:
+            for process, _ in servers.values():
+                stop(process)
+            stop(origin_process)
+    print(f"\nlimit op/s per round: {', '.join(f'{x:.1f}' for x in limits)}\n")
+    print("| variant | req/s | ratio to limit | per round | CPU ms/request (workers) |")
+    print("|---|---:|---:|---|---:|")
+    for label, _ in variants:
+        print(
+            f"| {label} | {statistics.median(rates[label]):.1f} "
+            f"| **{statistics.median(ratios[label]):.2f}** "
+            f"| {', '.join(f'{x:.1f}' for x in rates[label])} "
+            f"| {statistics.median(cpu[label]):.1f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
