@@ -225,8 +225,8 @@ def test_a_srcset_detects_once() -> None:
 
 def test_the_detector_on_labelled_faces() -> None:
     """scikit-image's LFW subset: 100 faces and 100 non-faces, 25x25, shown
-    at 100x100 on a plain 200x200 ground. At least 95 faces found, at most 2
-    non-faces taken for one (bench/faces.py measured 97 and 0)."""
+    at 100x100 on a plain 200x200 ground. At least 93 faces found, at most 2
+    non-faces taken for one (bench/faces.py measured 96 and 0)."""
     crops = np.load(SKIMAGE_DATA / "lfw_subset.npy")
 
     def found(index: int) -> bool:
@@ -235,7 +235,7 @@ def test_the_detector_on_labelled_faces() -> None:
         ground = pyvips.Image.black(200, 200).new_from_image(int(face.avg())).cast("uchar")
         return bool(detect(ground.insert(face, 50, 50).colourspace("srgb")).faces)
 
-    assert sum(found(i) for i in range(100)) >= 95
+    assert sum(found(i) for i in range(100)) >= 93
     assert sum(found(i) for i in range(100, 200)) <= 2
 
 
@@ -274,10 +274,11 @@ def thumbor() -> Iterator[str]:
 def test_thumbor_smart_agrees_with_thumbor(
     server: str, thumbor: str, scenes: dict[str, str], side: str
 ) -> None:
-    """Real thumbor 7.8 with its face and feature detectors (OpenCV 4.x): on
-    the scene both keep the face, and the crops start within 24 pixels of each
-    other (of 800: the faces are found at another scale, and thumbor raises each
-    by 12% of its height as we do)."""
+    """Real thumbor 7.8 with its face and feature detectors (OpenCV 4.x; its
+    `alt` cascade at scale step 1.2, ours `alt2` at 1.3): on the scene both
+    keep the face, and the crops start within 24 pixels of each other (of 800:
+    the faces are found at other scales, and both raise each by 12% of its
+    height for the hair)."""
     url = scenes[side]
     (face,) = faces_of(server, url)
     resized = flower_and_person(side == "right").resize(0.5)

@@ -178,6 +178,17 @@ def test_the_playground_in_chromium(dev_server: DevServer, chromium) -> None:  #
     assert len(set(seen.values())) == 4, seen  # every change changed the bytes
     assert seen["avif-30"] < seen["avif-None"]
 
+    # The faces /info found in the source are shown (the samples show no people),
+    # and the object gravity goes into the URL.
+    assert json.loads(page.get_attribute("#source-faces", "data-faces") or "null") == []
+    assert page.text_content("#source-faces") == "Faces: none found"
+    page.select_option("#gravity", "obj:face")
+    page.wait_for_function("document.getElementById('url').value.includes('/g:obj:face/')")
+    settled(page)
+    page.select_option("#gravity", "ce")
+    page.wait_for_function("!document.getElementById('url').value.includes('/g:')")
+    settled(page)
+
     # The copy button copies the URL; fetched directly it gives the browser's bytes.
     page.click("#copy-url")
     copied = page.evaluate("navigator.clipboard.readText()")

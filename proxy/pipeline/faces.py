@@ -5,14 +5,17 @@ made from the oriented source, and answers boxes as fractions of that
 picture, so one detection serves every size of a srcset (FindingsMemory keeps
 it per source digest).
 
-The detector is OpenCV's Viola-Jones cascade `haarcascade_frontalface_alt`,
-the one thumbor uses, from the opencv-python-headless 4.x wheel (`cv2.data`;
-5.0 has no CascadeClassifier). Chosen by measurement (bench/faces.py,
-BENCHMARKS.md): on scikit-image's labelled LFW crops it found 97 of 100 faces
-and none of the 100 non-faces, no box on 31 photographs without people; no
-wheel here ships the weights of a DNN detector (YuNet, BlazeFace) to do
-better. thumbor's parameters: scale step 1.2, 4 neighbours, the smallest face
-1/15 of the short side (at least 20 pixels).
+The detector is OpenCV's Viola-Jones cascade `haarcascade_frontalface_alt2`
+from the opencv-python-headless 4.x wheel (`cv2.data`; 5.0 has no
+CascadeClassifier). Chosen by measurement (bench/faces.py, BENCHMARKS.md):
+with a scale step of 1.3 it found 96 of scikit-image's 100 labelled LFW faces,
+none of its 100 non-faces and no box on 31 photographs without people, in 26
+ms per photograph on one thread, where thumbor's `alt` at thumbor's step 1.2
+found 98 in 36 ms (the default cascade is faster but boxed a photograph
+without people). No wheel here ships the weights of a DNN detector (YuNet,
+BlazeFace; mediapipe's wheel downloads its models at run time). thumbor's
+other parameters: 4 neighbours, the smallest face 1/15 of the short side (at
+least 20 pixels).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from cachetools import LRUCache
 # the cascade stops). 160,000 found both faces of that scene where 120,000
 # found one (JPEG q92, /tmp measurements while choosing; bench/faces.py).
 DETECT_PIXELS = 160_000
-CASCADE = "haarcascade_frontalface_alt.xml"
+CASCADE = "haarcascade_frontalface_alt2.xml"
+SCALE_STEP = 1.3
 # thumbor's feature detector (goodFeaturesToTrack) when no face is found.
 FEATURE_CORNERS = 20
 FEATURE_QUALITY = 0.04
@@ -101,7 +105,7 @@ def detect(image: pyvips.Image, features: bool = False) -> Findings:
         return Findings()
     smallest = max(20, min(height, width) // 15)
     boxes = _classifier().detectMultiScale(  # type: ignore[attr-defined]
-        grey, 1.2, 4, minSize=(smallest, smallest)
+        grey, SCALE_STEP, 4, minSize=(smallest, smallest)
     )
     faces = tuple(
         Box(x / width, y / height, w / width, h / height)

@@ -322,9 +322,11 @@ def _render(
     if plan is not None:
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     recall = remembered or FindingsRecall()
-    detecting = limits.face_detection and (recall.always or needs_findings(options))
+    # Detection steers the crop (a smart gravity), or only reports (/info).
+    steering = limits.face_detection and needs_findings(options)
+    reporting = limits.face_detection and recall.always and not steering
     shrink = plan.shrink if plan else 1.0
-    if detecting:
+    if steering:
         shrink = detection_shrink(shrink, width, height)
     image = load_image(
         data,
@@ -343,12 +345,15 @@ def _render(
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.scalable)
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     findings = None
-    if detecting:
+    if steering:
         if len(frames) == 1:
             # Detection and the steps read the same pixels: decoded once.
             frames = [frames[0].copy_memory()]
         findings = recall.find(frames[0], options)
         options = focused(options, findings, plan)
+    elif reporting:
+        # A picture of its own, so /info's result stays the image's, pixel for pixel.
+        findings = recall.find(_detection_picture(data, header, options, width, height), options)
     ctx = PipelineContext(
         plan=plan,
         output_format=fmt,
@@ -365,6 +370,16 @@ def _render(
 
     result, keep = prepare_metadata(result, options)
     return Rendered(result, keep, fmt, header, len(frames), findings)
+
+
+def _detection_picture(
+    data: bytes, header: SourceHeader, options: ProcessingOptions, width: int, height: int
+) -> pyvips.Image:
+    """The upright source as detection reads it, loaded on its own."""
+    picture = load_image(data, header, detection_shrink(float("inf"), width, height))
+    for prepare_step in PREPARE:
+        picture = prepare_step(picture, options)
+    return picture
 
 
 def _pass_through(

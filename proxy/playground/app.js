@@ -54,7 +54,21 @@ async function sign(options) {
 async function info(signed) {
   const response = await fetch(signed.info_path);
   if (!response.ok) throw new Error((await response.text()).split("\n")[0]);
-  return (await response.json()).result;
+  return response.json();
+}
+
+// The faces /info found in the source (boxes in its upright pixels).
+function renderFaces(faces) {
+  const shown = $("source-faces");
+  if (faces === null || faces === undefined) {
+    shown.textContent = "Faces: detection is off";
+  } else if (faces.length === 0) {
+    shown.textContent = "Faces: none found";
+  } else {
+    const boxes = faces.map((f) => `${f.width}x${f.height} at ${f.left},${f.top}`);
+    shown.textContent = `Faces: ${faces.length} (${boxes.join("; ")})`;
+  }
+  shown.dataset.faces = JSON.stringify(faces);
 }
 
 function setStatus(text, isError = false) {
@@ -78,11 +92,15 @@ async function update() {
     $("url").value = location.origin + main.path;
     $("python").value = main.python.replace("http://127.0.0.1:8080", location.origin);
     const reports = {};
+    let faces = null;
     await Promise.all(FORMATS.map(async (format) => {
-      reports[format] = await info(signed[format]);
+      const report = await info(signed[format]);
+      reports[format] = report.result;
+      if (format === chosen) faces = report.source.faces;
     }));
     if (mine !== generation) return;
     renderNumbers(reports[chosen]);
+    renderFaces(faces);
     renderRows(signed, reports);
     setStatus("");
   } catch (error) {
@@ -140,7 +158,7 @@ async function sweep() {
     const options = builderOptions(format);
     options.quality = quality;
     delete options.max_bytes;
-    const report = await info(await sign(options));
+    const report = (await info(await sign(options))).result;
     points.push({ quality, bytes: report.bytes, ssim: report.ssim });
   }
   chart.replaceChildren(drawSweep(points, format));

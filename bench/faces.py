@@ -1,0 +1,188 @@
+"""Face detection for smart crops: which detector, and what g:sm costs (issue 27).
+
+    .venv/bin/python bench/faces.py --corpus ../shared/corpus \
+        [--heldout ~/.cache/pixelpipe-bench/heldout]
+
+1. Candidates: OpenCV's frontal-face cascades from the opencv-python-headless
+   wheel (`cv2.data`), with thumbor's parameters (scale step 1.2, 4
+   neighbours, smallest face 1/15 of the short side, at least 20 px), on a grey
+   copy of about 160,000 pixels as the server makes it. Measured on
+   scikit-image's labelled LFW subset (100 faces and 100 non-faces, 25x25,
+   shown at 100x100 on a plain 200x200 ground), its astronaut and
+   matplotlib's Grace Hopper (one face each), and the photographs without
+   people of the corpus (and the held-back set): any box there is a false one.
+   Time: median per photograph.
+2. Cost: pixelpipe's own pipeline in process, one request at a time, cold
+   (a fresh findings memory each time), `g:sm` against `g:ce` for
+   `rs:fill:300:300` and `rs:fill:1200:800` JPEG from the corpus' 12+ MP
+   sources and a 12 MP photo of a person (the astronaut scene enlarged), median
+   of 7; and the detection alone, on the source loaded as small as detection
+   allows (shrink-on-load down to about 160,000 pixels). Then a srcset: five
+   widths (320-1200, 3:2) of each source with one findings memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyvips
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def median_ms(work, repeats: int = 7) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def candidates(photos: list[Path]) -> None:
+    import cv2
+    import matplotlib
+    import skimage
+
+    from proxy.pipeline.faces import grey_copy
+
+    data = Path(skimage.__file__).parent / "data"
+    lfw = np.load(data / "lfw_subset.npy")
+    people = {
+        "astronaut": data / "astronaut.png",
+        "Grace Hopper": Path(matplotlib.__file__).parent
+        / "mpl-data"
+        / "sample_data"
+        / "grace_hopper.jpg",
+    }
+
+    def lfw_grey(index: int) -> np.ndarray:
+        face = cv2.resize((lfw[index] * 255).astype(np.uint8), (100, 100), cv2.INTER_CUBIC)
+        ground = np.full((200, 200), int(face.mean()), np.uint8)
+        ground[50:150, 50:150] = face
+        return ground
+
+    cv2.setNumThreads(1)  # as the server runs it: one thread per request
+    greys = {name: grey_copy(pyvips.Image.new_from_file(str(p))) for name, p in people.items()}
+    photo_greys = [grey_copy(pyvips.Image.thumbnail(str(p), 2000)) for p in photos]
+    print(f"\n{len(photos)} photographs without people\n")
+    print(
+        "| cascade | scale step | LFW faces found (of 100) | LFW non-faces flagged (of 100) "
+        "| astronaut | Grace Hopper | boxes on photos without people | ms per photo (max) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, step in (
+        ("haarcascade_frontalface_default.xml", 1.2),
+        ("haarcascade_frontalface_alt.xml", 1.2),
+        ("haarcascade_frontalface_alt2.xml", 1.2),
+        ("haarcascade_frontalface_alt_tree.xml", 1.2),
+        ("haarcascade_frontalface_default.xml", 1.3),
+        ("haarcascade_frontalface_alt.xml", 1.3),
+        ("haarcascade_frontalface_alt2.xml", 1.3),
+    ):
+        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+
+        def boxes(grey: np.ndarray, cascade=cascade, step=step) -> int:  # type: ignore[no-untyped-def]
+            smallest = max(20, min(grey.shape) // 15)
+            return len(cascade.detectMultiScale(grey, step, 4, minSize=(smallest, smallest)))
+
+        found = sum(boxes(lfw_grey(i)) > 0 for i in range(100))
+        flagged = sum(boxes(lfw_grey(i)) > 0 for i in range(100, 200))
+        false_boxes = sum(boxes(g) for g in photo_greys)
+        times = [median_ms(lambda g=g: boxes(g), 3) for g in [*photo_greys, *greys.values()]]
+        print(
+            f"| {name.removeprefix('haarcascade_frontalface_').removesuffix('.xml')} | {step} "
+            f"| {found} | {flagged} | {boxes(greys['astronaut'])} "
+            f"| {boxes(greys['Grace Hopper'])} | {false_boxes} "
+            f"| {statistics.median(times):.1f} ({max(times):.0f}) |"
+        )
+
+
+def person_12mp() -> bytes:
+    from tests.test_faces import flower_and_person
+
+    return flower_and_person(False).resize(2.5, kernel="lanczos3").jpegsave_buffer(Q=90)
+
+
+def cost(corpus: Path) -> None:
+    from proxy.app import configure_libvips
+    from proxy.options import ParserConfig, parse_options
+    from proxy.pipeline.faces import FindingsMemory, detect, detection_shrink
+    from proxy.pipeline.load import load_image, read_header
+    from proxy.pipeline.process import ProcessingLimits, process_image
+    from proxy.settings import Settings
+
+    configure_libvips()
+    limits = ProcessingLimits.from_settings(Settings(max_src_resolution=50))
+    sources = {
+        "Camera-exif-rot6.jpg (12.2 MP)": (corpus / "Camera-exif-rot6.jpg").read_bytes(),
+        "SafeLanding-5k.jpg (14.7 MP)": (corpus / "SafeLanding-5k.jpg").read_bytes(),
+        "Altai-5k.png (14.7 MP)": (corpus / "Altai-5k.png").read_bytes(),
+        "a person, 4000x2000 JPEG (8 MP)": person_12mp(),
+    }
+    print("\n| source | result | g:ce ms | g:sm ms | g:sm / g:ce | faces | detection alone ms |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    ratios = []
+    for name, data in sources.items():
+        header = read_header(data, 0)
+        for size in ("rs:fill:300:300", "rs:fill:1200:800"):
+            centre = parse_options((size, "g:ce"), "x", "jpg", ParserConfig())
+            smart = parse_options((size, "g:sm"), "x", "jpg", ParserConfig())
+            process_image(data, smart, limits, findings_memory=FindingsMemory(), source_digest="w")
+            ce = median_ms(lambda d=data, o=centre: process_image(d, o, limits))
+            sm = median_ms(
+                lambda d=data, o=smart: process_image(
+                    d, o, limits, findings_memory=FindingsMemory(), source_digest="x"
+                )
+            )
+            # What detection reads: the source loaded as small as it allows.
+            smallest = detection_shrink(1000.0, header.width, header.height)
+            loaded = load_image(data, header, smallest).autorot().copy_memory()
+            faces = len(detect(loaded).faces)
+            alone = median_ms(lambda loaded=loaded: detect(loaded))
+            ratios.append(sm / ce)
+            print(
+                f"| {name} | {size.removeprefix('rs:')} | {ce:.0f} | {sm:.0f} "
+                f"| {sm / ce:.2f} | {faces} | {alone:.1f} |"
+            )
+    print(f"\nmedian g:sm / g:ce: {statistics.median(ratios):.2f}")
+    # A srcset: five widths of one source, the findings remembered after the first.
+    widths = (320, 480, 640, 800, 1200)
+    print("\n| source | srcset of 5 widths, g:ce ms | g:sm ms (one detection) | g:sm / g:ce |")
+    print("|---|---:|---:|---:|")
+    for name, data in sources.items():
+
+        def srcset(gravity: str, data: bytes = data) -> None:
+            memory = FindingsMemory()
+            for width in widths:
+                size = f"rs:fill:{width}:{width * 2 // 3}"
+                options = parse_options((size, gravity), "x", "jpg", ParserConfig())
+                process_image(data, options, limits, findings_memory=memory, source_digest="s")
+
+        ce, sm = median_ms(lambda: srcset("g:ce"), 5), median_ms(lambda: srcset("g:sm"), 5)
+        print(f"| {name} | {ce:.0f} | {sm:.0f} | {sm / ce:.2f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--heldout", type=Path)
+    parser.add_argument("--cost-only", action="store_true")
+    args = parser.parse_args()
+    photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
+    if args.heldout:
+        photos += sorted(p for p in args.heldout.iterdir() if p.suffix in (".jpg", ".png"))
+    if not args.cost_only:
+        candidates(photos)
+    cost(args.corpus)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
