@@ -208,7 +208,8 @@ def test_bad_object_gravities_are_404_with_one_line(
 
 
 def test_a_srcset_detects_once() -> None:
-    """Five widths of one source with one memory: one detection, the same faces."""
+    """Five widths of one source with one memory: one detection, the same
+    faces; a crop that cuts nothing detects nothing."""
     data = encode(flower_and_person(False), "jpg", Q=90)
     memory = FindingsMemory()
     limits = ProcessingLimits.from_settings(Settings())
@@ -221,6 +222,14 @@ def test_a_srcset_detects_once() -> None:
         assert rendered is not None and rendered.findings is not None
         found.add(rendered.findings)
     assert memory.detections == 1 and len(found) == 1
+    # Nothing to cut (fit, or a fill of the picture's own shape): no detection.
+    for size in ("rs:fit:640:640", "rs:fill:800:400"):
+        options = parse_options((size, "g:sm"), "x", "jpg", ParserConfig())
+        _processed, rendered = inspect_image(
+            data, options, limits, findings_memory=memory, source_digest="e"
+        )
+        assert rendered is not None and rendered.findings is None
+    assert memory.detections == 1
 
 
 def test_the_detector_on_labelled_faces() -> None:

@@ -22,9 +22,19 @@ from proxy.pipeline.plan import Plan
 HAIR_OFFSET = 0.12
 
 
-def needs_findings(options: ProcessingOptions) -> bool:
+def needs_findings(options: ProcessingOptions, plan: Plan | None) -> bool:
+    """Whether a smart gravity has a crop to place (`rs:fit` with g:sm cuts
+    nothing: no detection). Without a plan yet (trim first), assume so."""
     crop_gravity = options.crop.gravity if options.crop.enabled else None
-    return options.gravity.detects or (crop_gravity is not None and crop_gravity.detects)
+    if crop_gravity is not None and crop_gravity.detects:
+        return True
+    if not options.gravity.detects:
+        return False
+    if plan is None:
+        return True
+    cuts_width = 0 < plan.result_crop_width < plan.scaled_width
+    cuts_height = 0 < plan.result_crop_height < plan.scaled_height
+    return cuts_width or cuts_height
 
 
 def wants_features(options: ProcessingOptions) -> bool:

@@ -108,7 +108,7 @@ def footprint_of(
     bands = 4 if header.has_alpha or header.vector else 3
     per_band = _BYTES_PER_BAND.get(header.format, 2)
 
-    detecting = limits.face_detection and (report_faces or needs_findings(options))
+    detecting = limits.face_detection and (report_faces or needs_findings(options, plan))
     shrink = detection_shrink(plan.shrink, width, height) if detecting else plan.shrink
     load_w, load_h = _loaded_size(header, width, height, shrink)
     decoded = load_w * load_h * bands * per_band * frames

@@ -323,7 +323,7 @@ def _render(
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     recall = remembered or FindingsRecall()
     # Detection steers the crop (a smart gravity), or only reports (/info).
-    steering = limits.face_detection and needs_findings(options)
+    steering = limits.face_detection and needs_findings(options, plan)
     reporting = limits.face_detection and recall.always and not steering
     shrink = plan.shrink if plan else 1.0
     if steering:
