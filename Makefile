@@ -62,6 +62,9 @@ system-test-deps: helm azurite thumbor
 	@([ -x /usr/bin/convert ] && command -v heif-enc && command -v cjxl && command -v ffmpeg) >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y imagemagick libheif-examples libjxl-tools ffmpeg) || \
 		echo "WARNING: imagemagick/heif-enc/cjxl/ffmpeg could not be installed; the source format tests will be SKIPPED"
+	@command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y varnish) || \
+		echo "WARNING: varnish could not be installed; the CDN tests will be SKIPPED"
 	@(command -v podman && command -v runc && command -v debootstrap) >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y podman runc debootstrap) || \
 		echo "WARNING: podman could not be installed; the container image test will be SKIPPED"

@@ -1,4 +1,4 @@
-"""`pixelpipe serve`, `pixelpipe sign` and `pixelpipe url`."""
+"""`pixelpipe serve`, `sign`, `url`, `cdn-config` and `source-key`."""
 
 from __future__ import annotations
 
@@ -59,13 +59,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     url.add_argument("--base64", action="store_true", help="base64-encode the source URL")
     url.add_argument("--size", type=int, default=32, help="signature bytes (default 32)")
 
+    cdn = commands.add_parser(
+        "cdn-config",
+        help="print the CDN configuration for these settings (varnish, fastly, cloudfront)",
+        description="Generated from the server's own negotiation rules and the settings in "
+        "the environment (AUTO_*, ENFORCE_*, ENABLE_CLIENT_HINTS), so edge and origin agree.",
+    )
+    cdn.add_argument("target", choices=("varnish", "fastly", "cloudfront"))
+    cdn.add_argument(
+        "--backend", default="127.0.0.1:8080", help="Varnish: pixelpipe's host:port"
+    )
+
+    key = commands.add_parser(
+        "source-key",
+        help="print the Surrogate-Key of a source URL (purge all its variants at the CDN)",
+    )
+    key.add_argument("source", help="the source URL as the image URLs name it")
+
     arguments = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(arguments)
     if args.command == "sign":
         return run_sign(args)
     if args.command == "url":
         return run_url(args)
+    if args.command == "cdn-config":
+        return run_cdn_config(args)
+    if args.command == "source-key":
+        from proxy.cdn import source_key
+
+        print(source_key(args.source))
+        return 0
     return run_serve(args, arguments)
+
+
+def run_cdn_config(args: argparse.Namespace) -> int:
+    from proxy.cdn import generate
+    from proxy.negotiate import NegotiationPolicy
+
+    host, _, port = args.backend.rpartition(":")
+    if not host or not port.isdigit():
+        print("pixelpipe cdn-config: --backend is host:port", file=sys.stderr)
+        return 2
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"pixelpipe cdn-config: {exc}", file=sys.stderr)
+        return 2
+    print(generate(args.target, NegotiationPolicy.from_settings(settings), host, int(port)), end="")
+    return 0
 
 
 def signing_pair(args: argparse.Namespace) -> tuple[str | None, str | None]:

@@ -51,6 +51,20 @@ class NegotiationPolicy:
             client_hints=settings.enable_client_hints,
         )
 
+    def candidates(self, explicit_format: bool = False) -> tuple[str, ...]:
+        """Formats `Accept` may choose, best first (imgproxy's order: JPEG XL,
+        AVIF, WebP); AUTO_* ones only when the URL names no format. The CDN
+        configurations (proxy.cdn) are generated from this too."""
+        return tuple(
+            fmt
+            for fmt, auto, enforce in (
+                ("jxl", self.auto_jxl, self.enforce_jxl),
+                ("avif", self.auto_avif, self.enforce_avif),
+                ("webp", self.auto_webp, self.enforce_webp),
+            )
+            if enforce or (auto and not explicit_format)
+        )
+
     @property
     def consults_accept(self) -> bool:
         return (
@@ -112,15 +126,7 @@ def negotiate(
     vary: list[str] = []
     changes: dict[str, object] = {}
 
-    candidates = []
-    for fmt, auto, enforce in (
-        # imgproxy's order of preference: JPEG XL, AVIF, WebP.
-        ("jxl", policy.auto_jxl, policy.enforce_jxl),
-        ("avif", policy.auto_avif, policy.enforce_avif),
-        ("webp", policy.auto_webp, policy.enforce_webp),
-    ):
-        if enforce or (auto and options.format is None):
-            candidates.append(fmt)
+    candidates = policy.candidates(explicit_format=options.format is not None)
     if candidates and not options.raw:
         vary.append("Accept")
         accepted = accepted_image_types(accept)

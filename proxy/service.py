@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from proxy.admission import Admission
 from proxy.cache import CachedResult, ResultCache, SourceCache
+from proxy.cdn import source_key
 from proxy.coalesce import SingleFlight
 from proxy.errors import (
     ExpiredURL,
@@ -453,6 +454,11 @@ class ImageService:
             extra = production_headers(processed)
         if content_type == CONTENT_TYPES["svg"]:
             extra = (*extra, ("content-security-policy", SVG_CSP))
+        # The CDN purges every variant of a source by this (proxy.cdn).
+        sources = [options.source_url]
+        if options.thumbor_watermark is not None:
+            sources.append(options.thumbor_watermark.url)
+        extra = (*extra, ("surrogate-key", " ".join(source_key(url) for url in sources)))
         # Everything in the key is fixed for this result, so its headers are too.
         filename = default_filename(options.source_url, extension, options.filename)
         return CachedResult(
