@@ -66,9 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the environment (AUTO_*, ENFORCE_*, ENABLE_CLIENT_HINTS), so edge and origin agree.",
     )
     cdn.add_argument("target", choices=("varnish", "fastly", "cloudfront"))
-    cdn.add_argument(
-        "--backend", default="127.0.0.1:8080", help="Varnish: pixelpipe's host:port"
-    )
+    cdn.add_argument("--backend", default="127.0.0.1:8080", help="Varnish: pixelpipe's host:port")
 
     key = commands.add_parser(
         "source-key",
