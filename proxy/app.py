@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive
 
-from proxy import playground
+from proxy import playground, tracing
 from proxy.allocator import loaded_allocator
 from proxy.cache import ResultCache
 from proxy.errors import InvalidURL, ProxyError, RequestTimeout
@@ -199,6 +199,8 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         open_dialect = settings.imgproxy_unsigned or settings.thumbor_allow_unsafe
         (log.warning if open_dialect else log.info)("%s", settings.signing_summary())
+        # In the worker, after any fork: the exporter's thread belongs to this process.
+        tracing.configure(settings.open_telemetry_enable)
         async with build_client(settings, resolver) as client:
             executor = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="pipeline")
             sources = build_sources(settings, client, stores)
@@ -229,6 +231,7 @@ def create_app(settings: Settings, resolver: Resolver = resolve_host) -> ServedA
                     await store.close()
                 executor.shutdown(wait=True, cancel_futures=True)
                 access_log.flush()
+                tracing.shutdown()  # what is batched is sent
                 PENDING.apply()  # a callback scheduled on this loop may never run now
                 worker_exited(os.getpid())
 

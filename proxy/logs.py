@@ -174,6 +174,7 @@ class AccessLog:
         fetch_ms: float | None,
         process_ms: float | None,
         error: str | None,
+        trace_id: str | None = None,
     ) -> None:
         now = _iso_time(time.time())
         if self.json:
@@ -186,7 +187,9 @@ class AccessLog:
                 f'"method":{_string(method)},"path":{_string(path)},"status":{status},'
                 f'"bytes":{sent},"duration_ms":{duration_ms!r},"cache":{_string(cache)},'
                 f'"format":{_string(fmt)},"fetch_ms":{_number(fetch_ms)},'
-                f'"process_ms":{_number(process_ms)},"error":{_string(error)}}}'
+                f'"process_ms":{_number(process_ms)},"error":{_string(error)}'
+                # Only with tracing on (a sampled trace): OpenTelemetry's hex id.
+                + (f',"trace_id":"{trace_id}"}}' if trace_id else "}")
             )
         else:
             optional = [
@@ -197,6 +200,7 @@ class AccessLog:
                     ("fetch_ms", fetch_ms),
                     ("process_ms", process_ms),
                     ("error", error),
+                    ("trace_id", trace_id),
                 )
                 if value is not None
             ]

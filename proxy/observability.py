@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from proxy import tracing
 from proxy.logs import AccessLog, request_id_var
 from proxy.monitoring import PENDING, REQUEST_SECONDS, REQUESTS, RESPONSE_BYTES
 
@@ -51,6 +52,7 @@ class RequestRecord:
     fetch_seconds: float | None = None
     process_seconds: float | None = None
     error: str = ""  # the error kind when the answer is an error
+    trace_id: str | None = None  # with tracing on and the trace sampled
 
 
 # Set in a scope by the HTTP protocol once it has asked `answer_hit` and got
@@ -109,7 +111,8 @@ class Observability:
         requests the protocol left to the app. A failure here is logged and
         the request goes the full way: a hit-path bug must not fail a request.
         """
-        if self.cache_hits is None or scope.get(HIT_CHECKED):
+        if self.cache_hits is None or scope.get(HIT_CHECKED) or tracing.enabled():
+            # Traced, every request takes the app's path: one trace each.
             return None
         record = record or RequestRecord(request_id(scope))
         started = time.perf_counter()
@@ -128,6 +131,15 @@ class Observability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if tracing.enabled():
+            with tracing.request_span("image request", _headers(scope)) as span:
+                span.set_attribute("http.request.method", scope.get("method", ""))
+                span.set_attribute("url.path", scope.get("path", "")[:512])
+                await self._handle(scope, receive, send)
+            return
+        await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         record = RequestRecord(request_id(scope))
         hit = self.answer_hit(scope, record)
         if hit is not None:
@@ -155,6 +167,7 @@ class Observability:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            record.trace_id = tracing.trace_id()
             if record.kind:
                 self._finish(scope, record, status, sent, time.perf_counter() - started)
             request_id_var.reset(id_token)
@@ -184,6 +197,7 @@ class Observability:
             _ms(record.fetch_seconds),
             _ms(record.process_seconds),
             record.error or None,
+            record.trace_id,
         )
 
 
@@ -191,6 +205,12 @@ class Observability:
 def _request_counter(status: int, output_format: str) -> Any:
     # labels() costs a lock and a dict build per call; the few children are kept.
     return REQUESTS.labels(status=str(status), format=output_format)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {
+        name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", ())
+    }
 
 
 def _ms(seconds: float | None) -> float | None:

@@ -23,6 +23,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import ObjectStore
 
+from proxy import tracing
 from proxy.cache import CachedResult
 from proxy.monitoring import RESULT_STORE
 from proxy.resting import Resting
@@ -76,7 +77,7 @@ class ResultStore:
         self._store = store
         self._prefix = f"{prefix}/" if prefix else ""
         self._timeout = timeout
-        self._queue: asyncio.Queue[tuple[str, CachedResult]] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[tuple[str, CachedResult, object]] = asyncio.Queue(queue_size)
         self._health = Resting("result store", rest_after_failure)
         self._writers: list[asyncio.Task[None]] = []
         self.pending = 0  # writes queued or running
@@ -111,7 +112,8 @@ class ResultStore:
             RESULT_STORE.labels(outcome="dropped").inc()
             return
         try:
-            self._queue.put_nowait((canonical, result))
+            # The write runs later, in the writer task: it carries the request's trace.
+            self._queue.put_nowait((canonical, result, tracing.carry()))
         except asyncio.QueueFull:
             RESULT_STORE.labels(outcome="dropped").inc()
             return
@@ -119,15 +121,16 @@ class ResultStore:
 
     async def _write_queued(self) -> None:
         while True:
-            canonical, result = await self._queue.get()
+            canonical, result, carried = await self._queue.get()
             try:
-                async with asyncio.timeout(WRITE_TIMEOUT):
-                    await obstore.put_async(
-                        self._store,
-                        self.name(canonical),
-                        result.body,
-                        attributes=result_attributes(result),  # type: ignore[arg-type]
-                    )
+                with tracing.inside(carried), tracing.span("result_store.write"):
+                    async with asyncio.timeout(WRITE_TIMEOUT):
+                        await obstore.put_async(
+                            self._store,
+                            self.name(canonical),
+                            result.body,
+                            attributes=result_attributes(result),  # type: ignore[arg-type]
+                        )
                 RESULT_STORE.labels(outcome="written").inc()
             except (BaseError, OSError, TimeoutError) as error:
                 RESULT_STORE.labels(outcome="write_error").inc()

@@ -26,6 +26,7 @@ import pyvips
 from cachetools import LRUCache
 from starlette.responses import Response
 
+from proxy import tracing
 from proxy.admission import Admission
 from proxy.cache import CachedResult, ResultCache, SourceCache
 from proxy.cdn import source_key
@@ -289,11 +290,13 @@ class ImageService:
 
     async def respond(self, raw_path: str, headers: Mapping[str, str]) -> Response:
         now = time.time()
-        options, key, vary = self.live(raw_path, headers, now)
+        with tracing.span("parse"):  # URL, signature, negotiation
+            options, key, vary = self.live(raw_path, headers, now)
         if self.thumbor_on and self.is_meta(raw_path):
             return await self.info(raw_path, headers)
         record = current()
-        result = self.cache.get(key)
+        with tracing.span("cache.memory"):
+            result = self.cache.get(key)
         if result is None:
             MEMORY_MISS.inc()
             record.cache = "coalesced"  # unless this request leads the work (see _miss)
@@ -374,13 +377,16 @@ class ImageService:
         """Not in this process's cache: the shared tiers (Redis, the bucket), else the work."""
         record = current()
         record.cache = "miss"
-        result = await self.shared.get(key) if self.shared else None
+        result = None
         if self.shared:
+            with tracing.span("cache.redis"):
+                result = await self.shared.get(key)
             (REDIS_MISS if result is None else REDIS_HIT).inc()
             if result is not None:
                 record.cache = "redis"
         if result is None and self.store:
-            result = await self.store.get(key)
+            with tracing.span("cache.result_store"):
+                result = await self.store.get(key)
             if result is not None:
                 record.cache = "store"
                 if self.shared:
@@ -401,7 +407,8 @@ class ImageService:
         (SOURCE_MISS if cached is None else SOURCE_HIT).inc()
         if cached is not None:
             return cached
-        return await self.fetch_flights.run(url, lambda: self._fetch(url))
+        with tracing.span("fetch"):
+            return await self.fetch_flights.run(url, lambda: self._fetch(url))
 
     async def _fetch(self, url: str) -> SourceImage:
         self.fetches += 1
@@ -497,14 +504,21 @@ class ImageService:
         )
         JOBS_QUEUED.inc()
         admitted = False
+        # The wait for a slot and memory, as a span of its own: it ends when admitted.
+        waiting = tracing.span("admission", **{"pixelpipe.footprint_bytes": estimate})
+        waiting.__enter__()
         try:
             async with self.admission.reserve(estimate) as reserved:
-                JOBS_QUEUED.dec()
+                waiting.__exit__(None, None, None)
                 admitted = True
+                JOBS_QUEUED.dec()
                 MEMORY_RESERVED.inc(reserved)
                 loop = asyncio.get_running_loop()
                 stop = threading.Event()
-                running = loop.run_in_executor(self.executor, _stoppable, stop, work, data, *args)
+                carried = tracing.carry()  # a thread does not inherit the trace
+                running = loop.run_in_executor(
+                    self.executor, _stoppable, stop, carried, work, data, *args
+                )
                 try:
                     return await asyncio.shield(running)
                 except asyncio.CancelledError:
@@ -516,6 +530,7 @@ class ImageService:
                     MEMORY_RESERVED.dec(reserved)
         finally:
             if not admitted:
+                waiting.__exit__(None, None, None)
                 JOBS_QUEUED.dec()
 
     def _process(
@@ -588,6 +603,6 @@ def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]
     return tuple(headers)
 
 
-def _stoppable(stop: threading.Event, work: Callable[..., T], *args: object) -> T:
-    with stoppable(stop):
+def _stoppable(stop: threading.Event, carried: object, work: Callable[..., T], *args: object) -> T:
+    with stoppable(stop), tracing.inside(carried), tracing.span("process"):
         return work(*args)

@@ -401,6 +401,7 @@ class Settings:
     enable_video_thumbnails: bool = False
     video_thumbnail_second: float = 1.0
     smart_crop_face_detection: bool = True
+    open_telemetry_enable: bool = False
     sanitize_svg: bool = True
     watermark_data: bytes | None = None
     watermark_path: str | None = None
@@ -824,6 +825,14 @@ SETTINGS: tuple[SettingSpec, ...] = (
         True,
         "the second of a video whose frame is the source (the last frame when shorter); "
         "`vts` overrides it",
+    ),
+    SettingSpec(
+        "OPEN_TELEMETRY_ENABLE",
+        "open_telemetry_enable",
+        parse_bool,
+        True,
+        "OpenTelemetry traces, one per request (configured by the standard OTEL_* variables: "
+        "endpoint, protocol, headers, service name, sampler)",
     ),
     SettingSpec(
         "SMART_CROP_FACE_DETECTION",

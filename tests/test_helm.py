@@ -46,6 +46,9 @@ ALL_ON = [
     "autoscaling.enabled=false",
     "podDisruptionBudget.enabled=true",
     "settings.AUTO_WEBP=true",
+    "openTelemetry.enabled=true",
+    "openTelemetry.endpoint=http://otel-collector.observability:4318",
+    "openTelemetry.headersSecret=otel-headers",
 ]
 
 
@@ -174,14 +177,30 @@ def test_every_env_variable_is_a_setting_the_server_reads() -> None:
     deployment = by_kind(render(*ALL_ON))["Deployment"]
     env = container_env(deployment)
     known = {f"PIXELPIPE_{spec.name}" for spec in SETTINGS}
-    assert set(env) <= known, set(env) - known
-    plain = {name: value for name, value in env.items() if isinstance(value, str)}
+    # OpenTelemetry's own variables, which its SDK reads (proxy.tracing).
+    otel = {name for name in env if name.startswith("OTEL_")}
+    assert otel == {
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_SERVICE_NAME",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+    }
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"]["secretKeyRef"]["name"] == "otel-headers"
+    assert set(env) - otel <= known, set(env) - otel - known
+    plain = {
+        name: value
+        for name, value in env.items()
+        if isinstance(value, str) and not name.startswith("OTEL_")
+    }
     # The values parse: the pod would start with them (fake hex for the Secret's).
     settings = Settings.from_env(plain | {"PIXELPIPE_KEY": "aa" * 32, "PIXELPIPE_SALT": "bb" * 32})
     assert settings.workers == 2 and settings.log_format == "json"
     assert settings.metrics_port == 9464 and settings.shutdown_delay == 5
     assert settings.redis_url == "redis://redis:6379/0" and settings.auto_webp is True
     assert settings.s_maxage == 31_536_000 and settings.stale_while_revalidate == 86400
+    assert settings.open_telemetry_enable is True
 
 
 def test_optional_parts() -> None:
@@ -222,7 +241,11 @@ def test_object_storage_values() -> None:
     kinds = by_kind(render(*OBJECT_STORAGE))
     deployment = kinds["Deployment"]
     env = container_env(deployment)
-    plain = {name: value for name, value in env.items() if isinstance(value, str)}
+    plain = {
+        name: value
+        for name, value in env.items()
+        if isinstance(value, str) and not name.startswith("OTEL_")
+    }
     settings = Settings.from_env(
         plain | {"PIXELPIPE_GCS_KEY": "{}", "PIXELPIPE_ABS_KEY": "a2V5"}  # the Secrets' parts
     )

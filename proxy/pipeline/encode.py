@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pyvips
 
+from proxy import tracing
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.auto_quality import (
     AUTO_QUALITY_SLOPES,
@@ -249,7 +250,9 @@ def choose_auto_quality(
             data = counter.probe(sample, quality, pixels)
         decoded = comparable(decode_result(data))
         size = round(len(data) / PROBE_BYTES_RATIO.get(request.format, 1.0))
-        return Probe(quality, size, probe_ssim(reference, decoded))
+        probe = Probe(quality, size, probe_ssim(reference, decoded))
+        tracing.event("quality:auto probe", quality=quality, bytes=size, ssim=probe.ssim)
+        return probe
 
     rule = settings.auto_quality_rule(request.format)
     chosen = choose_quality(measure, rule, sample.width * sample.height)

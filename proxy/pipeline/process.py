@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pyvips
 
+from proxy import tracing
 from proxy.errors import ImageTooLarge, ProcessingFailed, ProxyError, UnsupportedFormat
 from proxy.options.formats import CONTENT_TYPES, FORMATS_WITH_ALPHA, FORMATS_WITH_ANIMATION
 from proxy.options.model import ProcessingOptions
@@ -231,7 +232,8 @@ def inspect_image(
     `report_faces`: detect faces even when no gravity needs them (/info)."""
     try:
         remembered = FindingsRecall(findings_memory, source_digest, report_faces)
-        rendered = _render(data, options, limits, watermark, mark_data, remembered)
+        with tracing.span("render"):  # decode (lazy in libvips), faces, the steps planned
+            rendered = _render(data, options, limits, watermark, mark_data, remembered)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
         interrupt.check()
@@ -242,9 +244,11 @@ def inspect_image(
         analysis_key = (
             f"{source_digest}/{rendered.format}/{options.analysis_key()}" if remembering else ""
         )
-        encoded = _encode(
-            rendered, options, encoder or EncoderSettings(), auto_memory, analysis_key
-        )
+        # libvips computes the pixels here: decode and steps run inside "encode".
+        with tracing.span("encode", **{"pixelpipe.format": rendered.format}):
+            encoded = _encode(
+                rendered, options, encoder or EncoderSettings(), auto_memory, analysis_key
+            )
         return encoded, rendered
     except ProxyError:
         raise
@@ -349,7 +353,8 @@ def _render(
         if len(frames) == 1:
             # Detection and the steps read the same pixels: decoded once.
             frames = [frames[0].copy_memory()]
-        findings = recall.find(frames[0], options)
+        with tracing.span("faces"):
+            findings = recall.find(frames[0], options)
         options = focused(options, findings, plan)
     elif reporting:
         # A picture of its own, so /info's result stays the image's, pixel for pixel.

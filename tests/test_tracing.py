@@ -1,0 +1,185 @@
+"""OpenTelemetry traces sent to an OTLP/HTTP receiver on loopback.
+
+The receiver is an HTTP server that takes what the exporter POSTs to
+`/v1/traces` and decodes it with OpenTelemetry's own protobuf definitions
+(opentelemetry-proto), as a collector does. pixelpipe runs as users run it:
+`pixelpipe serve` with OPEN_TELEMETRY_ENABLE and the standard OTEL_*
+variables; its JSON access log is read from its output.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from tests.conftest import KEY, SALT, signed
+from tests.emulators import free_port
+from tests.images import encode, photo_like
+from tests.servers import Origin, wait_until_serving
+from tests.test_cli import PIXELPIPE, clean_env
+
+
+class Receiver:
+    """Spans received, decoded: name, ids, parent, attributes, events, service."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest.FromString(body)
+                receiver.take(request, self.headers.get("x-test-header", ""))
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self, request: ExportTraceServiceRequest, header: str) -> None:
+        with self.lock:
+            for resource_spans in request.resource_spans:
+                service = {
+                    a.key: a.value.string_value for a in resource_spans.resource.attributes
+                }.get("service.name")
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        self.spans.append(
+                            {
+                                "name": span.name,
+                                "trace_id": span.trace_id.hex(),
+                                "span_id": span.span_id.hex(),
+                                "parent": span.parent_span_id.hex(),
+                                "events": [e.name for e in span.events],
+                                "service": service,
+                                "header": header,
+                            }
+                        )
+
+    def trace(self, trace_id: str, wanted: set[str], timeout: float = 20) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                found = [s for s in self.spans if s["trace_id"] == trace_id]
+            if wanted <= {s["name"] for s in found} or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
+
+@contextmanager
+def traced_server(receiver: Receiver, log: Path, **variables: str) -> Iterator[str]:
+    port = free_port()
+    env = clean_env(
+        PIXELPIPE_KEY=KEY,
+        PIXELPIPE_SALT=SALT,
+        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        PIXELPIPE_LOG_FORMAT="json",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_HEADERS="x-test-header=from-otel-headers",
+        OTEL_SERVICE_NAME="pixelpipe-under-test",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        **variables,
+    )
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [PIXELPIPE, "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_serving(base, process, "/ready", timeout=60)
+            yield base
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def photo(origin: Origin) -> str:
+    return origin.add("/traced/photo.jpg", encode(photo_like(400, 300), "jpg", Q=90))
+
+
+STAGES = {"image request", "parse", "cache.memory", "fetch", "admission", "process", "render"}
+
+
+def test_a_miss_is_one_trace_continuing_traceparent(
+    receiver: Receiver, photo: str, tmp_path: Path
+) -> None:
+    trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
+    log = tmp_path / "server.log"
+    with traced_server(
+        receiver, log, PIXELPIPE_OPEN_TELEMETRY_ENABLE="true", OTEL_TRACES_SAMPLER="always_on"
+    ) as base:
+        answer = httpx.get(
+            base + signed(f"/rs:fit:200:200/q:auto/plain/{photo}@webp"),
+            headers={"traceparent": f"00-{trace_id}-{parent}-01"},
+            timeout=60,
+        )
+        assert answer.status_code == 200
+        spans = receiver.trace(trace_id, STAGES | {"encode"})
+    names = {span["name"] for span in spans}
+    assert STAGES | {"encode"} <= names, names
+    by_name = {span["name"]: span for span in spans}
+    root = by_name["image request"]
+    assert root["parent"] == parent  # the caller's span is the parent
+    ids = {span["span_id"] for span in spans}
+    assert all(span["parent"] in ids for span in spans if span is not root)
+    assert by_name["encode"]["events"].count("quality:auto probe") >= 2
+    assert {span["service"] for span in spans} == {"pixelpipe-under-test"}
+    assert {span["header"] for span in spans} == {"from-otel-headers"}
+    lines = [json.loads(line) for line in log.read_text().splitlines() if '"request"' in line]
+    (line,) = [entry for entry in lines if entry.get("path", "").startswith("/")]
+    assert line["trace_id"] == trace_id
+
+
+def test_off_by_default_and_sampled_out_sends_nothing(
+    receiver: Receiver, photo: str, tmp_path: Path
+) -> None:
+    for variables in ({}, {"PIXELPIPE_OPEN_TELEMETRY_ENABLE": "true",
+                           "OTEL_TRACES_SAMPLER": "traceidratio",
+                           "OTEL_TRACES_SAMPLER_ARG": "0"}):  # fmt: skip
+        trace_id = secrets.token_hex(16)
+        log = tmp_path / "quiet.log"
+        with traced_server(receiver, log, **variables) as base:
+            answer = httpx.get(
+                base + signed(f"/rs:fit:100:100/plain/{photo}@png"),
+                headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-00"},
+                timeout=60,
+            )
+            assert answer.status_code == 200
+        assert receiver.trace(trace_id, {"image request"}, timeout=1) == []
+        assert '"trace_id"' not in log.read_text()
