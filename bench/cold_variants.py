@@ -11,7 +11,9 @@ fresh cachebusters, so the machine's drift falls on all of them alike. For
 each: req/s, the ratio to the limit of the same round, the workers' CPU ms per
 request, and the rate of each round (to see whether it falls as a server
 ages). Used to choose between configurations for issue 26; bench/runtime.py
-keeps the published cold measurement.
+keeps the published cold measurement. `--hits`: cache hits of warmed paths
+instead (with `PYTHONPATH=<worktree>` as a variant, two versions of the code
+side by side).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+import httpx  # noqa: E402
 
 from bench.run import ensure_wrk, run_wrk, server_env, start_origin, stop  # noqa: E402
 from bench.runtime import (  # noqa: E402
@@ -51,6 +55,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--hits", action="store_true", help="cache hits instead: the same warmed paths each round"
+    )
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant]
     wrk = ensure_wrk()
@@ -70,7 +77,12 @@ def main() -> int:
                 for label, (process, base) in servers.items():
                     workers = worker_pids(process.pid)
                     before = sum(cpu_seconds(pid) for pid in workers)
-                    paths = cold_paths(W1, big, origin, f"{label}-r{r}", 20_000)
+                    if args.hits:
+                        paths = cold_paths(W1, big, origin, "hits", len(big))
+                        for path in paths:  # warm: every later request is a hit
+                            httpx.get(base + path, timeout=60)
+                    else:
+                        paths = cold_paths(W1, big, origin, f"{label}-r{r}", 20_000)
                     run = run_wrk(wrk, base, paths, args.connections, args.seconds)
                     used = sum(cpu_seconds(pid) for pid in workers) - before
                     rates[label].append(run["rate"])
