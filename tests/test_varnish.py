@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -65,16 +66,22 @@ def cdn_config(port: int, **variables: str) -> str:
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[str]:
+    with varnish_in_front(SETTINGS) as base:
+        yield base
+
+
+@contextmanager
+def varnish_in_front(settings: dict[str, str]) -> Iterator[str]:
     """Varnish on a free loopback port in front of `pixelpipe serve`."""
     with serving(
-        **SETTINGS,
+        **settings,
         PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
         PIXELPIPE_ERROR_TTL=str(ERROR_TTL),
     ) as origin_base:
         backend_port = int(origin_base.rsplit(":", 1)[1])
         with tempfile.TemporaryDirectory() as work:
             vcl = Path(work) / "pixelpipe.vcl"
-            vcl.write_text(cdn_config(backend_port, **SETTINGS))
+            vcl.write_text(cdn_config(backend_port, **settings))
             port = free_port()
             command = [VARNISHD, "-F", "-j", "none", "-a", f"127.0.0.1:{port}",
                        "-f", str(vcl), "-n", str(Path(work) / "varnish"),
@@ -181,3 +188,17 @@ def test_a_ban_by_source_key_purges_every_variant(edge: str, photo: str) -> None
     for path in paths:
         assert get(edge, path, Accept=BROWSERS["Chrome"]).headers["x-cache"] == "MISS"
     assert httpx.request("BAN", edge + "/", headers={"Surrogate-Key": "x; y"}).status_code == 400
+
+
+def test_client_hints_are_rounded_at_the_edge_as_the_server_rounds_them(photo: str) -> None:
+    """With ENABLE_CLIENT_HINTS the VCL rounds DPR and Width up to the
+    server's steps before the cache looks: near-equal hints share one copy,
+    and the copy is what pixelpipe makes of the rounded hint."""
+    with varnish_in_front(SETTINGS | {"PIXELPIPE_ENABLE_CLIENT_HINTS": "true"}) as base:
+        path = signed(f"/rs:fit:0:0/cb:hints/plain/{photo}")
+        first = get(base, path, **{"Sec-CH-DPR": "1.2", "Sec-CH-Width": "151"})
+        second = get(base, path, **{"Sec-CH-DPR": "1.4", "Sec-CH-Width": "190"})
+        other = get(base, path, **{"Sec-CH-DPR": "1.6", "Sec-CH-Width": "190"})
+    assert [a.headers["x-cache"] for a in (first, second, other)] == ["MISS", "HIT", "MISS"]
+    # Width 151 -> 200 device pixels at DPR 1.5: 133 CSS pixels, times 1.5 = 200 wide.
+    assert pyvips.Image.new_from_buffer(first.content, "").width == 200
