@@ -92,6 +92,33 @@ class Receiver:
 
 
 @contextmanager
+def grpc_receiver(receiver: Receiver) -> Iterator[str]:
+    """The same receiver behind OTLP's gRPC service (grpcio, which the gRPC
+    exporter brings): its endpoint."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(
+            self, request: ExportTraceServiceRequest, context: Any
+        ) -> ExportTraceServiceResponse:
+            metadata = dict(context.invocation_metadata())
+            receiver.take(request, metadata.get("x-test-header", ""))
+            return ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop(None)
+
+
+@contextmanager
 def traced_server(receiver: Receiver, log: Path, **variables: str) -> Iterator[str]:
     port = free_port()
     env = clean_env(
@@ -99,7 +126,7 @@ def traced_server(receiver: Receiver, log: Path, **variables: str) -> Iterator[s
         PIXELPIPE_SALT=SALT,
         PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
         PIXELPIPE_LOG_FORMAT="json",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_EXPORTER_OTLP_ENDPOINT=variables.pop("endpoint", receiver.endpoint),
         OTEL_EXPORTER_OTLP_HEADERS="x-test-header=from-otel-headers",
         OTEL_SERVICE_NAME="pixelpipe-under-test",
         OTEL_BSP_SCHEDULE_DELAY="100",
@@ -183,3 +210,28 @@ def test_off_by_default_and_sampled_out_sends_nothing(
             assert answer.status_code == 200
         assert receiver.trace(trace_id, {"image request"}, timeout=1) == []
         assert '"trace_id"' not in log.read_text()
+
+
+def test_grpc_protocol(receiver: Receiver, photo: str, tmp_path: Path) -> None:
+    """OTEL_EXPORTER_OTLP_PROTOCOL=grpc: the same spans over OTLP's gRPC service."""
+    trace_id = secrets.token_hex(16)
+    with (
+        grpc_receiver(receiver) as endpoint,
+        traced_server(
+            receiver,
+            tmp_path / "grpc.log",
+            endpoint=endpoint,
+            PIXELPIPE_OPEN_TELEMETRY_ENABLE="true",
+            OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+            OTEL_TRACES_SAMPLER="always_on",
+        ) as base,
+    ):
+        answer = httpx.get(
+            base + signed(f"/rs:fit:120:120/plain/{photo}@jpg"),
+            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+            timeout=60,
+        )
+        assert answer.status_code == 200
+        spans = receiver.trace(trace_id, STAGES)
+    assert {span["name"] for span in spans} >= STAGES
+    assert {span["header"] for span in spans} == {"from-otel-headers"}
