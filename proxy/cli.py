@@ -61,11 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cdn = commands.add_parser(
         "cdn-config",
-        help="print the CDN configuration for these settings (varnish, fastly, cloudfront)",
+        help="print the CDN configuration for these settings (varnish, fastly, cloudfront, "
+        "cloudflare)",
         description="Generated from the server's own negotiation rules and the settings in "
         "the environment (AUTO_*, ENFORCE_*, ENABLE_CLIENT_HINTS), so edge and origin agree.",
     )
-    cdn.add_argument("target", choices=("varnish", "fastly", "cloudfront"))
+    cdn.add_argument("target", choices=("varnish", "fastly", "cloudfront", "cloudflare"))
     cdn.add_argument("--backend", default="127.0.0.1:8080", help="Varnish: pixelpipe's host:port")
 
     key = commands.add_parser(
