@@ -160,7 +160,16 @@ def photo(origin: Origin) -> str:
     return origin.add("/traced/photo.jpg", encode(photo_like(400, 300), "jpg", Q=90))
 
 
-STAGES = {"image request", "parse", "cache.memory", "fetch", "admission", "process", "render"}
+STAGES = {
+    "image request",
+    "parse",
+    "cache.memory",
+    "fetch",
+    "admission",
+    "process",
+    "decode",
+    "processing",
+}
 
 
 def test_a_miss_is_one_trace_continuing_traceparent(
@@ -235,3 +244,33 @@ def test_grpc_protocol(receiver: Receiver, photo: str, tmp_path: Path) -> None:
         spans = receiver.trace(trace_id, STAGES)
     assert {span["name"] for span in spans} >= STAGES
     assert {span["header"] for span in spans} == {"from-otel-headers"}
+
+
+def test_the_result_store_tiers_are_spans(receiver: Receiver, photo: str, tmp_path: Path) -> None:
+    """With a result store (moto's S3 server on loopback): a miss looks in the
+    store and then writes to it, the write carried into the store's writer as
+    a span of the request's trace."""
+    from tests.emulators import moto_s3
+
+    trace_id = secrets.token_hex(16)
+    with moto_s3() as s3:
+        s3.create_bucket("traces")
+        with traced_server(
+            receiver,
+            tmp_path / "store.log",
+            PIXELPIPE_OPEN_TELEMETRY_ENABLE="true",
+            OTEL_TRACES_SAMPLER="always_on",
+            PIXELPIPE_USE_S3="true",
+            PIXELPIPE_S3_ENDPOINT=s3.endpoint,
+            PIXELPIPE_S3_REGION="us-east-1",
+            PIXELPIPE_RESULT_STORAGE="s3://traces/results",
+            **s3.env(),
+        ) as base:
+            answer = httpx.get(
+                base + signed(f"/rs:fit:110:110/plain/{photo}@jpg"),
+                headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+                timeout=60,
+            )
+            assert answer.status_code == 200
+            spans = receiver.trace(trace_id, {"cache.result_store", "result_store.write"})
+    assert {"cache.result_store", "result_store.write"} <= {span["name"] for span in spans}

@@ -232,8 +232,7 @@ def inspect_image(
     `report_faces`: detect faces even when no gravity needs them (/info)."""
     try:
         remembered = FindingsRecall(findings_memory, source_digest, report_faces)
-        with tracing.span("render"):  # decode (lazy in libvips), faces, the steps planned
-            rendered = _render(data, options, limits, watermark, mark_data, remembered)
+        rendered = _render(data, options, limits, watermark, mark_data, remembered)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
         interrupt.check()
@@ -332,13 +331,16 @@ def _render(
     shrink = plan.shrink if plan else 1.0
     if steering:
         shrink = detection_shrink(shrink, width, height)
-    image = load_image(
-        data,
-        header,
-        shrink,
-        all_frames=animate,
-        thumbnail=options.enforce_thumbnail,
-    )
+    # libvips decodes lazily: this span holds the header and what the foreign
+    # decoders (HEIC, JPEG XL, ...) do at once; libvips' own decode runs in "encode".
+    with tracing.span("decode", **{"pixelpipe.source_format": header.format}):
+        image = load_image(
+            data,
+            header,
+            shrink,
+            all_frames=animate,
+            thumbnail=options.enforce_thumbnail,
+        )
     frames = _split_frames(image, header.frames if animate else 1)
     if animate and options.trim is not None:
         options = replace(options, trim=None)  # imgproxy does not trim animations either
@@ -367,8 +369,9 @@ def _render(
         watermark=watermark,
         thumbor_mark=_load_mark(mark_data, limits) if options.thumbor_watermark else None,
     )
-    for step in STEPS:
-        frames = [step(frame, options, ctx) for frame in frames]
+    with tracing.span("processing"):  # the steps' graph (computed in "encode")
+        for step in STEPS:
+            frames = [step(frame, options, ctx) for frame in frames]
     result = _join_frames(frames, image) if animate else frames[0]
     if fmt == "ico":
         result = fit_ico(result)
