@@ -114,8 +114,11 @@ def choose_quality(measure: Callable[[int], Probe], rule: SlopeRule, pixels: int
         )
         target = _predict(best, neighbour, rule, pixels)
         # Near a quality already measured: the objective is flat at its top, so
-        # a probe there buys less than it costs.
-        if any(abs(target - quality) <= CLOSE_ENOUGH for quality in probes):
+        # a probe there buys less than it costs. Not at an end of the range: a
+        # prediction clamped there means the objective still climbs towards it
+        # (hypothesis found 30 better than 31 by 0.003 with the minimum 30).
+        at_end = target in (rule.minimum, rule.maximum) and target not in probes
+        if not at_end and any(abs(target - quality) <= CLOSE_ENOUGH for quality in probes):
             break
         probe(target)
     eligible = [p for p in probes.values() if p.ssim >= rule.floor]
