@@ -19,9 +19,12 @@ side by side).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +32,15 @@ sys.path.insert(0, str(HERE.parent))
 
 import httpx  # noqa: E402
 
-from bench.run import ensure_wrk, run_wrk, server_env, start_origin, stop  # noqa: E402
+from bench.run import (  # noqa: E402
+    ensure_wrk,
+    free_port,
+    run_wrk,
+    server_env,
+    start,
+    start_origin,
+    stop,
+)
 from bench.runtime import (  # noqa: E402
     big_sources,
     cold_paths,
@@ -40,6 +51,29 @@ from bench.runtime import (  # noqa: E402
 )
 
 W1 = "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg"
+BARE_LAUNCH = """
+import sys, uvicorn
+from proxy.workers import serve_workers
+config = uvicorn.Config("bare_pipeline_app:app", port=int(sys.argv[1]), workers=2,
+                        http="httptools", loop="uvloop", server_header=False,
+                        log_level="warning", access_log=False)
+serve_workers(config, 2, True)
+"""
+
+
+def start_bare_pipeline(sources: list[Path]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = dict(os.environ) | {
+        "BARE_SOURCES": ":".join(str(s) for s in sources),
+        "PYTHONPATH": f"{HERE}:{HERE.parent}",
+    }
+    base = f"http://127.0.0.1:{port}"
+    process = start(
+        [sys.executable, "-c", BARE_LAUNCH, str(port)], env, f"{base}/x/{sources[0].name}"
+    )
+    while len(worker_pids(process.pid)) < 2:
+        time.sleep(0.1)
+    return process, base
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
@@ -58,6 +92,11 @@ def main() -> int:
     parser.add_argument(
         "--hits", action="store_true", help="cache hits instead: the same warmed paths each round"
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also a bare Starlette app running the pipeline (bench/bare_pipeline_app.py)",
+    )
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant]
     wrk = ensure_wrk()
@@ -66,6 +105,9 @@ def main() -> int:
         big = big_sources(images, args.corpus)
         origin_process, origin = start_origin(images)
         servers = {label: start_pixelpipe(server_env() | env) for label, env in variants}
+        if args.bare:
+            servers["bare"] = start_bare_pipeline([images / name for name in big])
+            variants.append(("bare", {}))
         rates: dict[str, list[float]] = {label: [] for label, _ in variants}
         ratios: dict[str, list[float]] = {label: [] for label, _ in variants}
         cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
