@@ -28,12 +28,12 @@ best probe by value, so extra probes can only help.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pyvips
-from cachetools import LRUCache
+
+from proxy.pipeline.remembered import Remembered
 
 # quality:auto's constants per format, calibrated on the corpus by
 # bench/auto_quality.py (COMPRESSION.md "quality:auto"): the slope at which
@@ -193,22 +193,10 @@ def quality_sample(image: pyvips.Image) -> pyvips.Image:
 PROBE_BYTES_RATIO: Mapping[str, float] = {"avif": 1.07}
 
 
-class AutoQualityMemory:
+class AutoQualityMemory(Remembered[int]):
     """The quality chosen for a picture, by its analysis key, for its other sizes.
 
     Across the widths of one srcset the rule's choice moves by about as much as
     the search's own noise (bench/auto_quality_cost.py --srcset), so the first
     width's choice is used for the rest rather than searched again.
     """
-
-    def __init__(self, entries: int = 4096) -> None:
-        self._chosen: LRUCache[str, int] = LRUCache(maxsize=entries)
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> int | None:
-        with self._lock:
-            return self._chosen.get(key)
-
-    def put(self, key: str, quality: int) -> None:
-        with self._lock:
-            self._chosen[key] = quality

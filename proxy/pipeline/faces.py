@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyvips
-from cachetools import LRUCache
+
+from proxy.pipeline.remembered import Remembered
 
 # Sized by area, not by the long side: a panorama's faces are small across
 # its width (at 400 pixels wide, 2000x600 left faces of 125 px at 25, where
@@ -151,20 +152,10 @@ def _union(a: Box, b: Box) -> Box:
     return Box(left, top, right - left, bottom - top)
 
 
-class FindingsMemory:
+class FindingsMemory(Remembered[Findings]):
     """What detection found, per source digest and orientation: the widths of
     a srcset detect once."""
 
-    def __init__(self, entries: int = 4096) -> None:
-        self._found: LRUCache[str, Findings] = LRUCache(maxsize=entries)
-        self._lock = threading.Lock()
-        self.detections = 0  # findings stored, i.e. detections run
-
-    def get(self, key: str) -> Findings | None:
-        with self._lock:
-            return self._found.get(key)
-
-    def put(self, key: str, findings: Findings) -> None:
-        with self._lock:
-            self._found[key] = findings
-            self.detections += 1
+    @property
+    def detections(self) -> int:
+        return self.stored
