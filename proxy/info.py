@@ -49,7 +49,6 @@ def image_report(
         auto_memory,
         source_digest,
         findings_memory,
-        report_faces=True,
     )
     header = rendered.header if rendered is not None else source_header(data, options, limits)
     findings = rendered.findings if rendered is not None else None
@@ -69,7 +68,8 @@ def image_report(
 
 def faces_report(findings: Findings | None, width: int, height: int) -> list[dict[str, int]] | None:
     """Faces as boxes in the upright source's pixels; None when detection did
-    not run (switched off, or a source passed through)."""
+    not run: no smart gravity with a crop to place, or switched off. (Always
+    detecting made every /info pay a second decode and the detector.)"""
     if findings is None:
         return None
     return [

@@ -342,7 +342,6 @@ class ImageService:
                 self._report,
                 options,
                 source.digest or "",
-                report_faces=True,
             )
         except ProxyError as error:
             self._forget_unreadable(error, options)
@@ -491,7 +490,6 @@ class ImageService:
         options: ProcessingOptions,
         work: Callable[..., T],
         *args: object,
-        report_faces: bool = False,
     ) -> T:
         """work(data, *args) on a processing thread, once its memory fits the budget.
 
@@ -499,9 +497,7 @@ class ImageService:
         proxy.pipeline.interrupt); its memory stays reserved until the thread
         has actually let go of it.
         """
-        estimate = await asyncio.to_thread(
-            job_footprint, data, options, self.limits, report_faces=report_faces
-        )
+        estimate = await asyncio.to_thread(job_footprint, data, options, self.limits)
         JOBS_QUEUED.inc()
         admitted = False
         # The wait for a slot and memory, as a span of its own: it ends when admitted.

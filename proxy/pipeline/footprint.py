@@ -84,14 +84,10 @@ _BYTES_PER_BAND = {
 }
 
 
-def job_footprint(
-    data: bytes, options: ProcessingOptions, limits: ProcessingLimits, report_faces: bool = False
-) -> int:
-    """Estimated peak bytes of processing `data` with `options` (raises what read_header raises).
-
-    `report_faces`: the job detects faces whatever its gravity (/info)."""
+def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
+    """Estimated peak bytes of processing `data` with `options` (raises what read_header raises)."""
     header = source_header(data, options, limits)
-    return footprint_of(header, len(data), options, limits, report_faces)
+    return footprint_of(header, len(data), options, limits)
 
 
 def footprint_of(
@@ -99,7 +95,6 @@ def footprint_of(
     source_bytes: int,
     options: ProcessingOptions,
     limits: ProcessingLimits,
-    report_faces: bool = False,
 ) -> int:
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     frames = header.frames if header.frames <= limits.max_animation_frames else 1
@@ -108,7 +103,7 @@ def footprint_of(
     bands = 4 if header.has_alpha or header.vector else 3
     per_band = _BYTES_PER_BAND.get(header.format, 2)
 
-    detecting = limits.face_detection and (report_faces or needs_findings(options, plan))
+    detecting = limits.face_detection and needs_findings(options, plan)
     shrink = detection_shrink(plan.shrink, width, height) if detecting else plan.shrink
     load_w, load_h = _loaded_size(header, width, height, shrink)
     decoded = load_w * load_h * bands * per_band * frames

@@ -172,7 +172,6 @@ class FindingsRecall:
 
     memory: FindingsMemory | None = None
     digest: str = ""
-    always: bool = False  # /info: detect whatever the gravity, to report the faces
 
     def find(self, image: pyvips.Image, options: ProcessingOptions) -> Findings:
         key = findings_key(self.digest, options) if self.memory and self.digest else ""
@@ -225,13 +224,10 @@ def inspect_image(
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
     findings_memory: FindingsMemory | None = None,
-    report_faces: bool = False,
 ) -> tuple[ProcessedImage, Rendered | None]:
-    """The result, and the unencoded image it came from (None for pass-through).
-
-    `report_faces`: detect faces even when no gravity needs them (/info)."""
+    """The result, and the unencoded image it came from (None for pass-through)."""
     try:
-        remembered = FindingsRecall(findings_memory, source_digest, report_faces)
+        remembered = FindingsRecall(findings_memory, source_digest)
         rendered = _render(data, options, limits, watermark, mark_data, remembered)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
@@ -325,9 +321,8 @@ def _render(
     if plan is not None:
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     recall = remembered or FindingsRecall()
-    # Detection steers the crop (a smart gravity), or only reports (/info).
+    # A smart gravity with a crop to place: detection steers it.
     steering = limits.face_detection and needs_findings(options, plan)
-    reporting = limits.face_detection and recall.always and not steering
     shrink = plan.shrink if plan else 1.0
     if steering:
         shrink = detection_shrink(shrink, width, height)
@@ -358,9 +353,6 @@ def _render(
         with tracing.span("faces"):
             findings = recall.find(frames[0], options)
         options = focused(options, findings, plan)
-    elif reporting:
-        # A picture of its own, so /info's result stays the image's, pixel for pixel.
-        findings = recall.find(_detection_picture(data, header, options, width, height), options)
     ctx = PipelineContext(
         plan=plan,
         output_format=fmt,
@@ -378,16 +370,6 @@ def _render(
 
     result, keep = prepare_metadata(result, options)
     return Rendered(result, keep, fmt, header, len(frames), findings)
-
-
-def _detection_picture(
-    data: bytes, header: SourceHeader, options: ProcessingOptions, width: int, height: int
-) -> pyvips.Image:
-    """The upright source as detection reads it, loaded on its own."""
-    picture = load_image(data, header, detection_shrink(float("inf"), width, height))
-    for prepare_step in PREPARE:
-        picture = prepare_step(picture, options)
-    return picture
 
 
 def _pass_through(

@@ -61,7 +61,7 @@ async function info(signed) {
 function renderFaces(faces) {
   const shown = $("source-faces");
   if (faces === null || faces === undefined) {
-    shown.textContent = "Faces: detection is off";
+    shown.textContent = "Faces: not looked for (smart or faces gravity with a crop looks)";
   } else if (faces.length === 0) {
     shown.textContent = "Faces: none found";
   } else {
