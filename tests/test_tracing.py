@@ -160,6 +160,14 @@ def photo(origin: Origin) -> str:
     return origin.add("/traced/photo.jpg", encode(photo_like(400, 300), "jpg", Q=90))
 
 
+def get_traced(base: str, path: str, trace_id: str, sampled: bool = True, parent: str = "") -> None:
+    """GET a signed path as a caller inside trace `trace_id`; it must succeed."""
+    flags = "01" if sampled else "00"
+    traceparent = f"00-{trace_id}-{parent or secrets.token_hex(8)}-{flags}"
+    answer = httpx.get(base + signed(path), headers={"traceparent": traceparent}, timeout=60)
+    assert answer.status_code == 200, answer.text
+
+
 STAGES = {
     "image request",
     "parse",
@@ -180,12 +188,7 @@ def test_a_miss_is_one_trace_continuing_traceparent(
     with traced_server(
         receiver, log, PIXELPIPE_OPEN_TELEMETRY_ENABLE="true", OTEL_TRACES_SAMPLER="always_on"
     ) as base:
-        answer = httpx.get(
-            base + signed(f"/rs:fit:200:200/q:auto/plain/{photo}@webp"),
-            headers={"traceparent": f"00-{trace_id}-{parent}-01"},
-            timeout=60,
-        )
-        assert answer.status_code == 200
+        get_traced(base, f"/rs:fit:200:200/q:auto/plain/{photo}@webp", trace_id, parent=parent)
         spans = receiver.trace(trace_id, STAGES | {"encode"})
     names = {span["name"] for span in spans}
     assert STAGES | {"encode"} <= names, names
@@ -211,12 +214,7 @@ def test_off_by_default_and_sampled_out_sends_nothing(
         trace_id = secrets.token_hex(16)
         log = tmp_path / "quiet.log"
         with traced_server(receiver, log, **variables) as base:
-            answer = httpx.get(
-                base + signed(f"/rs:fit:100:100/plain/{photo}@png"),
-                headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-00"},
-                timeout=60,
-            )
-            assert answer.status_code == 200
+            get_traced(base, f"/rs:fit:100:100/plain/{photo}@png", trace_id, sampled=False)
         assert receiver.trace(trace_id, {"image request"}, timeout=1) == []
         assert '"trace_id"' not in log.read_text()
 
@@ -235,12 +233,7 @@ def test_grpc_protocol(receiver: Receiver, photo: str, tmp_path: Path) -> None:
             OTEL_TRACES_SAMPLER="always_on",
         ) as base,
     ):
-        answer = httpx.get(
-            base + signed(f"/rs:fit:120:120/plain/{photo}@jpg"),
-            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
-            timeout=60,
-        )
-        assert answer.status_code == 200
+        get_traced(base, f"/rs:fit:120:120/plain/{photo}@jpg", trace_id)
         spans = receiver.trace(trace_id, STAGES)
     assert {span["name"] for span in spans} >= STAGES
     assert {span["header"] for span in spans} == {"from-otel-headers"}
@@ -266,11 +259,6 @@ def test_the_result_store_tiers_are_spans(receiver: Receiver, photo: str, tmp_pa
             PIXELPIPE_RESULT_STORAGE="s3://traces/results",
             **s3.env(),
         ) as base:
-            answer = httpx.get(
-                base + signed(f"/rs:fit:110:110/plain/{photo}@jpg"),
-                headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
-                timeout=60,
-            )
-            assert answer.status_code == 200
+            get_traced(base, f"/rs:fit:110:110/plain/{photo}@jpg", trace_id)
             spans = receiver.trace(trace_id, {"cache.result_store", "result_store.write"})
     assert {"cache.result_store", "result_store.write"} <= {span["name"] for span in spans}
