@@ -13,6 +13,7 @@ import asyncio
 import random
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -184,7 +185,13 @@ def test_faults_under_load_lose_nothing_and_serve_nothing_broken(rig: Rig) -> No
     # Every random fault mode happened during the run.
     assert set(rig.origin.faults) == set(FAULTS), rig.origin.faults
     # The supervisor replaced the killed workers; the server answers the next request.
+    # Its health check runs every few seconds: a kill 4 s before the load ended
+    # may still be listed (unreaped) when the load returns, so wait for it.
+    deadline = time.monotonic() + 30
     pids = worker_pids(rig.pid)
+    while (len(pids) != 2 or set(pids) & set(killed)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pids = worker_pids(rig.pid)
     assert len(pids) == 2 and not set(pids) & set(killed)
     fresh = signed(f"/rs:fit:100:100/plain/{rig.good[0]}%3Fafter@png")
     answer = httpx.get(rig.base + fresh, timeout=30)
