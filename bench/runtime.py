@@ -197,6 +197,11 @@ def cold_paths(template: str, sources: list[str], origin: str, run: str, count: 
 
 ALLOCATORS = {
     "jemalloc": {"PIXELPIPE_ALLOCATOR": "jemalloc"},
+    # What jemalloc ran with before the release on going quiet: purging on a 1 s decay.
+    "jemalloc, 1 s decay": {
+        "PIXELPIPE_ALLOCATOR": "jemalloc",
+        "MALLOC_CONF": "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0",
+    },
     "glibc, MALLOC_ARENA_MAX=2": {"PIXELPIPE_ALLOCATOR": "glibc"},
     # What pixelpipe ran on before: no re-execution, glibc's defaults.
     "glibc defaults": {"PIXELPIPE_ALLOCATOR_APPLIED": "1"},

@@ -68,6 +68,11 @@ class Admission:
             self.refused,
         )
 
+    @property
+    def busy(self) -> bool:
+        """A job runs or waits for its share now."""
+        return self.running > 0 or bool(self._waiters)
+
     @contextmanager
     def slot(self) -> Iterator[None]:
         if self.in_flight >= self.max_jobs:

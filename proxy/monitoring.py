@@ -92,6 +92,10 @@ CACHE_BYTES = Gauge(
 )
 RESULT_CACHE_BYTES = CACHE_BYTES.labels(tier="result")
 SOURCE_CACHE_BYTES = CACHE_BYTES.labels(tier="source")
+MEMORY_RELEASES = Counter(
+    "pixelpipe_memory_releases",
+    "Times a worker gave its freed memory back to the OS after running no job for a second",
+)
 LIBVIPS_WARNINGS = Counter(
     "pixelpipe_libvips_warnings",
     "Warnings libvips gave about images (each kind is logged at most once per 10 minutes)",

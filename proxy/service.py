@@ -28,6 +28,7 @@ from starlette.responses import Response
 
 from proxy import tracing
 from proxy.admission import Admission
+from proxy.allocator import loaded_allocator
 from proxy.cache import CachedResult, ResultCache, SourceCache
 from proxy.cdn import source_key
 from proxy.coalesce import SingleFlight
@@ -51,6 +52,7 @@ from proxy.http_headers import (
     source_digest,
 )
 from proxy.info import image_report
+from proxy.memory_release import IdleRelease, releaser
 from proxy.monitoring import (
     FETCH_SECONDS,
     JOBS_QUEUED,
@@ -79,7 +81,7 @@ from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.faces import FindingsMemory
-from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.footprint import job_footprint, known_footprint
 from proxy.pipeline.interrupt import stoppable
 from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image, raw_result
 from proxy.responses import PreparedResponse
@@ -144,6 +146,8 @@ class ImageService:
             budget_bytes=settings.memory_budget,
             max_running=settings.concurrency,
         )
+        # Freed pages back to the OS once the worker has run nothing for a second.
+        self.idle_release = IdleRelease(releaser(loaded_allocator()), lambda: self.admission.busy)
         self.secret = settings.secret.encode() if settings.secret else None
         self.pipeline_runs = 0
         self.jobs_stopped = 0  # runs stopped because nobody waited for them any more
@@ -342,6 +346,7 @@ class ImageService:
                 self._report,
                 options,
                 source.digest or "",
+                digest=source.digest or "",
             )
         except ProxyError as error:
             self._forget_unreadable(error, options)
@@ -446,8 +451,9 @@ class ImageService:
             mark = options.thumbor_watermark
             mark_data = (await self._source(mark.url)).data if mark is not None else None
             try:
+                digest = source.digest or ""
                 processed, seconds = await self._run_job(
-                    source.data, options, self._process, options, mark_data, source.digest or ""
+                    source.data, options, self._process, options, mark_data, digest, digest=digest
                 )
             except ProxyError as error:
                 # The bytes arrived but are no usable image: a source error too.
@@ -490,6 +496,7 @@ class ImageService:
         options: ProcessingOptions,
         work: Callable[..., T],
         *args: object,
+        digest: str = "",
     ) -> T:
         """work(data, *args) on a processing thread, once its memory fits the budget.
 
@@ -497,7 +504,10 @@ class ImageService:
         proxy.pipeline.interrupt); its memory stays reserved until the thread
         has actually let go of it.
         """
-        estimate = await asyncio.to_thread(job_footprint, data, options, self.limits)
+        # A remembered header makes the estimate arithmetic: no thread hop for it.
+        estimate = known_footprint(len(data), options, self.limits, digest)
+        if estimate is None:
+            estimate = await asyncio.to_thread(job_footprint, data, options, self.limits, digest)
         JOBS_QUEUED.inc()
         admitted = False
         # The wait for a slot and memory, as a span of its own: it ends when admitted.
@@ -528,6 +538,8 @@ class ImageService:
             if not admitted:
                 waiting.__exit__(None, None, None)
                 JOBS_QUEUED.dec()
+            if self.admission.running == 0:
+                self.idle_release.idle()
 
     def _process(
         self,

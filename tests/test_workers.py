@@ -182,3 +182,58 @@ def test_glibc_allocator_gets_two_arenas() -> None:
     maps, variables = _serve_and_read_worker({"PIXELPIPE_ALLOCATOR": "glibc"})
     assert "libjemalloc" not in maps
     assert variables["MALLOC_ARENA_MAX"] == "2"
+
+
+def _rss_mb(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()
+    return int(fields[0]) / 1024
+
+
+@pytest.mark.parametrize("allocator", ["jemalloc", "glibc"])
+def test_workers_give_memory_back_once_quiet(allocator: str, origin: Origin) -> None:
+    """Freed pages stay while a worker works and go back after a second without jobs.
+
+    jemalloc runs without its decay timer (purging under load cost ~2 ms of
+    page faults per cold request, BENCHMARKS.md); so the drop after a large
+    image is the release on going quiet, counted in pixelpipe_memory_releases.
+    """
+    if allocator == "jemalloc" and find_jemalloc() is None:
+        pytest.skip("libjemalloc2 not installed (make test installs it)")
+    url = origin.add(f"/big-{allocator}.jpg", encode(gradient(4000, 3000), "jpg", Q=90))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_env(
+        PIXELPIPE_PORT=str(port),
+        PIXELPIPE_LOG_LEVEL="warning",
+        PIXELPIPE_KEY=KEY,
+        PIXELPIPE_SALT=SALT,
+        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        PIXELPIPE_ALLOCATOR=allocator,
+    )
+    env.pop("LD_PRELOAD", None)
+    env.pop(APPLIED, None)
+    process = subprocess.Popen([PIXELPIPE, "serve", "--workers", "1"], env=env)
+    try:
+        wait_until_serving(base, process, "/ready")
+        worker = process.pid  # one worker: the server process itself serves
+        before = _rss_mb(worker)
+        # Nothing about it is cached: every request decodes 12 MP at full size.
+        for n in range(3):
+            path = signed(f"/rs:fit:3900:3900/cb:{n}/plain/{url}@png")
+            answer = httpx.get(base + path, timeout=120)
+            assert answer.status_code == 200 and decode(answer.content).width == 3900
+        after_work = _rss_mb(worker)
+        if allocator == "jemalloc":
+            assert after_work > before + 40, (before, after_work)  # kept while working
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _rss_mb(worker) > before + 25:
+            time.sleep(0.25)
+        assert _rss_mb(worker) <= before + 25, (before, after_work, _rss_mb(worker))
+        metrics = httpx.get(base + "/metrics").text
+        assert any(
+            line.startswith("pixelpipe_memory_releases_total") and float(line.split()[-1]) >= 1
+            for line in metrics.splitlines()
+        ), metrics
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -23,6 +23,7 @@ from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
 from proxy.pipeline.plan import plan_geometry
 from proxy.pipeline.process import (
     ProcessingLimits,
+    known_header,
     output_format,
     source_header,
     upright_size,
@@ -84,10 +85,20 @@ _BYTES_PER_BAND = {
 }
 
 
-def job_footprint(data: bytes, options: ProcessingOptions, limits: ProcessingLimits) -> int:
+def job_footprint(
+    data: bytes, options: ProcessingOptions, limits: ProcessingLimits, digest: str = ""
+) -> int:
     """Estimated peak bytes of processing `data` with `options` (raises what read_header raises)."""
-    header = source_header(data, options, limits)
+    header = source_header(data, options, limits, digest)
     return footprint_of(header, len(data), options, limits)
+
+
+def known_footprint(
+    source_bytes: int, options: ProcessingOptions, limits: ProcessingLimits, digest: str
+) -> int | None:
+    """job_footprint() without reading anything, when the header is remembered (else None)."""
+    header = known_header(options, limits, digest)
+    return None if header is None else footprint_of(header, source_bytes, options, limits)
 
 
 def footprint_of(

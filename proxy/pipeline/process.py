@@ -33,6 +33,7 @@ from proxy.pipeline.load import (
     read_header,
 )
 from proxy.pipeline.plan import Plan, plan_geometry
+from proxy.pipeline.remembered import Remembered
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
 from proxy.pipeline.svg import sanitize_svg
 from proxy.pipeline.thumbor_box import resolve_thumbor_box
@@ -86,14 +87,45 @@ class ProcessingLimits:
         )
 
 
+# Headers by source digest: a header is a function of the bytes and the
+# selection alone, and each job reads it twice (its footprint estimate, then
+# the pipeline), every size of a srcset again. ~200 bytes an entry.
+HEADERS: Remembered[SourceHeader] = Remembered(4096)
+
+
 def source_header(
-    data: bytes, options: ProcessingOptions, limits: ProcessingLimits
+    data: bytes, options: ProcessingOptions, limits: ProcessingLimits, digest: str = ""
 ) -> SourceHeader:
-    """The source's header under the request's limits, page and video second."""
-    second = limits.video_second if options.video_second is None else options.video_second
-    return read_header(
-        data, limits.max_src_pixels, Selection(options.page, second), limits.optional_formats
-    )
+    """The source's header under the request's limits, page and video second.
+
+    With the bytes' digest the header is read once per source and selection
+    (a header that fails to read is not remembered: it raises every time).
+    """
+    header = known_header(options, limits, digest)
+    if header is None:
+        second = _video_second(options, limits)
+        header = read_header(
+            data, limits.max_src_pixels, Selection(options.page, second), limits.optional_formats
+        )
+        if digest:
+            HEADERS.put(_header_key(options, limits, digest), header)
+    return header
+
+
+def known_header(
+    options: ProcessingOptions, limits: ProcessingLimits, digest: str
+) -> SourceHeader | None:
+    """The header source_header() read before for these bytes, if it is remembered."""
+    return HEADERS.get(_header_key(options, limits, digest)) if digest else None
+
+
+def _video_second(options: ProcessingOptions, limits: ProcessingLimits) -> float:
+    return limits.video_second if options.video_second is None else options.video_second
+
+
+def _header_key(options: ProcessingOptions, limits: ProcessingLimits, digest: str) -> tuple:
+    second = _video_second(options, limits)
+    return (digest, options.page, second, limits.max_src_pixels, limits.optional_formats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +327,11 @@ def _render(
     mark_data: bytes | None = None,
     remembered: FindingsRecall | None = None,
 ) -> Rendered | ProcessedImage:
-    passed = _pass_through(data, options, limits)
+    digest = remembered.digest if remembered else ""
+    passed = _pass_through(data, options, limits, digest)
     if passed is not None:
         return passed
-    header = source_header(data, options, limits)
+    header = source_header(data, options, limits, digest)
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     if fmt == "svg":
         if not header.vector:
@@ -373,12 +406,12 @@ def _render(
 
 
 def _pass_through(
-    data: bytes, options: ProcessingOptions, limits: ProcessingLimits
+    data: bytes, options: ProcessingOptions, limits: ProcessingLimits, digest: str = ""
 ) -> ProcessedImage | None:
     """skip_processing: listed source formats go back untouched (SVG still sanitised)."""
     if not options.skip_processing:
         return None
-    header = source_header(data, options, limits)
+    header = source_header(data, options, limits, digest)
     if header.format not in options.skip_processing:
         return None
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)

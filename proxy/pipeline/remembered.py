@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from cachetools import LRUCache
@@ -15,15 +16,15 @@ class Remembered(Generic[V]):
     i.e. the analyses that ran."""
 
     def __init__(self, entries: int = 4096) -> None:
-        self._found: LRUCache[str, V] = LRUCache(maxsize=entries)
+        self._found: LRUCache[Hashable, V] = LRUCache(maxsize=entries)
         self._lock = threading.Lock()
         self.stored = 0
 
-    def get(self, key: str) -> V | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             return self._found.get(key)
 
-    def put(self, key: str, value: V) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._found[key] = value
             self.stored += 1
