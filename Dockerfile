@@ -22,8 +22,8 @@ RUN sh docker/install-runtime.sh /src /opt/pixelpipe
 
 FROM ${PYTHON_IMAGE}
 # A fixed, unprivileged uid/gid, so Kubernetes' runAsNonRoot can check it.
-# jemalloc: `pixelpipe serve` runs on it when installed (returns freed memory
-# within a second; see "Under load" in the README and BENCHMARKS.md).
+# jemalloc: `pixelpipe serve` runs on it when installed (freed memory goes back
+# once a worker rests; see "Under load" in the README and BENCHMARKS.md).
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libjemalloc2 \

@@ -126,6 +126,7 @@ METRICS: tuple[Counter | Gauge | Histogram, ...] = (
     JOBS_QUEUED,
     MEMORY_RESERVED,
     CACHE_BYTES,
+    MEMORY_RELEASES,
     LIBVIPS_WARNINGS,
     RESULT_STORE,
     SOURCE_ERRORS,
