@@ -39,6 +39,11 @@ class CachePolicy:
     s_maxage: int | None = None  # shared caches (CDNs) only; None: not sent
     stale_while_revalidate: int = 0  # 0: not sent
 
+    def limited_to(self, seconds: int) -> CachePolicy:
+        """thumbor's max_age(): the URL's own lifetime, shared caches' no longer."""
+        shared = None if self.s_maxage is None else min(self.s_maxage, seconds)
+        return CachePolicy(seconds, shared, self.stale_while_revalidate)
+
 
 def max_age(ttl: int, expires: int | None, now: float) -> int:
     """A signed URL with `expires` must not be cached beyond its expiry."""

@@ -586,7 +586,10 @@ class ImageService:
             # CACHE_CONTROL_PASSTHROUGH: the origin's own lifetime, as it sent it.
             caching = result.raw_source_caching
         else:
-            caching = response_caching(self.cache_policy, options.expires, now)
+            policy = self.cache_policy
+            if options.max_age is not None:
+                policy = policy.limited_to(options.max_age)
+            caching = response_caching(policy, options.expires, now)
         if vary:
             caching = (*caching, (b"vary", ", ".join(vary).encode()))
             if self.negotiation.client_hints:

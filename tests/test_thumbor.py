@@ -15,11 +15,13 @@ from __future__ import annotations
 import base64
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from libthumbor import CryptoURL
 
+from bench.thumbor_filters import measure_memory
 from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
 from proxy.options.model import GravityType, ResizingType
 from proxy.options.parse import ParserConfig
@@ -75,6 +77,34 @@ def test_filters_become_imgproxy_options() -> None:
     coloured = parse("300x200/filters:brightness(20):grayscale():rgb(1,-2,3)/a.jpg")
     assert coloured.adjustments == (("brightness", (20,)), ("grayscale", ()), ("rgb", (1, -2, 3)))
     assert "adj:brightness(20):grayscale():rgb(1,-2,3)" in coloured.canonical()
+    pixels = parse(
+        "300x200/filters:saturation(1.5):colorize(10,20,30,ff8000):equalize():"
+        "curve([(0,0),(128,140),(255,255)],[(0,10),(255,250)],[(0,0),(255,255)],[(0,0),(255,255)]):"
+        "convolution(1;2;1;2;4;2;1;2;1,3,false):noise(20,7)/a.jpg"
+    )
+    assert pixels.adjustments == (
+        ("saturation", (1.5,)),
+        ("colorize", (10, 20, 30, "ff8000")),
+        ("equalize", ()),
+        ("curve", ("0-0_128-140_255-255", "0-10_255-250", "0-0_255-255", "0-0_255-255")),
+        ("convolution", ("1;2;1;2;4;2;1;2;1", 3, 0)),
+        ("noise", (20, 7)),
+    )
+    assert parse("300x200/filters:noise(20)/a.jpg").adjustments == (("noise", (20, 0)),)
+    assert parse("300x200/filters:convolution(1;1;1,3)/a.jpg").adjustments[0][1][2] == 1
+    delivered = parse("300x200/filters:max_age(60):autojpg()/a.jpg")
+    assert delivered.max_age == 60 and delivered.png_to_jpeg
+    assert "tma:60" in delivered.canonical() and "autojpg:1" in delivered.canonical()
+    assert not parse("300x200/filters:autojpg(false)/a.jpg").png_to_jpeg
+    # extract_focal(): the image is a thumbor URL with a crop; that crop is the focus.
+    extracted = parse(
+        "300x200/filters:extract_focal()/thumbs.example.com/unsafe/100x150:300x200/"
+        "example.com/a.jpg"
+    )
+    assert extracted.source_url == "http://example.com/a.jpg"
+    assert extracted.thumbor_box.focal == ((100, 150, 300, 200),)
+    plain = parse("300x200/filters:extract_focal()/example.com/a.jpg")
+    assert plain.source_url == "http://example.com/a.jpg" and plain.thumbor_box is None
     turned = parse("300x200/left/top/filters:rotate(90)/a.jpg")
     assert (turned.width, turned.height, turned.rotate) == (200, 300, 270)
     # The source turns a quarter counter-clockwise: its top-left corner is now bottom-left.
@@ -104,6 +134,36 @@ def test_filters_become_imgproxy_options() -> None:
         ("300x200/filters:focal(50x50:10x10)/a.jpg", InvalidOptionArgument),
         ("trim/10x10:50x50/300x200/a.jpg", InvalidOptionArgument),
         ("trim:500/300x200/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:saturation(x)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:saturation(101)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:colorize(10,20,30)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:colorize(10,20,300,ff0000)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:colorize(1.5,0,0,ff0000)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:colorize(10,20,30,zzz)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:equalize(1)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:curve([(0,0)],[(0,0)],[(0,0)])/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:curve([],[(0,0)],[(0,0)],[(0,0)])/a.jpg", InvalidOptionArgument),
+        (
+            "300x200/filters:curve([(9,0),(3,5)],[(0,0)],[(0,0)],[(0,0)])/a.jpg",
+            InvalidOptionArgument,
+        ),
+        ("300x200/filters:curve([(0,300)],[(0,0)],[(0,0)],[(0,0)])/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:curve(x,[(0,0)],[(0,0)],[(0,0)])/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:convolution(1;2;1;2,2)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:convolution(1;2,1)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:convolution(1;x;1,3)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:convolution(1;1;1,3,maybe)/a.jpg", InvalidOptionArgument),
+        (
+            "300x200/filters:convolution(" + ";".join(["1"] * 289) + ",17)/a.jpg",
+            InvalidOptionArgument,
+        ),
+        ("300x200/filters:noise(101)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:noise(1.5)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:max_age(-5)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:max_age(soon)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:autojpg(perhaps)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:extract_focal(1)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:curve([(0,0)/a.jpg", InvalidURL),
     ],
 )
 def test_bad_thumbor_urls_are_refused_with_a_reason(path: str, error: type) -> None:
@@ -201,6 +261,17 @@ def test_meta_answers_the_info_report(client: httpx.Client, photo: str) -> None:
 
 # --- against thumbor itself ---------------------------------------------------------
 
+# thumbor's documented example of curve(): all channels, then red, green and blue.
+_CURVES = (
+    "[(0,0),(40,59),(255,255)],"
+    "[(32,59),(64,80),(92,111),(128,153),(140,169),(164,201),(192,214),(224,215),(240,214),"
+    "(255,212)],"
+    "[(34,41),(64,51),(92,76),(128,112),(140,124),(164,147),(192,180),(224,216),(240,236),"
+    "(255,255)],"
+    "[(40,46),(64,55),(92,83),(128,127),(140,144),(164,174),(192,197),(224,199),(240,197),"
+    "(255,198)]"
+)
+
 SAME = [
     "300x200",
     "fit-in/300x200",
@@ -261,6 +332,20 @@ SAME = [
     "300x200/filters:round_corner(20,255,255,255)",
     "300x200/filters:round_corner(30|10,0,0,255)",
     "300x200/filters:round_corner(20,0,0,0,true):format(png)",
+    "300x200/filters:saturation(1.6)",
+    "300x200/filters:saturation(0.3)",
+    "300x200/filters:saturation(-1)",
+    "fit-in/200x200/filters:grayscale():saturation(2)",
+    "300x200/filters:colorize(40,10,70,ff8000)",
+    "300x200/filters:colorize(100,0,0,00ff00)",
+    "300x200/filters:equalize()",
+    "300x200/filters:brightness(-40):equalize()",
+    f"300x200/filters:curve({_CURVES})",
+    "300x200/filters:curve([(0,0),(128,200),(255,255)],[(0,0),(255,255)],"
+    "[(0,0),(255,255)],[(0,40)])",
+    "300x200/filters:convolution(1;2;1;2;4;2;1;2;1,3,true)",
+    "300x200/filters:convolution(0;-1;0;-1;5;-1;0;-1;0,3,false)",
+    "300x200/filters:convolution(1;1;1;1;1,5):format(png)",
 ]
 
 
@@ -332,6 +417,154 @@ def test_watermark_as_thumbor(args: str, mark: str, both: tuple[str, str], photo
     assert mean_abs_difference(a, b) < mean_abs_difference(plain, b)
 
 
+@pytest.fixture(scope="module")
+def stripes(origin: Origin) -> str:
+    """Hard vertical edges: a kernel applied mirrored answers visibly otherwise."""
+    image = quadrants(200, 100).bandjoin_const([255])[:3].copy(interpretation="srgb")
+    return origin.add("/thumbor/stripes.png", encode(image, "png")).removeprefix("http://")
+
+
+def test_convolution_is_thumbors_not_mirrored(both: tuple[str, str], stripes: str) -> None:
+    """thumbor correlates (the kernel is not flipped): an asymmetric kernel shows it."""
+    thumbor, pixelpipe = both
+    kernels = ("-1;0;1;-2;0;2;-1;0;1", "1;0;-1;2;0;-2;1;0;-1")  # Sobel and its mirror
+    answers = {}
+    for kernel in kernels:
+        path = thumbor_path(f"fit-in/200x100/filters:convolution({kernel},3,false)/{stripes}")
+        theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+        assert theirs.status_code == ours.status_code == 200, ours.text
+        assert ours.headers["content-type"] == theirs.headers["content-type"] == "image/png"
+        a, b = decode(theirs.content), decode(ours.content)
+        assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands)
+        assert mean_abs_difference(a, b) <= THRESHOLD
+        answers[kernel] = b
+    # Along the edges one kernel answers bright where its mirror answers black.
+    sobel, mirrored = answers.values()
+    assert (sobel.cast("int") - mirrored.cast("int")).abs().max() == 255
+
+
+def test_noise_has_thumbors_statistics(both: tuple[str, str], photo: str) -> None:
+    """thumbor's noise is C's random(), different each run; compare what it adds.
+
+    Each pixel moves by one step in [-amount/2, amount/2), the same step in
+    every channel, uniformly: the mean step is -0.5 and its spread amount/sqrt(12).
+    Here the seed fixes the pattern, so the same URL gives the same bytes.
+    """
+    thumbor, pixelpipe = both
+    for base in (thumbor, pixelpipe):
+        plain, noisy = (
+            decode(httpx.get(base + thumbor_path(f"300x200/{f}format(png)/{photo}")).content)
+            .numpy()
+            .astype(int)
+            for f in ("filters:", "filters:noise(40):")
+        )
+        # Pixels far from the clipping ends: there the step is added whole.
+        inside = ((plain > 30) & (plain < 225)).all(axis=2)
+        steps = (noisy - plain)[inside]
+        assert len(steps) > 20_000
+        assert (steps[:, 0] == steps[:, 1]).all() and (steps[:, 1] == steps[:, 2]).all()
+        assert (steps.min(), steps.max()) == (-20, 19)
+        assert -1.0 <= steps[:, 0].mean() <= 0.0
+        assert abs(steps[:, 0].std() - (40**2 - 1) ** 0.5 / 12**0.5) < 0.5
+    again = [
+        httpx.get(
+            pixelpipe + thumbor_path(f"300x200/filters:noise(40):format(png)/{photo}")
+        ).content
+        for _ in range(2)
+    ]
+    seeded = httpx.get(pixelpipe + thumbor_path(f"300x200/filters:noise(40,9):format(png)/{photo}"))
+    assert again[0] == again[1] and seeded.content != again[0]
+
+
+def test_max_age_sets_the_lifetime(both: tuple[str, str], photo: str) -> None:
+    thumbor, pixelpipe = both
+    path = thumbor_path(f"300x200/filters:max_age(60)/{photo}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.headers["cache-control"] == "max-age=60,public"
+    assert "max-age=60" in ours.headers["cache-control"]
+    assert "public" in ours.headers["cache-control"]
+    assert httpx.get(pixelpipe + path).headers["cache-control"] == ours.headers["cache-control"]
+    plain = httpx.get(pixelpipe + thumbor_path(f"300x200/{photo}"))
+    assert "max-age=60" not in plain.headers["cache-control"]
+    none = httpx.get(pixelpipe + thumbor_path(f"300x200/filters:max_age(0)/{photo}"))
+    assert "max-age=0" in none.headers["cache-control"]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "expected"),
+    [(None, "image/jpeg"), (255, "image/jpeg"), (128, "image/png")],
+)
+def test_autojpg_as_documented(
+    alpha: int | None, expected: str, origin: Origin, both: tuple[str, str]
+) -> None:
+    """autojpg(): a PNG with nothing see-through is written as JPEG, as thumbor documents.
+
+    Deliberate difference: thumbor 7.8 runs the filter after it has chosen the
+    format, so there autojpg() changes nothing (it answers PNG here, and with
+    AUTO_PNG_TO_JPG on it answers JPEG even for autojpg(false)). The pixels agree.
+    """
+    thumbor, pixelpipe = both
+    picture = photo_like(200, 100, 6)
+    image = picture if alpha is None else with_alpha(picture, alpha)
+    url = origin.add(f"/thumbor/auto-{next(_names)}.png", encode(image, "png"))
+    path = thumbor_path(f"fit-in/100x100/filters:autojpg()/{url.removeprefix('http://')}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.headers["content-type"] == "image/png"
+    assert ours.headers["content-type"] == expected
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (a.width, a.height) == (b.width, b.height) == (100, 50)
+    assert mean_abs_difference(a[:3], b[:3]) <= THRESHOLD
+    for kept in ("", "filters:autojpg(false)/"):
+        plain = httpx.get(
+            pixelpipe + thumbor_path(f"fit-in/100x100/{kept}{url.removeprefix('http://')}")
+        )
+        assert plain.headers["content-type"] == "image/png"
+
+
+def test_extract_focal_as_documented(both: tuple[str, str], photo: str) -> None:
+    """The focus comes from the manual crop of a thumbor URL inside the URL.
+
+    Deliberate difference: thumbor 7.8's filter reads the image URL after it
+    was quoted (':' as '%3A'), so its pattern never matches and thumbor
+    fetches the inner thumbor URL itself: the crop, resized. pixelpipe does
+    what thumbor's documentation describes: the original image, cropped to
+    the asked size around that region (the same picture as focal() gives).
+    """
+    thumbor, pixelpipe = both
+    crop = "400x300:560x460"
+    inner = thumbor.removeprefix("http://") + thumbor_path(f"{crop}/{photo}")
+    path = thumbor_path(f"100x300/filters:extract_focal()/{inner}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    b = decode(ours.content)
+    assert (b.width, b.height) == (100, 300)
+    focal = httpx.get(pixelpipe + thumbor_path(f"100x300/filters:focal({crop})/{photo}"))
+    assert mean_abs_difference(b, decode(focal.content)) == 0
+    centre = decode(httpx.get(pixelpipe + thumbor_path(f"100x300/{photo}")).content)
+    assert mean_abs_difference(b, centre) > 5 * THRESHOLD
+    # thumbor's answer is the inner crop resized, which pixelpipe gives for that URL too.
+    cropped = httpx.get(pixelpipe + thumbor_path(f"{crop}/100x300/{photo}"))
+    assert mean_abs_difference(decode(theirs.content), decode(cropped.content)) <= THRESHOLD
+
+
+def test_bad_filter_arguments_answer_404_and_the_next_is_served(
+    both: tuple[str, str], photo: str
+) -> None:
+    _thumbor, pixelpipe = both
+    for bad, reason in [
+        ("curve([(9,0),(3,5)],[(0,0)],[(0,0)],[(0,0)])", "thumbor curve() points need rising x"),
+        (
+            "convolution(1;2;1;2,2)",
+            "thumbor convolution() needs an odd number of columns and of rows",
+        ),
+        ("noise(101)", "thumbor noise() argument out of range: 101"),
+        ("colorize(1,2,3)", "thumbor colorize() takes 4 to 4 arguments"),
+    ]:
+        answer = httpx.get(pixelpipe + thumbor_path(f"300x200/filters:{bad}/{photo}"))
+        assert answer.status_code == 404 and answer.text.strip() == reason
+        assert httpx.get(pixelpipe + thumbor_path(f"300x200/{photo}")).status_code == 200
+
+
 def test_max_bytes_both_stay_under_the_budget(both: tuple[str, str], photo: str) -> None:
     thumbor, pixelpipe = both
     path = thumbor_path(f"300x200/filters:max_bytes(6000)/{photo}")
@@ -356,3 +589,20 @@ def test_deliberate_differences(both: tuple[str, str], photo: str) -> None:
         decode(httpx.get(pixelpipe + path).content),
     )
     assert (theirs.width, theirs.height) == (ours.width, ours.height) == (100, 300)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        "equalize()",
+        "noise(40,7)",
+        "convolution(" + ";".join(["1"] * 225) + ",15,true)",
+        "saturation(1.6):colorize(40,10,70,ff8000):curve([(0,0),(9,9)],[(0,0)],[(0,0)],[(0,9)])",
+    ],
+)
+def test_filters_stay_within_the_footprint_estimate(filters: str, tmp_path: Path) -> None:
+    """A job's peak memory (fresh process, RSS) is at most what admission reserves for it."""
+    source = tmp_path / "big.jpg"
+    source.write_bytes(encode(photo_like(4000, 2500, 2), "jpg", Q=90))
+    found = measure_memory(source, f"1200x0/filters:{filters}")
+    assert found["estimate"] > 0 and found["measured"] <= found["estimate"], found

@@ -225,7 +225,7 @@ class ProcessingOptions:
     video_second: float | None = None  # imgproxy Pro's vts; None: VIDEO_THUMBNAIL_SECOND
     # thumbor's colour filters, in URL order: ("brightness", (20,)), ("grayscale", ()), ...
     # Only thumbor URLs set them (imgproxy OSS has no such options).
-    adjustments: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    adjustments: tuple[tuple[str, tuple[int | float | str, ...]], ...] = ()
     thumbor_box: ThumborBox | None = None
     # thumbor's fill(auto|blur): the extended area painted with the image's mean
     # colour, or with the image itself blurred and stretched; "": `background`.
@@ -233,6 +233,10 @@ class ProcessingOptions:
     # thumbor's round_corner: (a, b, r, g, b, transparent) radii in pixels, the colour.
     round_corner: tuple[int, int, int, int, int, int] | None = None
     thumbor_watermark: ThumborWatermark | None = None
+    # thumbor's max_age(): this URL's lifetime in caches, in place of TTL.
+    max_age: int | None = None
+    # thumbor's autojpg(): a PNG source without transparency is written as JPEG.
+    png_to_jpeg: bool = False
 
     def quality_for(self, fmt: str) -> int:
         if self.quality:
@@ -303,6 +307,10 @@ class ProcessingOptions:
             parts.append(f"tfill:{self.thumbor_fill}")
         if self.round_corner is not None:
             parts.append("rc:" + ":".join(map(str, self.round_corner)))
+        if self.max_age is not None:
+            parts.append(f"tma:{self.max_age}")
+        if self.png_to_jpeg:
+            parts.append("autojpg:1")
         if self.thumbor_box is not None:
             parts.append(f"tbox:{self.thumbor_box.canonical_args()}")
         if self.adjustments:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from urllib.parse import unquote
 
 from proxy.errors import ForbiddenOption, InvalidOptionArgument, InvalidURL, UnknownOption
@@ -49,7 +50,7 @@ _PATH = re.compile(
     r"(?P<image>.+)",
     re.DOTALL,
 )
-_FILTER = re.compile(r"(?P<name>[a-z_]+)\((?P<args>[^()]*)\)")
+_FILTER_NAME = re.compile(r"(?P<name>[a-z_]+)\(")
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 # thumbor's alignments -> imgproxy's gravity (the crop keeps that edge or corner).
@@ -106,16 +107,35 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         raise InvalidOptionArgument("thumbor trim with a manual crop is not supported")
     filters = _filters(part["filters"] or "")
     resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
-    adjustments: list[tuple[str, tuple[int, ...]]] = []
+    adjustments: list[tuple[str, AdjustmentArgs]] = []
     thumbor_fill = ""
     round_corner: tuple[int, int, int, int, int, int] | None = None
     watermark: ThumborWatermark | None = None
+    max_age: int | None = None
+    png_to_jpeg = False
     for name, args in filters:
-        if name in _COLOUR_FILTERS:
-            adjustments.append((name, _colour_filter(name, args)))
+        if name in _ADJUSTMENTS:
+            adjustments.append((name, _ADJUSTMENTS[name](args)))
             continue
         if name == "focal":
             box = replace(box, focal=(*box.focal, _focal(args)))
+            continue
+        if name == "extract_focal":
+            _arity("extract_focal", args, 0, 0)
+            extracted = _extract_focal(part["image"])
+            if extracted is not None:
+                part["image"], region = extracted
+                box = replace(box, focal=(*box.focal, region))
+            continue
+        if name == "max_age":
+            _arity("max_age", args, 1, 1)
+            if not args[0].isdigit():
+                raise InvalidOptionArgument(f"invalid thumbor max_age() seconds: {args[0][:20]}")
+            max_age = int(_number("max_age", args[0], 0, MAX_AGE_LIMIT))
+            continue
+        if name == "autojpg":
+            _arity("autojpg", args, 0, 1)
+            png_to_jpeg = _boolean("autojpg", args[0]) if args else True
             continue
         if name == "fill" and args and args[0].lower() in ("auto", "blur"):
             _arity("fill", args, 1, 2)
@@ -143,7 +163,9 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     config = replace(config, separator=":", only_presets=False)
     options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
     if config.allowed_options:
-        _check_allowed(trim, adjustments, box, thumbor_fill, round_corner, watermark, config)
+        _check_allowed(
+            trim, adjustments, box, thumbor_fill, round_corner, watermark, png_to_jpeg, config
+        )
     extra: dict[str, object] = {}
     if options.gravity.type is GravityType.SMART:
         # thumbor's smart: its detectors (faces, then features), not imgproxy's crop.
@@ -160,6 +182,10 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         extra["round_corner"] = round_corner
     if watermark is not None:
         extra["thumbor_watermark"] = watermark
+    if max_age is not None:
+        extra["max_age"] = max_age
+    if png_to_jpeg:
+        extra["png_to_jpeg"] = True
     if extra:
         options = replace(options, **extra)  # type: ignore[arg-type]
     return ThumborRequest(options, meta=bool(part["meta"]))
@@ -179,16 +205,24 @@ _ALLOWED_AS: dict[str, str | None] = {
     "fill": "background",
     "round_corner": None,
     "watermark": "watermark_url",
+    "saturation": "saturation",
+    "colorize": "colorize",
+    "equalize": None,
+    "curve": None,
+    "convolution": None,
+    "noise": None,
+    "autojpg": "format",
 }
 
 
 def _check_allowed(
     trim: Trim | None,
-    adjustments: list[tuple[str, tuple[int, ...]]],
+    adjustments: list[tuple[str, AdjustmentArgs]],
     box: ThumborBox,
     fill: str,
     round_corner: object,
     watermark: object,
+    png_to_jpeg: bool,
     config: ParserConfig,
 ) -> None:
     used = [name for name, _ in adjustments]
@@ -199,6 +233,7 @@ def _check_allowed(
     used += ["fill"] if fill else []
     used += ["round_corner"] if round_corner is not None else []
     used += ["watermark"] if watermark is not None else []
+    used += ["autojpg"] if png_to_jpeg else []
     for name in used:
         if _ALLOWED_AS[name] not in config.allowed_options:
             raise ForbiddenOption(f"forbidden processing option: thumbor {name}")
@@ -258,22 +293,50 @@ def _trim(text: str) -> Trim:
 
 
 def _filters(text: str) -> list[tuple[str, list[str]]]:
+    """name(args):name(args):... with brackets nested in the arguments (curve's points)."""
     if not text:
         return []
     found: list[tuple[str, list[str]]] = []
     position = 0
     while position < len(text):
-        match = _FILTER.match(text, position)
-        if match is None:
+        match = _FILTER_NAME.match(text, position)
+        end = _closing(text, match.end()) if match else -1
+        if match is None or end < 0:
             raise InvalidURL(f"invalid thumbor filters: {text[position : position + 40]}")
-        args = [a.strip() for a in match["args"].split(",")] if match["args"].strip() else []
+        inside = text[match.end() : end]
+        args = [a.strip() for a in _top_level_split(inside)] if inside.strip() else []
         found.append((match["name"], args))
-        position = match.end()
+        position = end + 1
         if position < len(text):
             if text[position] != ":":
                 raise InvalidURL("invalid thumbor filters: expected ':' between filters")
             position += 1
     return found
+
+
+def _closing(text: str, start: int) -> int:
+    """Where the parenthesis opened just before `start` closes (-1: never)."""
+    depth = 1
+    for index in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index
+    return -1
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Split at commas outside () and []: curve([(0,0),(255,255)],...) has four arguments."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
 
 
 def _image_url(image: str) -> str:
@@ -442,14 +505,119 @@ def _sharpen(args: list[str], segments: list[str], enlarge: bool, _r: int | None
     return enlarge
 
 
-# name -> how many integer arguments, each within -100..100 (thumbor's ranges).
-_COLOUR_FILTERS = {"brightness": 1, "contrast": 1, "rgb": 3, "grayscale": 0}
+# thumbor's pixel filters: each reads its arguments into the values the
+# pipeline's step of the same name takes (proxy.pipeline.thumbor_filters).
+AdjustmentArgs = tuple[int | float | str, ...]
 
 
-def _colour_filter(name: str, args: list[str]) -> tuple[int, ...]:
-    count = _COLOUR_FILTERS[name]
-    _arity(name, args, count, count)
-    return tuple(int(_number(name, arg, -100, 100)) for arg in args)
+def _percentages(name: str, count: int) -> Callable[[list[str]], AdjustmentArgs]:
+    """brightness, contrast, rgb, grayscale: integers within -100..100 (thumbor's ranges)."""
+
+    def read(args: list[str]) -> AdjustmentArgs:
+        _arity(name, args, count, count)
+        return tuple(int(_number(name, arg, -100, 100)) for arg in args)
+
+    return read
+
+
+def _saturation(args: list[str]) -> AdjustmentArgs:
+    _arity("saturation", args, 1, 1)
+    return (_number("saturation", args[0], -100, 100),)
+
+
+def _colorize(args: list[str]) -> AdjustmentArgs:
+    """colorize(red%, green%, blue%, fill): each channel blended that far towards fill's."""
+    _arity("colorize", args, 4, 4)
+    percents = (int(_number("colorize", arg, 0, 100)) for arg in args[:3])
+    if not all(arg.isdigit() for arg in args[:3]):
+        raise InvalidOptionArgument("thumbor colorize() percentages are whole numbers 0-100")
+    return (*percents, _colour("colorize", args[3]))
+
+
+def _no_arguments(name: str) -> Callable[[list[str]], AdjustmentArgs]:
+    def read(args: list[str]) -> AdjustmentArgs:
+        _arity(name, args, 0, 0)
+        return ()
+
+    return read
+
+
+_CURVE = re.compile(r"\[(?:\(\d+,\d+\),?)*\]")
+_POINT = re.compile(r"\((\d+),(\d+)\)")
+
+
+def _curve(args: list[str]) -> AdjustmentArgs:
+    """curve(all, red, green, blue): each [(x,y),...] with x rising, 0-255.
+
+    Kept as text `x-y_x-y...`: the cache key reads it, the step rebuilds the points.
+    """
+    _arity("curve", args, 4, 4)
+    curves = []
+    for text in args:
+        points = [(int(x), int(y)) for x, y in _POINT.findall(text)]
+        if not _CURVE.fullmatch(text) or not points:
+            raise InvalidOptionArgument(f"invalid thumbor curve() points: {text[:30]}")
+        if any(value > 255 for point in points for value in point):
+            raise InvalidOptionArgument("thumbor curve() points are 0-255")
+        if any(b[0] <= a[0] for a, b in pairwise(points)):
+            raise InvalidOptionArgument("thumbor curve() points need rising x")
+        curves.append("_".join(f"{x}-{y}" for x, y in points))
+    return tuple(curves)
+
+
+_MATRIX = re.compile(r"-?\d+(?:\.\d*)?(?:;-?\d+(?:\.\d*)?)*")
+MAX_KERNEL_SIDE = 15  # a 15x15 kernel already costs 225 multiplies per pixel and channel
+
+
+def _convolution(args: list[str]) -> AdjustmentArgs:
+    """convolution(m1;m2;...;mN, columns[, normalize]): an odd-sided kernel, row by row."""
+    _arity("convolution", args, 2, 3)
+    if not _MATRIX.fullmatch(args[0]):
+        raise InvalidOptionArgument(f"invalid thumbor convolution() matrix: {args[0][:30]}")
+    values = args[0].split(";")
+    columns = int(_number("convolution", args[1], 1, MAX_KERNEL_SIDE))
+    rows = len(values) // columns
+    if not args[1].isdigit() or len(values) % columns or rows % 2 == 0 or columns % 2 == 0:
+        raise InvalidOptionArgument(
+            "thumbor convolution() needs an odd number of columns and of rows"
+        )
+    if rows > MAX_KERNEL_SIDE:
+        raise InvalidOptionArgument(
+            f"thumbor convolution() kernels are at most {MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}"
+        )
+    normalize = _boolean("convolution", args[2]) if len(args) == 3 else True
+    kernel = ";".join(f"{float(value):g}" for value in values)
+    return kernel, columns, int(normalize)
+
+
+def _noise(args: list[str]) -> AdjustmentArgs:
+    """noise(amount[, seed]): one random step per pixel, the same in each channel."""
+    _arity("noise", args, 1, 2)
+    if not all(arg.isdigit() for arg in args):
+        raise InvalidOptionArgument("thumbor noise() takes whole numbers")
+    amount = int(_number("noise", args[0], 0, 100))
+    seed = int(_number("noise", args[1], 0, 2**31 - 1)) if len(args) == 2 else 0
+    return amount, seed
+
+
+def _boolean(name: str, text: str) -> bool:
+    if text not in ("true", "True", "1", "false", "False", "0"):
+        raise InvalidOptionArgument(f"invalid thumbor {name}() flag: {text[:20]}")
+    return text in ("true", "True", "1")
+
+
+_ADJUSTMENTS: dict[str, Callable[[list[str]], AdjustmentArgs]] = {
+    "brightness": _percentages("brightness", 1),
+    "contrast": _percentages("contrast", 1),
+    "rgb": _percentages("rgb", 3),
+    "grayscale": _no_arguments("grayscale"),
+    "saturation": _saturation,
+    "colorize": _colorize,
+    "equalize": _no_arguments("equalize"),
+    "curve": _curve,
+    "convolution": _convolution,
+    "noise": _noise,
+}
 
 
 _POSITION = re.compile(r"-?\d+p?|center|repeat")
@@ -468,6 +636,35 @@ def _watermark(args: list[str]) -> ThumborWatermark:
     return ThumborWatermark(
         _image_url(url), x, y, int(_number("watermark", alpha, 0, 100)), ratios[0], ratios[1]
     )
+
+
+MAX_AGE_LIMIT = 10 * 365 * 86400  # ten years: past any cache's horizon
+_DOMAIN = re.compile(r"^(?:https?://)?.*?/")
+_NESTING = 10  # thumbor's MAX_LEVEL
+
+
+def _extract_focal(image: str) -> tuple[str, tuple[int, int, int, int]] | None:
+    """extract_focal(): the image is itself a thumbor URL with a manual crop.
+
+    As thumbor: its host dropped, a signed or `unsafe/` thumbor path with
+    `AxB:CxD/` gives the focal region and the image inside it (up to ten
+    levels deep); anything else leaves the URL and the focus as they were.
+    """
+    url = unquote(image) if "%" in image else image
+    for _level in range(_NESTING):
+        url = _DOMAIN.sub("", url, count=1)
+        signature = _THUMBOR_SIGNATURE.match("/" + url)
+        inner = _PATH.fullmatch(url[signature.end() - 1 :]) if signature else None
+        if inner is None or not inner["image"]:
+            return None
+        if inner["crop"] is not None:
+            left, top = int(inner["crop"]), int(inner["crop_top"])
+            right, bottom = int(inner["crop_right"]), int(inner["crop_bottom"])
+            if right < left or bottom < top:
+                return None
+            return inner["image"], (left, top, right, bottom)
+        url = inner["image"]
+    return None
 
 
 def _round_corner(args: list[str]) -> tuple[int, int, int, int, int, int]:

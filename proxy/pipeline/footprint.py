@@ -28,6 +28,7 @@ from proxy.pipeline.process import (
     source_header,
     upright_size,
 )
+from proxy.pipeline.thumbor_filters import working_bytes
 
 MIB = 1024 * 1024
 
@@ -134,12 +135,25 @@ def footprint_of(
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
         encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
     convolution = _convolution_bytes(options, result_width, bands) * frames
+    # thumbor's filters that hold pixels; autojpg() keeps a PNG's result to read its alpha.
+    filters = working_bytes(options.adjustments, result_width, result_height, bands) * frames
+    if options.png_to_jpeg and header.has_alpha:
+        filters += result_pixels * bands
     detection = 0
     if detecting:
         # The decoded image is held in memory once for detection and the steps
         # (a still; animations are read lazily), plus OpenCV's working set.
         detection = DETECTION_BYTES + (load_w * load_h * bands * per_band if frames == 1 else 0)
-    return JOB_BASE_BYTES + source_bytes + decoded + working + encoder + convolution + detection
+    return (
+        JOB_BASE_BYTES
+        + source_bytes
+        + decoded
+        + working
+        + encoder
+        + convolution
+        + detection
+        + filters
+    )
 
 
 def _convolution_bytes(options: ProcessingOptions, width: int, bands: int) -> int:

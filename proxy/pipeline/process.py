@@ -174,6 +174,8 @@ def output_format(
         return fmt
     if options.format is not None:
         return options.format
+    if options.png_to_jpeg and header.format == "png" and not header.has_alpha:
+        return "jpeg"  # thumbor's autojpg(); with an alpha band see _opaque_png_as_jpeg
     if header.format in preferred:
         return header.format
     alpha = header.has_alpha and options.background is None
@@ -400,9 +402,27 @@ def _render(
     result = _join_frames(frames, image) if animate else frames[0]
     if fmt == "ico":
         result = fit_ico(result)
+    result, fmt = _opaque_png_as_jpeg(result, fmt, header, options)
 
     result, keep = prepare_metadata(result, options)
     return Rendered(result, keep, fmt, header, len(frames), findings)
+
+
+def _opaque_png_as_jpeg(
+    image: pyvips.Image, fmt: str, header: SourceHeader, options: ProcessingOptions
+) -> tuple[pyvips.Image, str]:
+    """thumbor's autojpg() for a PNG with an alpha band: JPEG if no pixel is see-through.
+
+    thumbor looks at the pixels, not the band; so does this, on the result
+    (kept in memory, as it is read twice: here and by the encoder).
+    """
+    asked = options.png_to_jpeg and options.format is None
+    if not (asked and fmt == "png" and header.format == "png" and image.hasalpha()):
+        return image, fmt
+    image = image.copy_memory()
+    if image[image.bands - 1].min() < 255:
+        return image, fmt
+    return image[: image.bands - 1], "jpeg"
 
 
 def _pass_through(

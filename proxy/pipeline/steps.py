@@ -28,6 +28,7 @@ from proxy.options.model import (
 )
 from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
+from proxy.pipeline.thumbor_filters import ADJUSTMENTS, join_alpha, percent_of_255, split_alpha
 
 WHITE = (255, 255, 255)
 MAGENTA = (255, 0, 255)  # imgproxy's transparency key for trim
@@ -297,13 +298,13 @@ def round_corners(
         "</svg>"
     )
     inside = pyvips.Image.svgload_buffer(svg.encode())[3]  # the shape's coverage, 0..255
-    colour, alpha = _split_alpha(image)
+    colour, alpha = split_alpha(image)
     if transparent:
         opaque = alpha if alpha is not None else colour.new_from_image(255).cast("uchar")
-        return _join_alpha(colour, opaque * inside / 255)
+        return join_alpha(colour, opaque * inside / 255)
     paint = colour.new_from_image([red, green, blue][: colour.bands]).cast("uchar")
     blended = (colour * inside + paint * (255 - inside)) / 255
-    return _join_alpha(blended.copy(interpretation=colour.interpretation), alpha)
+    return join_alpha(blended.copy(interpretation=colour.interpretation), alpha)
 
 
 def thumbor_watermark(
@@ -314,7 +315,7 @@ def thumbor_watermark(
     if spec is None or mark is None:
         return image
     if spec.alpha:
-        lowered = mark[3] - _percent_of_255(spec.alpha)  # thumbor's _alpha: a fixed step
+        lowered = mark[3] - percent_of_255(spec.alpha)  # thumbor's _alpha: a fixed step
         mark = mark[:3].bandjoin(lowered.cast("uchar"))
     if spec.width_ratio or spec.height_ratio:
         width, height = _ratio_size(image, mark, spec.width_ratio, spec.height_ratio)
@@ -370,9 +371,9 @@ def _repeats(length: int, size: int) -> tuple[int, int]:
 def adjust_colours(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
-    """thumbor's colour filters, in URL order, with thumbor's integer arithmetic."""
+    """thumbor's pixel filters, in URL order, with thumbor's arithmetic."""
     for name, args in options.adjustments:
-        image = _ADJUSTMENTS[name](image, args)
+        image = ADJUSTMENTS[name](image, args)
     return image
 
 
@@ -446,61 +447,3 @@ def _pixelate(image: pyvips.Image, size: int) -> pyvips.Image:
     padded = image.embed(0, 0, -(-width // size) * size, -(-height // size) * size, extend="copy")
     blocks = padded.shrink(size, size).cast(image.format)
     return blocks.zoom(size, size).crop(0, 0, width, height)
-
-
-# --- thumbor's colour filters -----------------------------------------------------
-
-
-def _split_alpha(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
-    if image.hasalpha():
-        return image[: image.bands - 1], image[image.bands - 1]
-    return image, None
-
-
-def _join_alpha(colour: pyvips.Image, alpha: pyvips.Image | None) -> pyvips.Image:
-    colour = colour.cast("uchar")  # clips to 0..255, as thumbor's ADJUST_COLOR
-    return colour if alpha is None else colour.bandjoin(alpha)
-
-
-def _percent_of_255(value: int) -> int:
-    return int(255 * value / 100)  # C's integer division: towards zero
-
-
-def _shift(image: pyvips.Image, deltas: list[int]) -> pyvips.Image:
-    colour, alpha = _split_alpha(image)
-    if colour.bands == 1:
-        colour = colour.colourspace("srgb")
-    return _join_alpha(colour + deltas, alpha)
-
-
-def _brightness(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
-    return _shift(image, [_percent_of_255(args[0])] * 3)
-
-
-def _rgb(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
-    return _shift(image, [_percent_of_255(value) for value in args])
-
-
-def _contrast(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
-    factor = (args[0] + 100) ** 2 // 100
-    colour, alpha = _split_alpha(image)
-    scaled = (colour.cast("int") - 128) * factor
-    truncated = (scaled.abs() / 100).floor() * scaled.sign()  # C's division
-    return _join_alpha(truncated + 128, alpha)
-
-
-def _grayscale(image: pyvips.Image, args: tuple[int, ...]) -> pyvips.Image:
-    colour, alpha = _split_alpha(image)
-    if colour.bands >= 3:
-        # PIL's RGB -> L, which thumbor uses: ITU-R 601 weights in 16-bit fixed point.
-        grey = (colour[0] * 19595 + colour[1] * 38470 + colour[2] * 7471 + 32768) / 65536
-        colour = grey.floor().copy(interpretation="b-w")
-    return _join_alpha(colour, alpha).copy(interpretation="b-w")
-
-
-_ADJUSTMENTS: dict[str, Callable[[pyvips.Image, tuple[int, ...]], pyvips.Image]] = {
-    "brightness": _brightness,
-    "contrast": _contrast,
-    "rgb": _rgb,
-    "grayscale": _grayscale,
-}

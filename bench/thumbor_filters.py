@@ -1,0 +1,150 @@
+"""What each of thumbor's pixel filters costs on a 1200 px image, and its memory.
+
+    .venv/bin/python bench/thumbor_filters.py [--corpus ../shared/corpus] [--repeat 7]
+
+Time: the filter alone (`proxy.pipeline.thumbor_filters`) over a 1200 px wide
+RGB image held in memory, computed to memory; median of `--repeat` runs on
+one libvips thread and on the default, against a copy of the same image
+(the floor: brightness(0), one read and write of every pixel). Memory: the whole job
+(`1200x0/filters:NAME(...)` from a 5120x2880 JPEG) in a fresh process, its
+peak RSS rise against the footprint estimate admission control reserves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+FILTERS = [
+    "brightness(20)",
+    "contrast(30)",
+    "rgb(10,-20,30)",
+    "grayscale()",
+    "saturation(1.6)",
+    "colorize(40,10,70,ff8000)",
+    "equalize()",
+    "curve([(0,0),(128,200),(255,255)],[(0,0),(255,255)],[(0,0),(255,255)],[(0,40)])",
+    "convolution(1;2;1;2;4;2;1;2;1,3,true)",
+    "convolution(" + ";".join(["1"] * 225) + ",15,true)",
+    "noise(40,7)",
+]
+
+CHILD = r"""
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+import pyvips
+from proxy.app import configure_libvips
+from proxy.options import ParserConfig
+from proxy.options.thumbor import parse_thumbor
+from proxy.pipeline.encode import EncoderSettings
+from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.process import ProcessingLimits, process_image
+from proxy.settings import Settings
+
+configure_libvips()
+settings = Settings()
+limits = ProcessingLimits.from_settings(settings)
+encoder = EncoderSettings.from_settings(settings)
+config = ParserConfig.from_settings(settings)
+tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
+warm = parse_thumbor("32x0/filters:equalize():noise(5)/origin/image", config).options
+process_image(tiny, warm, limits, None, encoder)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+data = open(sys.argv[2], "rb").read()
+options = parse_thumbor(sys.argv[3] + "/origin/image", config).options
+for _ in range(2):
+    process_image(data, options, limits, None, encoder)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"measured": after - before, "estimate": job_footprint(data, options, limits)}))
+"""
+
+
+def measure_memory(source: Path, path: str) -> dict[str, float]:
+    """{"measured": peak RSS rise, "estimate": footprint} of one thumbor job, fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT), str(source), path],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def filter_times(image, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median ms of each filter over the in-memory image (and of a plain copy)."""
+    from proxy.options import ParserConfig
+    from proxy.options.thumbor import parse_thumbor
+    from proxy.pipeline.thumbor_filters import ADJUSTMENTS
+
+    config = ParserConfig()
+    times = {}
+    for text in ["one pass", *FILTERS]:
+        if text == "one pass":
+            steps: tuple = (("brightness", (0,)),)
+        else:
+            steps = parse_thumbor(f"filters:{text}/origin/image", config).options.adjustments
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            result = image
+            for name, args in steps:
+                result = ADJUSTMENTS[name](result, args)
+            result.copy_memory()
+            runs.append(1000 * (time.perf_counter() - started))
+        times[text] = statistics.median(runs)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    import pyvips
+
+    from bench.run import photo_like
+    from proxy.app import configure_libvips
+
+    configure_libvips()
+    with tempfile.TemporaryDirectory() as tmp:
+        big = Path(tmp) / "big.jpg"
+        corpus = sorted(args.corpus.glob("*.jpg")) if args.corpus else []
+        picture = next(
+            (p for p in corpus if pyvips.Image.new_from_file(str(p)).width >= 5000), None
+        )
+        if picture is not None:
+            big.write_bytes(picture.read_bytes())
+        else:
+            photo_like(5120, 2880, 1).write_to_file(str(big), Q=90)
+        image = pyvips.Image.thumbnail(str(big), 1200).copy_memory()
+        threads = pyvips.concurrency_get()
+        pyvips.concurrency_set(1)
+        one = filter_times(image, args.repeat)
+        pyvips.concurrency_set(threads)
+        default = filter_times(image, args.repeat)
+        named = big.name if picture is None else picture.name
+        print(f"image {image.width}x{image.height}, source {named}")
+        print(f"| filter | ms, 1 thread | ms, {threads} threads | peak rise MB | estimate MB |")
+        print("|---|---:|---:|---:|---:|")
+        for text in ["one pass", *FILTERS]:
+            memory = "| |"
+            if text != "one pass":
+                found = measure_memory(big, f"1200x0/filters:{text}")
+                memory = f"| {found['measured'] / 2**20:.0f} | {found['estimate'] / 2**20:.0f} |"
+            shown = text if len(text) < 48 else text[:44] + "...)"
+            print(f"| `{shown}` | {one[text]:.1f} | {default[text]:.1f} {memory}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
