@@ -7,7 +7,8 @@ RGB image held in memory, computed to memory; median of `--repeat` runs on
 one libvips thread and on the default, against a copy of the same image
 (the floor: brightness(0), one read and write of every pixel). Memory: the whole job
 (`1200x0/filters:NAME(...)` from a 5120x2880 JPEG) in a fresh process, its
-peak RSS rise against the footprint estimate admission control reserves.
+peak RSS rise (VmHWM after resetting it, less VmRSS before) against the
+footprint estimate admission control reserves.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ FILTERS = [
     "convolution(1;2;1;2;4;2;1;2;1,3,true)",
     "convolution(" + ";".join(["1"] * 225) + ",15,true)",
     "noise(40,7)",
+    "frame(origin/patch.png)",
 ]
 
 CHILD = r"""
-import json, resource, sys
+import json, sys
 sys.path.insert(0, sys.argv[1])
 import pyvips
 from proxy.app import configure_libvips
@@ -59,20 +61,56 @@ config = ParserConfig.from_settings(settings)
 tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
 warm = parse_thumbor("32x0/filters:equalize():noise(5)/origin/image", config).options
 process_image(tiny, warm, limits, None, encoder)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 data = open(sys.argv[2], "rb").read()
+
+def status(field):
+    line = next(l for l in open("/proc/self/status") if l.startswith(field))
+    return int(line.split()[1]) * 1024
+
+# The peak so far (imports, warm-up) is forgotten: Linux resets VmHWM to VmRSS.
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS:")
 options = parse_thumbor(sys.argv[3] + "/origin/image", config).options
+frame = open(sys.argv[4], "rb").read() if len(sys.argv) > 4 else None
 for _ in range(2):
-    process_image(data, options, limits, None, encoder)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    process_image(data, options, limits, None, encoder, frame_data=frame)
+after = status("VmHWM:")
 print(json.dumps({"measured": after - before, "estimate": job_footprint(data, options, limits)}))
 """
 
 
-def measure_memory(source: Path, path: str) -> dict[str, float]:
-    """{"measured": peak RSS rise, "estimate": footprint} of one thumbor job, fresh process."""
+def nine_patch(size: int = 32):  # type: ignore[no-untyped-def]
+    """An Android-style nine-patch drawn here pixel by pixel (RGBA).
+
+    Inside the 1-pixel marker border: an opaque red ring 6 pixels wide, a
+    half-transparent blue band, a clear middle. Markers: the middle 8 rows and
+    columns stretch (left and top edges); the content sits 7 pixels in from
+    left and top and 5 from right and bottom (right and bottom edges).
+    """
+    import numpy as np
+    import pyvips
+
+    inner = size - 2
+    pixels = np.zeros((size, size, 4), dtype=np.uint8)
+    y, x = np.mgrid[0:inner, 0:inner]
+    ring = np.minimum(np.minimum(x, y), np.minimum(inner - 1 - x, inner - 1 - y))
+    pixels[1:-1, 1:-1][ring < 6] = (200, 30, 30, 255)
+    pixels[1:-1, 1:-1][(ring >= 6) & (ring < 10)] = (20, 40, 220, 128)
+    black = (0, 0, 0, 255)
+    middle = slice(size // 2 - 4, size // 2 + 4)
+    pixels[0, middle] = black  # stretchy columns
+    pixels[middle, 0] = black  # stretchy rows
+    pixels[size - 1, 8 : size - 6] = black  # content from x = 8 to size - 7: padding 7 and 5
+    pixels[8 : size - 6, size - 1] = black
+    return pyvips.Image.new_from_array(pixels, interpretation="srgb")
+
+
+def measure_memory(source: Path, path: str, frame: Path | None = None) -> dict[str, float]:
+    """{"measured": peak RSS rise, "estimate": footprint} of one thumbor job, fresh process
+    (`frame`: the nine-patch file a frame() filter in `path` draws)."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), str(source), path],
+        [sys.executable, "-c", CHILD, str(ROOT), str(source), path]
+        + ([str(frame)] if frame else []),
         capture_output=True,
         text=True,
         check=True,
@@ -80,11 +118,11 @@ def measure_memory(source: Path, path: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def filter_times(image, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Median ms of each filter over the in-memory image (and of a plain copy)."""
+def filter_times(image, patch, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median ms of each filter over the in-memory image (and of one plain pass)."""
     from proxy.options import ParserConfig
     from proxy.options.thumbor import parse_thumbor
-    from proxy.pipeline.thumbor_filters import ADJUSTMENTS
+    from proxy.pipeline.thumbor_filters import ADJUSTMENTS, frame
 
     config = ParserConfig()
     times = {}
@@ -98,7 +136,10 @@ def filter_times(image, repeat: int) -> dict[str, float]:  # type: ignore[no-unt
             started = time.perf_counter()
             result = image
             for name, args in steps:
-                result = ADJUSTMENTS[name](result, args)
+                if name == "frame":
+                    result = frame(result, patch)
+                else:
+                    result = ADJUSTMENTS[name](result, args)
             result.copy_memory()
             runs.append(1000 * (time.perf_counter() - started))
         times[text] = statistics.median(runs)
@@ -127,11 +168,14 @@ def main() -> int:
         else:
             photo_like(5120, 2880, 1).write_to_file(str(big), Q=90)
         image = pyvips.Image.thumbnail(str(big), 1200).copy_memory()
+        patch_file = Path(tmp) / "patch.png"
+        nine_patch().write_to_file(str(patch_file))
+        patch = pyvips.Image.new_from_file(str(patch_file)).copy_memory()
         threads = pyvips.concurrency_get()
         pyvips.concurrency_set(1)
-        one = filter_times(image, args.repeat)
+        one = filter_times(image, patch, args.repeat)
         pyvips.concurrency_set(threads)
-        default = filter_times(image, args.repeat)
+        default = filter_times(image, patch, args.repeat)
         named = big.name if picture is None else picture.name
         print(f"image {image.width}x{image.height}, source {named}")
         print(f"| filter | ms, 1 thread | ms, {threads} threads | peak rise MB | estimate MB |")
@@ -139,7 +183,8 @@ def main() -> int:
         for text in ["one pass", *FILTERS]:
             memory = "| |"
             if text != "one pass":
-                found = measure_memory(big, f"1200x0/filters:{text}")
+                drawn = patch_file if text.startswith("frame") else None
+                found = measure_memory(big, f"1200x0/filters:{text}", drawn)
                 memory = f"| {found['measured'] / 2**20:.0f} | {found['estimate'] / 2**20:.0f} |"
             shown = text if len(text) < 48 else text[:44] + "...)"
             print(f"| `{shown}` | {one[text]:.1f} | {default[text]:.1f} {memory}")

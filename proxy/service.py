@@ -450,10 +450,19 @@ class ImageService:
             # thumbor's watermark(url, ...): a second source, under the same rules.
             mark = options.thumbor_watermark
             mark_data = (await self._source(mark.url)).data if mark is not None else None
+            frame_url = options.frame_url
+            frame_data = (await self._source(frame_url)).data if frame_url else None
             try:
                 digest = source.digest or ""
                 processed, seconds = await self._run_job(
-                    source.data, options, self._process, options, mark_data, digest, digest=digest
+                    source.data,
+                    options,
+                    self._process,
+                    options,
+                    mark_data,
+                    digest,
+                    frame_data,
+                    digest=digest,
                 )
             except ProxyError as error:
                 # The bytes arrived but are no usable image: a source error too.
@@ -470,6 +479,8 @@ class ImageService:
         sources = [options.source_url]
         if options.thumbor_watermark is not None:
             sources.append(options.thumbor_watermark.url)
+        if options.frame_url:
+            sources.append(options.frame_url)
         extra = (*extra, ("surrogate-key", " ".join(source_key(url) for url in sources)))
         # Everything in the key is fixed for this result, so its headers are too.
         filename = default_filename(options.source_url, extension, options.filename)
@@ -489,6 +500,8 @@ class ImageService:
             self.source_cache.forget(options.source_url)
             if options.thumbor_watermark is not None:
                 self.source_cache.forget(options.thumbor_watermark.url)
+            if options.frame_url:
+                self.source_cache.forget(options.frame_url)
 
     async def _run_job(
         self,
@@ -547,6 +560,7 @@ class ImageService:
         options: ProcessingOptions,
         mark_data: bytes | None = None,
         digest: str = "",
+        frame_data: bytes | None = None,
     ) -> tuple[ProcessedImage, float]:
         started = time.perf_counter()
         with running_job():
@@ -561,6 +575,7 @@ class ImageService:
                     self.auto_memory,
                     digest,
                     self.findings_memory,
+                    frame_data,
                 )
             finally:
                 PROCESSING_SECONDS.observe(time.perf_counter() - started)

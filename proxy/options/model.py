@@ -238,6 +238,11 @@ class ProcessingOptions:
     # thumbor's autojpg(): a PNG source without transparency is written as JPEG.
     png_to_jpeg: bool = False
 
+    @property
+    def frame_url(self) -> str | None:
+        """thumbor's frame(url): the nine-patch to fetch, if the filters name one."""
+        return next((str(args[0]) for name, args in self.adjustments if name == "frame"), None)
+
     def quality_for(self, fmt: str) -> int:
         if self.quality:
             return self.quality

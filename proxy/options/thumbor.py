@@ -133,6 +133,12 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
                 raise InvalidOptionArgument(f"invalid thumbor max_age() seconds: {args[0][:20]}")
             max_age = int(_number("max_age", args[0], 0, MAX_AGE_LIMIT))
             continue
+        if name == "frame":
+            _arity("frame", args, 1, 1)
+            if not args[0] or any(n == "frame" for n, _ in adjustments):
+                raise InvalidOptionArgument("thumbor frame() takes one image URL, once")
+            adjustments.append(("frame", (_image_url(args[0].strip("'")),)))
+            continue
         if name == "autojpg":
             _arity("autojpg", args, 0, 1)
             png_to_jpeg = _boolean("autojpg", args[0]) if args else True
@@ -212,6 +218,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "convolution": None,
     "noise": None,
     "autojpg": "format",
+    "frame": None,
 }
 
 

@@ -227,10 +227,12 @@ def process_image(
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
     findings_memory: FindingsMemory | None = None,
+    frame_data: bytes | None = None,
 ) -> ProcessedImage:
     """Blocking and CPU-bound: call from a worker thread.
 
-    `mark_data`: the bytes of a thumbor watermark() image, fetched for this request.
+    `mark_data`, `frame_data`: the bytes of a thumbor watermark() image and of
+    a frame() nine-patch, fetched for this request.
     `auto_memory`, `findings_memory`, `source_digest`: quality:auto's choice and
     what face detection found are remembered there for the source's other
     sizes (without a digest they are not).
@@ -245,6 +247,7 @@ def process_image(
         auto_memory,
         source_digest,
         findings_memory,
+        frame_data,
     )[0]
 
 
@@ -258,11 +261,12 @@ def inspect_image(
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
     findings_memory: FindingsMemory | None = None,
+    frame_data: bytes | None = None,
 ) -> tuple[ProcessedImage, Rendered | None]:
     """The result, and the unencoded image it came from (None for pass-through)."""
     try:
         remembered = FindingsRecall(findings_memory, source_digest)
-        rendered = _render(data, options, limits, watermark, mark_data, remembered)
+        rendered = _render(data, options, limits, watermark, mark_data, remembered, frame_data)
         if isinstance(rendered, ProcessedImage):
             return rendered, None
         interrupt.check()
@@ -328,6 +332,7 @@ def _render(
     watermark: pyvips.Image | None,
     mark_data: bytes | None = None,
     remembered: FindingsRecall | None = None,
+    frame_data: bytes | None = None,
 ) -> Rendered | ProcessedImage:
     digest = remembered.digest if remembered else ""
     passed = _pass_through(data, options, limits, digest)
@@ -395,6 +400,7 @@ def _render(
         load_scale_y=frames[0].height / plan.source_height,
         watermark=watermark,
         thumbor_mark=_load_mark(mark_data, limits) if options.thumbor_watermark else None,
+        thumbor_frame=_load_mark(frame_data, limits) if options.frame_url else None,
     )
     with tracing.span("processing"):  # the steps' graph (computed in "encode")
         for step in STEPS:
@@ -463,7 +469,7 @@ def _svg_result(data: bytes, header: SourceHeader, limits: ProcessingLimits) -> 
 
 
 def _load_mark(data: bytes | None, limits: ProcessingLimits) -> pyvips.Image | None:
-    """A thumbor watermark() image: checked like a source, sRGB with alpha."""
+    """A thumbor watermark() or frame() image: checked like a source, sRGB with alpha."""
     if data is None:
         return None
     header = read_header(data, limits.max_src_pixels)

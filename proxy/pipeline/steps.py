@@ -28,7 +28,13 @@ from proxy.options.model import (
 )
 from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
-from proxy.pipeline.thumbor_filters import ADJUSTMENTS, join_alpha, percent_of_255, split_alpha
+from proxy.pipeline.thumbor_filters import (
+    ADJUSTMENTS,
+    frame,
+    join_alpha,
+    percent_of_255,
+    split_alpha,
+)
 
 WHITE = (255, 255, 255)
 MAGENTA = (255, 0, 255)  # imgproxy's transparency key for trim
@@ -43,6 +49,7 @@ class PipelineContext:
     load_scale_y: float
     watermark: pyvips.Image | None = None  # sRGB with alpha, from the settings
     thumbor_mark: pyvips.Image | None = None  # a thumbor watermark() image, sRGB with alpha
+    thumbor_frame: pyvips.Image | None = None  # a thumbor frame() nine-patch, sRGB with alpha
 
 
 PrepareStep = Callable[[pyvips.Image, ProcessingOptions], pyvips.Image]
@@ -373,7 +380,11 @@ def adjust_colours(
 ) -> pyvips.Image:
     """thumbor's pixel filters, in URL order, with thumbor's arithmetic."""
     for name, args in options.adjustments:
-        image = ADJUSTMENTS[name](image, args)
+        if name == "frame":
+            # Drawn where it stands among the filters; /info runs without the patch.
+            image = image if ctx.thumbor_frame is None else frame(image, ctx.thumbor_frame)
+        else:
+            image = ADJUSTMENTS[name](image, args)
     return image
 
 

@@ -239,6 +239,109 @@ def convolution(image: pyvips.Image, args: Args) -> pyvips.Image:
     return _stored(filtered).cast("uchar").copy(interpretation=whole.interpretation)
 
 
+# --- frame: a nine-patch drawn around the image -------------------------------------
+
+
+def _stretchy(pixels: np.ndarray) -> np.ndarray:
+    """Opaque black marker pixels (RGBA 0,0,0,255): where a nine-patch stretches."""
+    return (pixels[..., :3] == 0).all(axis=-1) & (pixels[..., 3] == 255)
+
+
+def nine_patch_padding(patch: np.ndarray) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) from the markers along the right and bottom edges."""
+    height, width = patch.shape[:2]
+    bottom_row = np.flatnonzero(_stretchy(patch[height - 1, 1 : width - 1]))
+    right_column = np.flatnonzero(_stretchy(patch[1 : height - 1, width - 1]))
+    left = int(bottom_row[0]) if bottom_row.size else 0
+    right = int(width - 3 - bottom_row[-1]) if bottom_row.size else 0
+    top = int(right_column[0]) if right_column.size else 0
+    bottom = int(height - 3 - right_column[-1]) if right_column.size else 0
+    return left, top, right, bottom
+
+
+def _runs(markers: np.ndarray) -> list[tuple[int, int, bool]]:
+    """(start, length, stretchy) of each run of equal markers, positions from 1."""
+    runs, start = [], 0
+    for index in range(1, len(markers) + 1):
+        if index == len(markers) or markers[index] != markers[start]:
+            runs.append((start + 1, index - start, bool(markers[start])))
+            start = index
+    return runs
+
+
+def _stretched(length: int, stretchy: bool, total: int, target_total: int) -> int:
+    return int(length / total * target_total + 0.5) if stretchy else length
+
+
+CELL_ROWS = 64  # rows of a cell mixed at once: bounds the float temporaries
+
+
+def _paste_cell(
+    patch: np.ndarray, source: tuple[int, int, int, int], target: np.ndarray, spot: tuple[int, ...]
+) -> None:
+    """thumbor's paste_rectangle: bilinear from the cell, composited over the target's colour
+    (the target's alpha stays as it was, as in thumbor)."""
+    sx, sy, sw, sh = source
+    tx, ty, tw, th = spot
+    columns = np.arange(tw) * ((sw - 1) / tw)
+    x0 = columns.astype(int)
+    fx, xs = (columns - x0)[None, :, None], (sx + x0)[None, :]
+    for first in range(0, th, CELL_ROWS):
+        rows = np.arange(first, min(th, first + CELL_ROWS)) * ((sh - 1) / th)
+        y0 = rows.astype(int)
+        fy, ys = (rows - y0)[:, None, None], (sy + y0)[:, None]
+        a, b = patch[ys, xs].astype(np.float32), patch[ys, xs + 1].astype(np.float32)
+        c, d = patch[ys + 1, xs].astype(np.float32), patch[ys + 1, xs + 1].astype(np.float32)
+        mixed = a * (1 - fx) * (1 - fy) + b * fx * (1 - fy) + c * (1 - fx) * fy + d * fx * fy
+        # thumbor mixes only where the four differ, truncating the mix.
+        values = np.where((a == b) & (a == c) & (a == d), a, np.floor(np.clip(mixed, 0, 255)))
+        region = target[ty + first : ty + first + len(rows), tx : tx + tw]
+        cover, under = values[..., 3:4] / 255.0, region[..., 3:4] / 255.0
+        colour = cover * values[..., :3] + under * region[..., :3] * (1 - cover)
+        region[..., :3] = np.clip(colour, 0, 255).astype(np.uint8)
+
+
+def _paste_nine_patch(target: np.ndarray, patch: np.ndarray) -> None:
+    """thumbor's _nine_patch.apply: each cell of the patch pasted over its share of the target."""
+    height, width = patch.shape[:2]
+    row_runs = _runs(_stretchy(patch[1 : height - 1, 0]))
+    column_runs = _runs(_stretchy(patch[0, 1 : width - 1]))
+    stretchy_h = sum(length for _, length, s in row_runs if s)
+    stretchy_w = sum(length for _, length, s in column_runs if s)
+    target_stretchy_h = max(0, target.shape[0] - (height - 2 - stretchy_h))
+    target_stretchy_w = max(0, target.shape[1] - (width - 2 - stretchy_w))
+    ty = 0
+    for sy, sh, row_stretchy in row_runs:
+        th = _stretched(sh, row_stretchy, stretchy_h, target_stretchy_h)
+        tx = 0
+        for sx, sw, column_stretchy in column_runs:
+            tw = _stretched(sw, column_stretchy, stretchy_w, target_stretchy_w)
+            # A cell that would not fit is skipped, as thumbor gives up on it.
+            if th and tw and tx + tw <= target.shape[1] and ty + th <= target.shape[0]:
+                _paste_cell(patch, (sx, sy, sw, sh), target, (tx, ty, tw, th))
+            tx += tw
+        ty += th
+
+
+def frame(image: pyvips.Image, patch: pyvips.Image) -> pyvips.Image:
+    """thumbor's frame(url): padded on white as the patch's right and bottom markers
+    say, then the patch drawn over it, its stretchy rows and columns stretched to fit."""
+    markers = np.asarray(patch.numpy(), dtype=np.uint8).reshape(patch.height, patch.width, -1)
+    left, top, right, bottom = nine_patch_padding(markers)
+    colour, alpha = _rgb(image)
+    rgba = colour.bandjoin(alpha if alpha is not None else 255).cast("uchar")
+    width, height = rgba.width + left + right, rgba.height + top + bottom
+    white = pyvips.Image.black(width, height, bands=4).new_from_image([255, 255, 255, 255])
+    placed = rgba.embed(left, top, width, height, extend="background", background=[0, 0, 0, 0])
+    canvas = white.cast("uchar").copy(interpretation="srgb").composite2(placed, "over")
+    target = np.array(canvas.cast("uchar").numpy(), dtype=np.uint8)
+    _paste_nine_patch(target, markers)
+    return pyvips.Image.new_from_array(target, interpretation="srgb")
+
+
+_FLOAT_BYTES_PER_PIXEL = {"saturation": 48, "contrast": 24, "colorize": 24}
+
+
 def working_bytes(
     adjustments: tuple[tuple[str, Args], ...], width: int, height: int, bands: int
 ) -> int:
@@ -246,14 +349,25 @@ def working_bytes(
 
     equalize() keeps the image in memory (it reads it twice), noise() its
     steps twice (numpy's array and libvips' copy, 16 bits each), and a
-    convolution's float rows per libvips thread; the rest stream.
+    convolution's float rows per libvips thread. The float arithmetic of
+    saturation, contrast and colorize measured up to 15.5, 10.1 and 4.9 bytes
+    per result pixel above a filter that stays 8-bit (bench/thumbor_filters.py
+    at 2400 px), and more when chained (saturation, colorize and curve: ~52
+    at 1200 px): counted generously. The rest stream.
     """
     total = 0
     for name, args in adjustments:
-        if name == "equalize":
+        if name in _FLOAT_BYTES_PER_PIXEL:
+            total += width * height * _FLOAT_BYTES_PER_PIXEL[name]
+        elif name == "equalize":
             total += width * height * bands
         elif name == "noise":
             total += width * height * 2 * 2
+        elif name == "frame":
+            # The padded image as numpy arrays and libvips' copies (measured
+            # 11.4 bytes per pixel above 8-bit filters), and a cell's float rows
+            # (CELL_ROWS at a time); the patch is counted as small.
+            total += width * height * 4 * 5 + CELL_ROWS * width * 4 * 4 * 8
         elif name == "convolution":
             rows = len(str(args[0]).split(";")) // int(args[1])
             total += (rows + 2) * (width + rows) * (bands + 1) * 4 * pyvips.concurrency_get()
