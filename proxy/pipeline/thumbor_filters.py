@@ -371,6 +371,8 @@ def working_bytes(
         elif name == "convolution":
             rows = len(str(args[0]).split(";")) // int(args[1])
             total += (rows + 2) * (width + rows) * (bands + 1) * 4 * pyvips.concurrency_get()
+            # and its float output before the cast (measured up to ~8 bytes a pixel).
+            total += width * height * 8
     return total
 
 
