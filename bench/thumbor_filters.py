@@ -1,4 +1,5 @@
-"""What each of thumbor's pixel filters costs on a 1200 px image, and its memory.
+"""What each of thumbor's pixel filters and imgproxy Pro's adjustments costs on a
+1200 px image, and its memory.
 
     .venv/bin/python bench/thumbor_filters.py [--corpus ../shared/corpus] [--repeat 7]
 
@@ -46,7 +47,7 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 import pyvips
 from proxy.app import configure_libvips
-from proxy.options import ParserConfig
+from proxy.options import ParserConfig, parse_options
 from proxy.options.thumbor import parse_thumbor
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
@@ -70,7 +71,10 @@ def status(field):
 # The peak so far (imports, warm-up) is forgotten: Linux resets VmHWM to VmRSS.
 open("/proc/self/clear_refs", "w").write("5")
 before = status("VmRSS:")
-options = parse_thumbor(sys.argv[3] + "/origin/image", config).options
+if "filters:" in sys.argv[3]:
+    options = parse_thumbor(sys.argv[3] + "/origin/image", config).options
+else:  # imgproxy's option segments
+    options = parse_options(tuple(sys.argv[3].split("/")), "http://origin/image", None, config)
 frame = open(sys.argv[4], "rb").read() if len(sys.argv) > 4 else None
 for _ in range(2):
     process_image(data, options, limits, None, encoder, frame_data=frame)
@@ -103,6 +107,20 @@ def nine_patch(size: int = 32):  # type: ignore[no-untyped-def]
     pixels[size - 1, 8 : size - 6] = black  # content from x = 8 to size - 7: padding 7 and 5
     pixels[8 : size - 6, size - 1] = black
     return pyvips.Image.new_from_array(pixels, interpretation="srgb")
+
+
+# imgproxy Pro's adjustments (proxy.pipeline.effects), timed and measured the same way.
+EFFECTS = [
+    "br:40",
+    "co:1.5",
+    "sa:2",
+    "mc:1:ff0000",
+    "dt:1:0000ff:ffff00",
+    "col:0.5:ff0000",
+    "gr:1:00ff00:45",
+    "ush:always",
+    "a:10:1.2:1.3/mc:0.5/dt:0.5/col:0.3/gr:0.8/ush:always",
+]
 
 
 def measure_memory(source: Path, path: str, frame: Path | None = None) -> dict[str, float]:
@@ -141,6 +159,26 @@ def filter_times(image, patch, repeat: int) -> dict[str, float]:  # type: ignore
                 else:
                     result = ADJUSTMENTS[name](result, args)
             result.copy_memory()
+            runs.append(1000 * (time.perf_counter() - started))
+        times[text] = statistics.median(runs)
+    return times
+
+
+def effect_times(image, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Median ms of each imgproxy Pro adjustment over the in-memory image."""
+    from proxy.options import ParserConfig, parse_options
+    from proxy.pipeline.effects import apply_effects, unsharp_mask
+
+    times = {}
+    for text in EFFECTS:
+        options = parse_options(tuple(text.split("/")), "http://origin/image", None, ParserConfig())
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            result = image
+            if options.unsharp.mode.value == "always":
+                result = unsharp_mask(result, options.unsharp)
+            apply_effects(result, options.effects).copy_memory()
             runs.append(1000 * (time.perf_counter() - started))
         times[text] = statistics.median(runs)
     return times
@@ -188,6 +226,18 @@ def main() -> int:
                 memory = f"| {found['measured'] / 2**20:.0f} | {found['estimate'] / 2**20:.0f} |"
             shown = text if len(text) < 48 else text[:44] + "...)"
             print(f"| `{shown}` | {one[text]:.1f} | {default[text]:.1f} {memory}")
+        print()
+        columns = f"ms, 1 thread | ms, {threads} threads | peak rise MB | estimate MB"
+        print(f"| imgproxy option | {columns} |")
+        print("|---|---:|---:|---:|---:|")
+        pyvips.concurrency_set(1)
+        one = effect_times(image, args.repeat)
+        pyvips.concurrency_set(threads)
+        default = effect_times(image, args.repeat)
+        for text in EFFECTS:
+            found = measure_memory(big, f"rs:fit:1200:0/{text}")
+            memory = f"| {found['measured'] / 2**20:.0f} | {found['estimate'] / 2**20:.0f} |"
+            print(f"| `{text}` | {one[text]:.1f} | {default[text]:.1f} {memory}")
     return 0
 
 

@@ -63,6 +63,8 @@ def image_report(
             "faces": faces_report(findings, *upright_size(header, options)),
         },
         "result": result_report(processed, rendered, len(data)),
+        # imgproxy Pro's colour effects that ran, in their order (empty: none).
+        "effects": list(options.effects.active),
     }
 
 

@@ -95,6 +95,13 @@ def parse_allocator(text: str) -> str:
     return value
 
 
+def parse_unsharp_mode(text: str) -> str:
+    value = text.strip().lower()
+    if value not in ("auto", "none", "always"):
+        raise ValueError("expected auto, none or always")
+    return value
+
+
 parse_port = int_between(1, 65535, "a port number")
 parse_quality = int_between(1, 100, "a quality")
 
@@ -401,6 +408,10 @@ class Settings:
     enable_video_thumbnails: bool = False
     video_thumbnail_second: float = 1.0
     smart_crop_face_detection: bool = True
+    # imgproxy Pro's unsharp masking; none by default, so results match imgproxy's.
+    unsharp_masking_mode: str = "none"
+    unsharp_masking_weight: float = 1.0
+    unsharp_masking_divider: float = 24.0
     open_telemetry_enable: bool = False
     sanitize_svg: bool = True
     watermark_data: bytes | None = None
@@ -841,6 +852,28 @@ SETTINGS: tuple[SettingSpec, ...] = (
         False,
         "smart crops (`g:sm`, `g:obj:face`, thumbor's `smart`) keep the faces found; "
         "off: libvips' attention crop only",
+    ),
+    SettingSpec(
+        "UNSHARP_MASKING_MODE",
+        "unsharp_masking_mode",
+        parse_unsharp_mode,
+        True,
+        "when to sharpen with unsharp masking: `auto` (when the image was made smaller "
+        "and `sharpen` is not set), `always` or `none` (imgproxy Pro's default is auto)",
+    ),
+    SettingSpec(
+        "UNSHARP_MASKING_WEIGHT",
+        "unsharp_masking_weight",
+        parse_positive_float,
+        True,
+        "how much the neighbouring pixels count in unsharp masking; more: sharper",
+    ),
+    SettingSpec(
+        "UNSHARP_MASKING_DIVIDER",
+        "unsharp_masking_divider",
+        parse_positive_float,
+        True,
+        "what unsharp masking's sum is divided by; less: sharper",
     ),
     SettingSpec(
         "SANITIZE_SVG",

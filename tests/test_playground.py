@@ -30,8 +30,9 @@ from tests.test_gallery_browser import ARTIFACTS
 ROOT = Path(__file__).resolve().parent.parent
 CONTROLS = (
     "sample", "source-url", "resizing-type", "width", "height", "gravity", "format", "quality",
-    "quality-auto", "max-bytes", "blur", "sharpen", "pixelate", "url", "copy-url", "python",
-    "run-sweep",
+    "quality-auto", "max-bytes", "blur", "sharpen", "pixelate", "brightness", "contrast",
+    "saturation", "monochrome", "duotone", "colorize", "colorize-colour", "gradient", "unsharp",
+    "url", "copy-url", "python", "run-sweep",
 )  # fmt: skip
 ROUTES = ("/", "/playground/app.js", "/playground/style.css", "/playground/samples")
 
@@ -190,6 +191,22 @@ def test_the_playground_in_chromium(dev_server: DevServer, chromium) -> None:  #
     page.wait_for_function(f"document.getElementById('url').value === {json.dumps(before)}")
     settled(page)
 
+    # imgproxy Pro's adjustments go into the URL and into the picture: no colour left.
+    page.fill("#saturation", "0")
+    page.fill("#brightness", "30")
+    page.press("#brightness", "Tab")
+    page.wait_for_function(
+        "(u => u.includes('/br:30/') && u.includes('/sa:0/'))(document.getElementById('url').value)"
+    )
+    settled(page)
+    grey = pyvips.Image.new_from_buffer(httpx.get(page.input_value("#url"), timeout=60).content, "")
+    assert (grey[0].cast("int") - grey[1].cast("int")).abs().avg() < 3
+    page.fill("#saturation", "1")
+    page.fill("#brightness", "0")
+    page.press("#brightness", "Tab")
+    page.wait_for_function(f"document.getElementById('url').value === {json.dumps(before)}")
+    settled(page)
+
     # The copy button copies the URL; fetched directly it gives the browser's bytes.
     page.click("#copy-url")
     copied = page.evaluate("navigator.clipboard.readText()")
@@ -209,7 +226,7 @@ def test_the_playground_in_chromium(dev_server: DevServer, chromium) -> None:  #
     page.goto(base + "/")
     settled(page)
     reached = set()
-    for _ in range(60):
+    for _ in range(90):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.id"))
     assert set(CONTROLS) <= reached, set(CONTROLS) - reached

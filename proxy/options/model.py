@@ -174,6 +174,86 @@ class Watermark:
 
 
 @dataclass(frozen=True, slots=True)
+class Effects:
+    """imgproxy Pro's colour effects (`br`, `co`, `sa`, `mc`, `dt`, `col`, `gr`).
+
+    Applied after blur, sharpen and pixelate, in this order whatever the
+    URL's: brightness, contrast, saturation, monochrome, duotone, colorize,
+    gradient. The defaults change nothing.
+    """
+
+    brightness: int = 0  # -255..255, added to each channel
+    contrast: float = 1.0  # around mid-grey; 1: unchanged
+    saturation: float = 1.0  # chroma multiplier; 1: unchanged
+    monochrome: float = 0.0  # intensity 0..1
+    monochrome_colour: Colour = (179, 179, 179)
+    duotone: float = 0.0  # intensity 0..1
+    duotone_dark: Colour = (0, 0, 0)
+    duotone_light: Colour = (255, 255, 255)
+    colorize: float = 0.0  # opacity 0..1
+    colorize_colour: Colour = (0, 0, 0)
+    colorize_keep_alpha: bool = False
+    gradient: float = 0.0  # opacity 0..1
+    gradient_colour: Colour = (0, 0, 0)
+    gradient_angle: float = (
+        0.0  # clockwise degrees; 0: transparent at the top, colour at the bottom
+    )
+    gradient_start: float = 0.0
+    gradient_stop: float = 1.0
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """The effects that change pixels, in the order they apply."""
+        changes = {
+            "brightness": self.brightness != 0,
+            "contrast": self.contrast != 1.0,
+            "saturation": self.saturation != 1.0,
+            "monochrome": self.monochrome > 0,
+            "duotone": self.duotone > 0,
+            "colorize": self.colorize > 0,
+            "gradient": self.gradient > 0,
+        }
+        return tuple(name for name, on in changes.items() if on)
+
+    def canonical_args(self) -> str:
+        """Only the effects that change pixels, each with all its arguments."""
+        parts = {
+            "brightness": f"br{self.brightness}",
+            "contrast": f"co{format_number(self.contrast)}",
+            "saturation": f"sa{format_number(self.saturation)}",
+            "monochrome": f"mc{format_number(self.monochrome)}"
+            f",{format_colour(self.monochrome_colour)}",
+            "duotone": f"dt{format_number(self.duotone)},{format_colour(self.duotone_dark)}"
+            f",{format_colour(self.duotone_light)}",
+            "colorize": f"col{format_number(self.colorize)},{format_colour(self.colorize_colour)}"
+            f",{int(self.colorize_keep_alpha)}",
+            "gradient": f"gr{format_number(self.gradient)},{format_colour(self.gradient_colour)}"
+            f",{format_number(self.gradient_angle)},{format_number(self.gradient_start)}"
+            f",{format_number(self.gradient_stop)}",
+        }
+        return ":".join(parts[name] for name in self.active)
+
+
+class UnsharpMode(StrEnum):
+    AUTO = "auto"  # when the image was made smaller and `sharpen` is not set
+    NONE = "none"
+    ALWAYS = "always"
+
+
+@dataclass(frozen=True, slots=True)
+class UnsharpMasking:
+    """imgproxy Pro's unsharp masking: a 3x3 sharpening whose neighbours weigh
+    -weight and whose result is divided by `divider` (smaller: sharper)."""
+
+    mode: UnsharpMode = UnsharpMode.NONE
+    weight: float = 1.0
+    divider: float = 24.0
+
+    def canonical_args(self) -> str:
+        return f"{self.mode.value}:{format_number(self.weight)}:{format_number(self.divider)}"
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessingOptions:
     source_url: str
     resizing_type: ResizingType = ResizingType.FIT
@@ -218,6 +298,9 @@ class ProcessingOptions:
     sharpen: float = 0.0
     pixelate: int = 0
     watermark: Watermark | None = None
+    effects: Effects = field(default_factory=Effects)
+    # The server's UNSHARP_MASKING_* settings unless the URL's `ush` says otherwise.
+    unsharp: UnsharpMasking = field(default_factory=UnsharpMasking)
     skip_processing: tuple[str, ...] = ()
     raw: bool = False
     max_bytes: int = 0
@@ -304,6 +387,10 @@ class ProcessingOptions:
             parts.append(f"bg:{format_colour(self.background)}")
         if self.watermark is not None:
             parts.append(f"wm:{self.watermark.canonical_args()}")
+        if self.effects.active:
+            parts.append(f"fx:{self.effects.canonical_args()}")
+        if self.unsharp.mode is not UnsharpMode.NONE:
+            parts.append(f"ush:{self.unsharp.canonical_args()}")
         if self.skip_processing:
             parts.append("skp:" + ":".join(self.skip_processing))
         if self.thumbor_watermark is not None:

@@ -13,7 +13,7 @@ import base64
 import binascii
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -28,11 +28,14 @@ from proxy.options.model import (
     OBJECT_CLASSES,
     Colour,
     Crop,
+    Effects,
     Gravity,
     GravityType,
     ProcessingOptions,
     ResizingType,
     Trim,
+    UnsharpMasking,
+    UnsharpMode,
     Watermark,
     WatermarkPosition,
 )
@@ -68,6 +71,7 @@ class ParserConfig:
     separator: str = ARGUMENT_SEPARATOR  # ARGUMENTS_SEPARATOR
     allowed_options: frozenset[str] = frozenset()  # ALLOWED_PROCESSING_OPTIONS; empty: all
     only_presets: bool = False  # ONLY_PRESETS: every option segment names presets
+    unsharp: UnsharpMasking = field(default_factory=UnsharpMasking)  # UNSHARP_MASKING_*
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ParserConfig:
@@ -86,6 +90,11 @@ class ParserConfig:
             separator=settings.arguments_separator,
             allowed_options=allowed_option_names(settings.allowed_processing_options),
             only_presets=settings.only_presets,
+            unsharp=UnsharpMasking(
+                UnsharpMode(settings.unsharp_masking_mode),
+                settings.unsharp_masking_weight,
+                settings.unsharp_masking_divider,
+            ),
         )
 
 
@@ -470,6 +479,140 @@ def parse_pixelate(args: list[str], draft: Draft, config: ParserConfig) -> None:
     draft["pixelate"] = read_positive_int("pixelate", args[0], high=10000)
 
 
+# --- imgproxy Pro's colour effects and unsharp masking --------------------------
+
+
+def _set_effects(draft: Draft, **changes: object) -> None:
+    draft["effects"] = replace(draft.get("effects", Effects()), **changes)
+
+
+def parse_brightness(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("brightness", args, 1, 1, "a whole number from -255 to 255")
+    _set_effects(draft, brightness=_read_brightness(args[0]))
+
+
+def _read_brightness(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad("brightness", [text], "a whole number from -255 to 255") from None
+    if not -255 <= value <= 255:
+        raise _bad("brightness", [text], "a whole number from -255 to 255")
+    return value
+
+
+def _read_factor(option: str, text: str) -> float:
+    return read_float(option, text, low=0.0, low_inclusive=True, high=100.0)
+
+
+def parse_contrast(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("contrast", args, 1, 1, "a number > 0 (1: unchanged)")
+    _set_effects(
+        draft, contrast=read_float("contrast", args[0], low=0.0, low_inclusive=False, high=100.0)
+    )
+
+
+def parse_saturation(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("saturation", args, 1, 1, "a number >= 0 (1: unchanged)")
+    _set_effects(draft, saturation=_read_factor("saturation", args[0]))
+
+
+def parse_adjust(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    """adjust:%brightness:%contrast:%saturation, each optional."""
+    _arity("adjust", args, 1, 3, "brightness:contrast:saturation")
+    values = [*args, "", ""][:3]
+    if values[0]:
+        _set_effects(draft, brightness=_read_brightness(values[0]))
+    if values[1]:
+        contrast = read_float("adjust", values[1], low=0.0, low_inclusive=False, high=100.0)
+        _set_effects(draft, contrast=contrast)
+    if values[2]:
+        _set_effects(draft, saturation=_read_factor("adjust", values[2]))
+
+
+def _read_intensity(option: str, text: str) -> float:
+    return read_float(option, text, low=0.0, low_inclusive=True, high=1.0)
+
+
+def parse_monochrome(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("monochrome", args, 1, 2, "intensity[:hex colour]")
+    changes: dict[str, object] = {"monochrome": _read_intensity("monochrome", args[0])}
+    if len(args) > 1 and args[1]:
+        changes["monochrome_colour"] = read_colour("monochrome", [args[1]])
+    _set_effects(draft, **changes)
+
+
+def parse_duotone(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("duotone", args, 1, 3, "intensity[:dark hex colour[:light hex colour]]")
+    changes: dict[str, object] = {"duotone": _read_intensity("duotone", args[0])}
+    if len(args) > 1 and args[1]:
+        changes["duotone_dark"] = read_colour("duotone", [args[1]])
+    if len(args) > 2 and args[2]:
+        changes["duotone_light"] = read_colour("duotone", [args[2]])
+    _set_effects(draft, **changes)
+
+
+def parse_colorize(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("colorize", args, 1, 3, "opacity[:hex colour[:keep_alpha]]")
+    changes: dict[str, object] = {"colorize": _read_intensity("colorize", args[0])}
+    if len(args) > 1 and args[1]:
+        changes["colorize_colour"] = read_colour("colorize", [args[1]])
+    if len(args) > 2 and args[2]:
+        changes["colorize_keep_alpha"] = read_bool("colorize", args[2])
+    _set_effects(draft, **changes)
+
+
+_GRADIENT_DIRECTIONS = {"down": 0.0, "left": 90.0, "up": 180.0, "right": 270.0}
+
+
+def parse_gradient(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    """gradient:%opacity:%color:%direction:%start:%stop; the colour may carry alpha (rrggbbaa)."""
+    _arity("gradient", args, 1, 5, "opacity[:hex colour[:direction[:start[:stop]]]]")
+    values = [*args, "", "", "", ""][:5]
+    opacity = _read_intensity("gradient", values[0])
+    changes: dict[str, object] = {}
+    if values[1]:
+        text = values[1]
+        if len(text) == 8 and all(ch in "0123456789abcdefABCDEF" for ch in text):
+            opacity *= int(text[6:], 16) / 255
+            text = text[:6]
+        changes["gradient_colour"] = read_colour("gradient", [text])
+    if values[2]:
+        direction = _GRADIENT_DIRECTIONS.get(values[2])
+        if direction is None:
+            direction = read_float(
+                "gradient", values[2], low=-3600.0, low_inclusive=True, high=3600.0
+            )
+        changes["gradient_angle"] = direction % 360
+    start = _read_intensity("gradient", values[3]) if values[3] else 0.0
+    stop = _read_intensity("gradient", values[4]) if values[4] else 1.0
+    if stop <= start:
+        raise _bad("gradient", args, "start below stop, both from 0 to 1")
+    _set_effects(draft, gradient=opacity, gradient_start=start, gradient_stop=stop, **changes)
+
+
+def parse_unsharp_masking(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    """unsharp_masking:%mode:%weight:%divider, each optional (the settings fill in)."""
+    _arity("unsharp_masking", args, 1, 3, "mode[:weight[:divider]]")
+    values = [*args, "", ""][:3]
+    current = draft.get("unsharp", config.unsharp)
+    changes: dict[str, object] = {}
+    if values[0]:
+        try:
+            changes["mode"] = UnsharpMode(values[0])
+        except ValueError:
+            raise _bad("unsharp_masking", args, "a mode of auto, none or always") from None
+    if values[1]:
+        changes["weight"] = read_float(
+            "unsharp_masking", values[1], low=0.0, low_inclusive=False, high=100.0
+        )
+    if values[2]:
+        changes["divider"] = read_float(
+            "unsharp_masking", values[2], low=0.0, low_inclusive=False, high=10000.0
+        )
+    draft["unsharp"] = replace(current, **changes)
+
+
 def parse_watermark(args: list[str], draft: Draft, config: ParserConfig) -> None:
     _arity("watermark", args, 1, 5, "opacity[:position[:x[:y[:scale]]]]")
     opacity = read_float("watermark", args[0], low=0.0, low_inclusive=True, high=1.0)
@@ -588,6 +731,20 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _spec("blur", _sigma_field("blur", "blur"), "sigma", "off"),
     _spec("sharpen", _sigma_field("sharpen", "sharpen"), "sigma", "off"),
     _spec("pixelate", parse_pixelate, "size", "off"),
+    _spec("brightness", parse_brightness, "brightness", "0"),
+    _spec("contrast", parse_contrast, "contrast", "1"),
+    _spec("saturation", parse_saturation, "saturation", "1"),
+    _spec("adjust", parse_adjust, "brightness:contrast:saturation", "0:1:1"),
+    _spec("monochrome", parse_monochrome, "intensity:colour", "0:b3b3b3"),
+    _spec("duotone", parse_duotone, "intensity:colour1:colour2", "0:000000:ffffff"),
+    _spec("colorize", parse_colorize, "opacity:colour:keep_alpha", "0:000000:false"),
+    _spec("gradient", parse_gradient, "opacity:colour:direction:start:stop", "0:000000:down:0:1"),
+    _spec(
+        "unsharp_masking",
+        parse_unsharp_masking,
+        "mode:weight:divider",
+        "`PIXELPIPE_UNSHARP_MASKING_MODE` (none), `_WEIGHT` (1), `_DIVIDER` (24)",
+    ),
     _spec("watermark", parse_watermark, "opacity:position:x:y:scale", "off"),
     _spec(
         "skip_processing",
@@ -670,6 +827,7 @@ def parse_options(
         "auto_quality": config.auto_quality,
         "skip_processing": tuple(sorted(config.skip_processing)),
         "format_quality": base_quality | dict(config.format_quality),
+        "unsharp": config.unsharp,
         "_presets": [],
     }
     if "default" in config.presets:

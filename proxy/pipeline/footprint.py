@@ -59,6 +59,11 @@ ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 40
 
 
+# Float working memory of one imgproxy Pro colour effect per result pixel:
+# bench/thumbor_filters.py measured up to ~27 (monochrome, gradient) at 1200 px.
+EFFECT_BYTES_PER_PIXEL = 32
+
+
 # OpenCV's cascade over a grey copy of DETECT_PIXELS: its integral images
 # and scaled copies (a few MB measured; bench/job_memory.py).
 DETECTION_BYTES = 4 * MIB
@@ -139,6 +144,10 @@ def footprint_of(
     filters = working_bytes(options.adjustments, result_width, result_height, bands) * frames
     if options.png_to_jpeg and header.has_alpha:
         filters += result_pixels * bands
+    # imgproxy Pro's effects and unsharp masking: float arithmetic, as thumbor's
+    # saturation (see thumbor_filters.working_bytes), counted per effect.
+    effects = len(options.effects.active) + (options.unsharp.mode.value != "none")
+    filters += effects * result_pixels * EFFECT_BYTES_PER_PIXEL
     detection = 0
     if detecting:
         # The decoded image is held in memory once for detection and the steps

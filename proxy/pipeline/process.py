@@ -51,6 +51,7 @@ _PROCESSING_FIELDS = (
     "crop", "trim", "padding", "extend_aspect_ratio", "rotate", "flip_horizontal",
     "flip_vertical", "background", "blur", "sharpen", "pixelate", "watermark", "max_bytes",
     "adjustments", "thumbor_box", "thumbor_fill", "round_corner", "thumbor_watermark",
+    "effects", "unsharp",
 )  # fmt: skip
 
 

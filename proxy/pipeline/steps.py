@@ -26,6 +26,7 @@ from proxy.options.model import (
     Trim,
     WatermarkPosition,
 )
+from proxy.pipeline.effects import apply_effects, unsharp_applies, unsharp_mask
 from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 from proxy.pipeline.thumbor_filters import (
@@ -189,6 +190,17 @@ def apply_filters(
     if options.pixelate > 1:
         image = _pixelate(image, options.pixelate)
     return image
+
+
+def colour_effects(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    """imgproxy Pro's unsharp masking (as its mode says), then its colour effects,
+    on the picture itself: before extend, padding and the watermark."""
+    downscaled = min(ctx.plan.wscale, ctx.plan.hscale) < 1
+    if unsharp_applies(options.unsharp, downscaled, options.sharpen):
+        image = unsharp_mask(image, options.unsharp)
+    return apply_effects(image, options.effects)
 
 
 def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
@@ -393,6 +405,7 @@ STEPS: tuple[Step, ...] = (
     resize,
     crop_to_result,
     apply_filters,
+    colour_effects,
     extend,
     extend_aspect_ratio,
     padding,

@@ -28,10 +28,20 @@ function builderOptions(format) {
   options.quality = $("quality-auto").checked ? "auto" : Number($("quality").value);
   const maxBytes = Number($("max-bytes").value);
   if (maxBytes > 0) options.max_bytes = maxBytes;
-  for (const effect of ["blur", "sharpen", "pixelate"]) {
+  for (const effect of ["blur", "sharpen", "pixelate", "monochrome", "duotone", "gradient"]) {
     const value = Number($(effect).value);
     if (value > 0) options[effect] = value;
   }
+  // imgproxy Pro's adjustments: only what differs from "unchanged" goes into the URL.
+  const brightness = Number($("brightness").value);
+  if (brightness !== 0) options.brightness = brightness;
+  for (const factor of ["contrast", "saturation"]) {
+    const value = Number($(factor).value);
+    if (value !== 1) options[factor] = value;
+  }
+  const opacity = Number($("colorize").value);
+  if (opacity > 0) options.colorize = [opacity, $("colorize-colour").value.slice(1)];
+  if ($("unsharp").value) options.unsharp_masking = $("unsharp").value;
   options.format = format;
   return options;
 }
