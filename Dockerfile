@@ -24,9 +24,10 @@ FROM ${PYTHON_IMAGE}
 # A fixed, unprivileged uid/gid, so Kubernetes' runAsNonRoot can check it.
 # jemalloc: `pixelpipe serve` runs on it when installed (freed memory goes back
 # once a worker rests; see "Under load" in the README and BENCHMARKS.md).
+# DejaVu: the font text watermarks (watermark_text) are drawn with.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libjemalloc2 \
+    && apt-get install -y --no-install-recommends libjemalloc2 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 pixelpipe \
     && useradd --system --uid 10001 --gid pixelpipe --no-create-home --shell /usr/sbin/nologin pixelpipe

@@ -53,6 +53,9 @@ system-test-deps: helm azurite thumbor
 	@command -v redis-server >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server) || \
 		echo "WARNING: redis-server could not be installed; the Redis tests will be SKIPPED"
+	@[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y fonts-dejavu-core) || \
+		echo "WARNING: fonts-dejavu-core could not be installed; text watermarks draw without a font"
 	@command -v chromium >/dev/null 2>&1 || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium) || \
 		echo "WARNING: chromium could not be installed; the browser tests will be SKIPPED"

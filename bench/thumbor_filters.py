@@ -43,7 +43,7 @@ FILTERS = [
 ]
 
 CHILD = r"""
-import json, sys
+import ctypes, json, sys
 sys.path.insert(0, sys.argv[1])
 import pyvips
 from proxy.app import configure_libvips
@@ -63,23 +63,29 @@ tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
 warm = parse_thumbor("32x0/filters:equalize():noise(5)/origin/image", config).options
 process_image(tiny, warm, limits, None, encoder)
 data = open(sys.argv[2], "rb").read()
+trim = ctypes.CDLL("libc.so.6").malloc_trim
 
 def status(field):
     line = next(l for l in open("/proc/self/status") if l.startswith(field))
     return int(line.split()[1]) * 1024
 
-# The peak so far (imports, warm-up) is forgotten: Linux resets VmHWM to VmRSS.
-open("/proc/self/clear_refs", "w").write("5")
-before = status("VmRSS:")
-if "filters:" in sys.argv[3]:
-    options = parse_thumbor(sys.argv[3] + "/origin/image", config).options
-else:  # imgproxy's option segments
-    options = parse_options(tuple(sys.argv[3].split("/")), "http://origin/image", None, config)
-frame = open(sys.argv[4], "rb").read() if len(sys.argv) > 4 else None
-for _ in range(2):
-    process_image(data, options, limits, None, encoder, frame_data=frame)
-after = status("VmHWM:")
-print(json.dumps({"measured": after - before, "estimate": job_footprint(data, options, limits)}))
+found = []
+for path, frame_path in json.loads(sys.argv[3]):
+    if "filters:" in path:
+        options = parse_thumbor(path + "/origin/image", config).options
+    else:  # imgproxy's option segments
+        options = parse_options(tuple(path.split("/")), "http://origin/image", None, config)
+    frame = open(frame_path, "rb").read() if frame_path else None
+    # What the last job freed goes back, and the peak so far (imports, warm-up,
+    # the last job) is forgotten: Linux resets VmHWM to VmRSS.
+    trim(0)
+    open("/proc/self/clear_refs", "w").write("5")
+    before = status("VmRSS:")
+    for _ in range(2):
+        process_image(data, options, limits, None, encoder, frame_data=frame)
+    found.append({"measured": status("VmHWM:") - before,
+                  "estimate": job_footprint(data, options, limits)})
+print(json.dumps(found))
 """
 
 
@@ -123,17 +129,22 @@ EFFECTS = [
 ]
 
 
-def measure_memory(source: Path, path: str, frame: Path | None = None) -> dict[str, float]:
-    """{"measured": peak RSS rise, "estimate": footprint} of one thumbor job, fresh process
-    (`frame`: the nine-patch file a frame() filter in `path` draws)."""
+def measure_memories(source: Path, jobs: list[tuple[str, Path | None]]) -> list[dict[str, float]]:
+    """{"measured": peak RSS rise, "estimate": footprint} of each thumbor or imgproxy job
+    (a path, and the nine-patch file a frame() in it draws), one after another in one
+    fresh process: freed memory trimmed and the peak reset before each."""
+    plan = json.dumps([(path, str(frame) if frame else None) for path, frame in jobs])
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), str(source), path]
-        + ([str(frame)] if frame else []),
+        [sys.executable, "-c", CHILD, str(ROOT), str(source), plan],
         capture_output=True,
         text=True,
         check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def measure_memory(source: Path, path: str, frame: Path | None = None) -> dict[str, float]:
+    return measure_memories(source, [(path, frame)])[0]
 
 
 def filter_times(image, patch, repeat: int) -> dict[str, float]:  # type: ignore[no-untyped-def]

@@ -74,6 +74,11 @@ def _filename(value: Any) -> tuple[str, ...]:
     return (encoded, "1")
 
 
+def _watermark_text(value: Any) -> tuple[str, ...]:
+    # The text (Pango markup) as the server reads it: URL-safe base64.
+    return (base64.urlsafe_b64encode(str(value).encode()).rstrip(b"=").decode(),)
+
+
 def _format_quality(value: Any) -> tuple[str, ...]:
     pairs = value.items() if isinstance(value, Mapping) else value
     return tuple(part for fmt, quality in pairs for part in (str(fmt), str(int(quality))))
@@ -85,6 +90,7 @@ _SPECIAL = {
     "expires": _expires,
     "filename": _filename,
     "format_quality": _format_quality,
+    "watermark_text": _watermark_text,
 }
 
 

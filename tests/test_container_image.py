@@ -18,6 +18,7 @@ Skipped, loudly, where podman or debootstrap cannot run (not root, not installed
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ import httpx
 import pytest
 
 from tests.conftest import KEY, SALT, signed
-from tests.images import decode, encode, photo_like
+from tests.images import decode, encode, photo_like, solid
 from tests.servers import Origin
 from tests.test_cli import free_port
 
@@ -181,3 +182,16 @@ def test_image_reads_heic_and_jpeg_xl(
         answer = httpx.get(base + signed(f"/rs:fit:100:0/plain/{url}@png"), timeout=60)
         assert answer.status_code == 200, (name, answer.text)
         assert decode(answer.content).width == 100
+
+
+def test_image_draws_text_watermarks(container: tuple[str, str], origin: Origin) -> None:
+    """The image carries a font: watermark_text draws letters (red ones here), not nothing."""
+    base, _name = container
+    url = origin.add("/container/grey.png", encode(solid(300, 100, (128, 128, 128)), "png"))
+    markup = '<span foreground="#ff0000" size="30pt">Text</span>'
+    text = base64.urlsafe_b64encode(markup.encode()).rstrip(b"=").decode()
+    answer = httpx.get(base + signed(f"/wmt:{text}/plain/{url}@png"), timeout=60)
+    assert answer.status_code == 200, answer.text
+    image = decode(answer.content)
+    red = (image[0] > 180) & (image[1] < 90) & (image[2] < 90)
+    assert red.avg() > 0  # some pixels of the letters

@@ -298,6 +298,9 @@ class ProcessingOptions:
     sharpen: float = 0.0
     pixelate: int = 0
     watermark: Watermark | None = None
+    watermark_text: str = ""  # imgproxy Pro's wmt: Pango markup drawn as the watermark
+    watermark_rotate: float = 0.0  # clockwise degrees
+    watermark_shadow: float = 0.0  # sigma of the shadow's blur; 0: none
     effects: Effects = field(default_factory=Effects)
     # The server's UNSHARP_MASKING_* settings unless the URL's `ush` says otherwise.
     unsharp: UnsharpMasking = field(default_factory=UnsharpMasking)
@@ -387,6 +390,13 @@ class ProcessingOptions:
             parts.append(f"bg:{format_colour(self.background)}")
         if self.watermark is not None:
             parts.append(f"wm:{self.watermark.canonical_args()}")
+        if self.watermark_text:
+            encoded = base64.urlsafe_b64encode(self.watermark_text.encode()).rstrip(b"=").decode()
+            parts.append(f"wmt:{encoded}")
+        if self.watermark_rotate:
+            parts.append(f"wmr:{format_number(self.watermark_rotate)}")
+        if self.watermark_shadow:
+            parts.append(f"wmsh:{format_number(self.watermark_shadow)}")
         if self.effects.active:
             parts.append(f"fx:{self.effects.canonical_args()}")
         if self.unsharp.mode is not UnsharpMode.NONE:

@@ -24,6 +24,7 @@ from proxy.options.formats import (
     REQUESTABLE_FORMATS,
     normalise_format_name,
 )
+from proxy.options.markup import check_markup
 from proxy.options.model import (
     OBJECT_CLASSES,
     Colour,
@@ -630,6 +631,30 @@ def parse_watermark(args: list[str], draft: Draft, config: ParserConfig) -> None
     draft["watermark"] = Watermark(opacity, position, x, y, scale) if opacity > 0 else None
 
 
+def parse_watermark_text(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    """watermark_text:%text, the text (Pango markup) in URL-safe base64."""
+    _arity("watermark_text", args, 1, 1, "URL-safe base64 of the text")
+    try:
+        padded = args[0] + "=" * (-len(args[0]) % 4)
+        text = base64.b64decode(padded, altchars=b"-_", validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise _bad("watermark_text", args, "URL-safe base64 of the text") from None
+    draft["watermark_text"] = check_markup(text) if text else ""
+
+
+def parse_watermark_rotate(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("watermark_rotate", args, 1, 1, "an angle in degrees")
+    angle = read_float("watermark_rotate", args[0], low=-3600.0, low_inclusive=True, high=3600.0)
+    draft["watermark_rotate"] = angle % 360
+
+
+def parse_watermark_shadow(args: list[str], draft: Draft, config: ParserConfig) -> None:
+    _arity("watermark_shadow", args, 1, 1, "a sigma >= 0")
+    draft["watermark_shadow"] = read_float(
+        "watermark_shadow", args[0], low=0.0, low_inclusive=True, high=100.0
+    )
+
+
 def parse_skip_processing(args: list[str], draft: Draft, config: ParserConfig) -> None:
     formats = {read_output_format("skip_processing", arg, INPUT_FORMATS) for arg in args if arg}
     draft["skip_processing"] = tuple(sorted(set(draft.get("skip_processing", ())) | formats))
@@ -746,6 +771,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "`PIXELPIPE_UNSHARP_MASKING_MODE` (none), `_WEIGHT` (1), `_DIVIDER` (24)",
     ),
     _spec("watermark", parse_watermark, "opacity:position:x:y:scale", "off"),
+    _spec(
+        "watermark_text",
+        parse_watermark_text,
+        "base64 text",
+        "none (with it and no `watermark`: opacity 1, centred)",
+    ),
+    _spec("watermark_rotate", parse_watermark_rotate, "angle", "0"),
+    _spec("watermark_shadow", parse_watermark_shadow, "sigma", "0 (none)"),
     _spec(
         "skip_processing",
         parse_skip_processing,

@@ -29,6 +29,7 @@ from proxy.pipeline.process import (
     upright_size,
 )
 from proxy.pipeline.thumbor_filters import working_bytes
+from proxy.pipeline.watermark import TEXT_MARK_BYTES
 
 MIB = 1024 * 1024
 
@@ -59,9 +60,13 @@ ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 40
 
 
+# A watermark turned or shadowed: its copies (the settings' marks are small images).
+SHAPED_MARK_BYTES = 8 * MIB
+
 # Float working memory of one imgproxy Pro colour effect per result pixel:
-# bench/thumbor_filters.py measured up to ~27 (monochrome, gradient) at 1200 px.
-EFFECT_BYTES_PER_PIXEL = 32
+# bench/thumbor_filters.py measured up to ~27 (monochrome, gradient) at 1200 px
+# in a fresh process and up to ~37 in one that had run other jobs before.
+EFFECT_BYTES_PER_PIXEL = 48
 
 
 # OpenCV's cascade over a grey copy of DETECT_PIXELS: its integral images
@@ -148,6 +153,10 @@ def footprint_of(
     # saturation (see thumbor_filters.working_bytes), counted per effect.
     effects = len(options.effects.active) + (options.unsharp.mode.value != "none")
     filters += effects * result_pixels * EFFECT_BYTES_PER_PIXEL
+    if options.watermark_text:
+        filters += TEXT_MARK_BYTES  # the drawn text, bounded by the markup's checks
+    if options.watermark_rotate or options.watermark_shadow:
+        filters += SHAPED_MARK_BYTES
     detection = 0
     if detecting:
         # The decoded image is held in memory once for detection and the steps

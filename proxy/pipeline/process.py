@@ -37,6 +37,7 @@ from proxy.pipeline.remembered import Remembered
 from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
 from proxy.pipeline.svg import sanitize_svg
 from proxy.pipeline.thumbor_box import resolve_thumbor_box
+from proxy.pipeline.watermark import shaped_mark, text_mark
 
 if TYPE_CHECKING:
     from proxy.settings import Settings
@@ -51,7 +52,7 @@ _PROCESSING_FIELDS = (
     "crop", "trim", "padding", "extend_aspect_ratio", "rotate", "flip_horizontal",
     "flip_vertical", "background", "blur", "sharpen", "pixelate", "watermark", "max_bytes",
     "adjustments", "thumbor_box", "thumbor_fill", "round_corner", "thumbor_watermark",
-    "effects", "unsharp",
+    "effects", "unsharp", "watermark_text",
 )  # fmt: skip
 
 
@@ -399,7 +400,7 @@ def _render(
         output_format=fmt,
         load_scale_x=frames[0].width / plan.source_width,
         load_scale_y=frames[0].height / plan.source_height,
-        watermark=watermark,
+        watermark=_request_mark(watermark, options),
         thumbor_mark=_load_mark(mark_data, limits) if options.thumbor_watermark else None,
         thumbor_frame=_load_mark(frame_data, limits) if options.frame_url else None,
     )
@@ -467,6 +468,18 @@ def _svg_result(data: bytes, header: SourceHeader, limits: ProcessingLimits) -> 
     if not limits.sanitize_svg:
         raise UnsupportedFormat("SVG pass-through is off (PIXELPIPE_SANITIZE_SVG=false)")
     return ProcessedImage(sanitize_svg(data), "svg", header.width, header.height, "svg")
+
+
+def _request_mark(
+    watermark: pyvips.Image | None, options: ProcessingOptions
+) -> pyvips.Image | None:
+    """The watermark this request draws: its text, else the settings' image; shaped
+    by its shadow and rotation."""
+    if options.watermark_text:
+        watermark = text_mark(options.watermark_text)
+    if watermark is None or (options.watermark is None and not options.watermark_text):
+        return watermark
+    return shaped_mark(watermark, options.watermark_rotate, options.watermark_shadow)
 
 
 def _load_mark(data: bytes | None, limits: ProcessingLimits) -> pyvips.Image | None:

@@ -24,6 +24,7 @@ from proxy.options.model import (
     GravityType,
     ProcessingOptions,
     Trim,
+    Watermark,
     WatermarkPosition,
 )
 from proxy.pipeline.effects import apply_effects, unsharp_applies, unsharp_mask
@@ -272,6 +273,8 @@ def watermark(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
     mark, settings = ctx.watermark, options.watermark
+    if settings is None and options.watermark_text:
+        settings = TEXT_ONLY  # a text asked for without `watermark`: shown, centred
     if mark is None or settings is None:
         return image
     if settings.scale > 0:
@@ -294,6 +297,9 @@ def watermark(
         )
         layer = mark.embed(left, top, image.width, image.height, background=[0, 0, 0, 0])
     return _over(image, layer)
+
+
+TEXT_ONLY = Watermark(1.0)
 
 
 def _over(image: pyvips.Image, layer: pyvips.Image) -> pyvips.Image:

@@ -348,8 +348,9 @@ def working_bytes(
     """What the filters hold beyond libvips' streaming, for the footprint estimate.
 
     equalize() keeps the image in memory (it reads it twice), noise() its
-    steps twice (numpy's array and libvips' copy, 16 bits each), and a
-    convolution's float rows per libvips thread. The float arithmetic of
+    steps twice (numpy's array and libvips' copy, 16 bits each, and what the
+    allocator keeps of them: 20 bytes a pixel counted), and a convolution's
+    float rows per libvips thread. The float arithmetic of
     saturation, contrast and colorize measured up to 15.5, 10.1 and 4.9 bytes
     per result pixel above a filter that stays 8-bit (bench/thumbor_filters.py
     at 2400 px), and more when chained (saturation, colorize and curve: ~52
@@ -362,17 +363,18 @@ def working_bytes(
         elif name == "equalize":
             total += width * height * bands
         elif name == "noise":
-            total += width * height * 2 * 2
+            total += width * height * 20
         elif name == "frame":
             # The padded image as numpy arrays and libvips' copies (measured
-            # 11.4 bytes per pixel above 8-bit filters), and a cell's float rows
+            # 11.4-25 bytes per pixel above 8-bit filters), and a cell's float rows
             # (CELL_ROWS at a time); the patch is counted as small.
-            total += width * height * 4 * 5 + CELL_ROWS * width * 4 * 4 * 8
+            total += width * height * 4 * 8 + CELL_ROWS * width * 4 * 4 * 8
         elif name == "convolution":
             rows = len(str(args[0]).split(";")) // int(args[1])
             total += (rows + 2) * (width + rows) * (bands + 1) * 4 * pyvips.concurrency_get()
-            # and its float output before the cast (measured up to ~8 bytes a pixel).
-            total += width * height * 8
+            # and its float output before the cast (measured up to ~8 bytes a pixel
+            # in a fresh process, more in one that has run other jobs).
+            total += width * height * 16
     return total
 
 
