@@ -63,9 +63,20 @@ def image_report(
             "faces": faces_report(findings, *upright_size(header, options)),
         },
         "result": result_report(processed, rendered, len(data)),
-        # imgproxy Pro's colour effects that ran, in their order (empty: none).
-        "effects": list(options.effects.active),
+        # imgproxy Pro's colour effects that ran, in their order, and its text
+        # watermark with how it was shaped (empty: none).
+        "effects": list(options.effects.active) + watermark_effects(options),
     }
+
+
+def watermark_effects(options: ProcessingOptions) -> list[str]:
+    if not options.watermark_text:
+        return []
+    shaped = [
+        ("watermark_rotate", options.watermark_rotate),
+        ("watermark_shadow", options.watermark_shadow),
+    ]
+    return ["watermark_text"] + [name for name, value in shaped if value]
 
 
 def faces_report(findings: Findings | None, width: int, height: int) -> list[dict[str, int]] | None:

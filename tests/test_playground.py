@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTROLS = (
     "sample", "source-url", "resizing-type", "width", "height", "gravity", "format", "quality",
     "quality-auto", "max-bytes", "blur", "sharpen", "pixelate", "brightness", "contrast",
-    "saturation", "monochrome", "duotone", "colorize", "colorize-colour", "gradient", "unsharp",
-    "url", "copy-url", "python", "run-sweep",
+    "saturation", "monochrome", "duotone", "colorize", "colorize-colour", "gradient",
+    "watermark-text", "unsharp", "url", "copy-url", "python", "run-sweep",
 )  # fmt: skip
 ROUTES = ("/", "/playground/app.js", "/playground/style.css", "/playground/samples")
 
@@ -204,6 +204,13 @@ def test_the_playground_in_chromium(dev_server: DevServer, chromium) -> None:  #
     page.fill("#saturation", "1")
     page.fill("#brightness", "0")
     page.press("#brightness", "Tab")
+    settled(page)
+    page.fill("#watermark-text", "<b>pp</b>")
+    page.press("#watermark-text", "Tab")
+    page.wait_for_function("document.getElementById('url').value.includes('/wmt:PGI-cHA8L2I-/')")
+    settled(page)
+    page.fill("#watermark-text", "")
+    page.press("#watermark-text", "Tab")
     page.wait_for_function(f"document.getElementById('url').value === {json.dumps(before)}")
     settled(page)
 

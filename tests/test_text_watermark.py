@@ -138,3 +138,8 @@ def test_the_largest_text_allowed_stays_within_the_estimate(tmp_path: Path) -> N
     largest = '<span size="100pt">' + "W" * MAX_CHARACTERS + "</span>"
     found = measure_memory(source, f"rs:fit:1200:0/wmt:{b64(largest)}/wmsh:5/wmr:30")
     assert found["measured"] <= found["estimate"], found
+
+
+def test_info_names_the_text_watermark(pixelpipe: str, grey: str) -> None:
+    report = httpx.get(pixelpipe + "/info" + signed(f"/wmt:{b64(MARKUP)}/wmr:30/plain/{grey}@png"))
+    assert report.json()["effects"] == ["watermark_text", "watermark_rotate"]

@@ -42,6 +42,8 @@ function builderOptions(format) {
   const opacity = Number($("colorize").value);
   if (opacity > 0) options.colorize = [opacity, $("colorize-colour").value.slice(1)];
   if ($("unsharp").value) options.unsharp_masking = $("unsharp").value;
+  // The builder base64-encodes it; the server checks the markup before drawing it.
+  if ($("watermark-text").value.trim()) options.watermark_text = $("watermark-text").value;
   options.format = format;
   return options;
 }
