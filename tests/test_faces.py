@@ -311,3 +311,60 @@ def test_thumbor_focal_still_wins_over_faces(server: str, scenes: dict[str, str]
     answer = httpx.get(server + path, timeout=60)
     result = pyvips.Image.new_from_buffer(answer.content, "")
     assert crop_left(result, flower_and_person(True).resize(0.5)) == 0
+
+
+# --- thumbor's red_eye(): the eyes of the faces found ---------------------------------
+
+PUPILS = ((201, 101), (246, 102))  # the astronaut's, found by looking at her picture
+
+
+def thumbor_get(base: str, path: str) -> httpx.Response:
+    answer = httpx.get(base + path, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+@pytest.fixture(scope="module")
+def red_eyed(origin: Origin) -> str:
+    """The astronaut with red pupils painted in (radius 4, (220, 30, 30))."""
+    image = pyvips.Image.new_from_file(str(ASTRONAUT))[:3].copy(interpretation="srgb")
+    for x, y in PUPILS:
+        image = image.draw_circle([220, 30, 30], x, y, 4, fill=True)
+    return origin.add("/faces/red-eyed.png", encode(image, "png")).removeprefix("http://")
+
+
+def test_red_eye_paints_the_pupils_and_nothing_else(
+    server: str, thumbor: str, red_eyed: str
+) -> None:
+    """In each eye the largest region redder than twice the mean of green and blue
+    takes that mean (thumbor's rule): the painted pupils become (30, 30, 30).
+
+    Deliberate difference: real thumbor 7.8, with its face detector on, leaves
+    the pupils red (its filter looks for faces among the request's focal points,
+    which its detector has not put there by then); pixelpipe finds the faces
+    itself. Everywhere but the eyes the two answers agree."""
+    path = thumbor_url(
+        f"fit-in/512x512/smart/filters:red_eye():format(png)/{red_eyed}", THUMBOR_KEY
+    )
+    ours = pyvips.Image.new_from_buffer(thumbor_get(server, path).content, "")
+    theirs = pyvips.Image.new_from_buffer(thumbor_get(thumbor, path).content, "")
+    for x, y in PUPILS:
+        assert ours(x, y)[:3] == [30, 30, 30], (x, y)
+        assert theirs(x, y)[:3] == [220, 30, 30], (x, y)  # thumbor 7.8 leaves it
+    assert mean_abs_difference(ours[:3], theirs[:3]) < 0.1  # only the pupils differ
+    plain = thumbor_url(f"fit-in/512x512/filters:format(png)/{red_eyed}", THUMBOR_KEY)
+    untouched = pyvips.Image.new_from_buffer(thumbor_get(server, plain).content, "")
+    changed = (ours.cast("int") - untouched.cast("int")).abs().bandor() > 0
+    columns, rows = changed.project()
+    xs = [x for x in range(512) if columns(x, 0)[0]]
+    ys = [y for y in range(512) if rows(0, y)[0]]
+    assert min(xs) >= 180 and max(xs) <= 270 and min(ys) >= 80 and max(ys) <= 125
+
+
+def test_red_eye_without_a_face_changes_nothing(server: str, origin: Origin) -> None:
+    red = gradient(300, 200).draw_circle([220, 30, 30], 150, 100, 6, fill=True)
+    url = origin.add("/faces/no-face-red.png", encode(red, "png")).removeprefix("http://")
+    for spelling in ("red_eye", "redeye"):
+        path = thumbor_url(f"filters:{spelling}():format(png)/{url}", THUMBOR_KEY)
+        result = pyvips.Image.new_from_buffer(thumbor_get(server, path).content, "")
+        assert mean_abs_difference(result[:3], red[:3]) == 0

@@ -98,6 +98,7 @@ def test_filters_become_imgproxy_options() -> None:
     assert delivered.max_age == 60 and delivered.png_to_jpeg
     assert "tma:60" in delivered.canonical() and "autojpg:1" in delivered.canonical()
     assert not parse("300x200/filters:autojpg(false)/a.jpg").png_to_jpeg
+    assert parse("filters:redeye()/a.jpg").adjustments == (("red_eye", ()),)
     framed = parse("300x200/filters:brightness(5):frame(example.com/f.png)/a.jpg")
     assert framed.frame_url == "http://example.com/f.png"
     assert framed.adjustments[1] == ("frame", ("http://example.com/f.png",))
@@ -169,6 +170,7 @@ def test_filters_become_imgproxy_options() -> None:
         ("300x200/filters:autojpg(perhaps)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:extract_focal(1)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:frame()/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:red_eye(1)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:curve([(0,0)/a.jpg", InvalidURL),
     ],
 )
@@ -706,6 +708,7 @@ FOOTPRINT_JOBS = [
     "saturation(1.6):colorize(40,10,70,ff8000):curve([(0,0),(9,9)],[(0,0)],[(0,0)],[(0,9)])",
     "contrast(30)",
     "frame(origin/patch.png)",
+    "red_eye()",
 ]
 
 

@@ -114,6 +114,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     max_age: int | None = None
     png_to_jpeg = False
     for name, args in filters:
+        if name == "redeye":
+            name = "red_eye"  # thumbor's filter is red_eye(); the other spelling is common
         if name in _ADJUSTMENTS:
             adjustments.append((name, _ADJUSTMENTS[name](args)))
             continue
@@ -217,6 +219,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "curve": None,
     "convolution": None,
     "noise": None,
+    "red_eye": None,
     "autojpg": "format",
     "frame": None,
 }
@@ -624,6 +627,7 @@ _ADJUSTMENTS: dict[str, Callable[[list[str]], AdjustmentArgs]] = {
     "curve": _curve,
     "convolution": _convolution,
     "noise": _noise,
+    "red_eye": _no_arguments("red_eye"),
 }
 
 
