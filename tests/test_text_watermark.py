@@ -143,3 +143,18 @@ def test_the_largest_text_allowed_stays_within_the_estimate(tmp_path: Path) -> N
 def test_info_names_the_text_watermark(pixelpipe: str, grey: str) -> None:
     report = httpx.get(pixelpipe + "/info" + signed(f"/wmt:{b64(MARKUP)}/wmr:30/plain/{grey}@png"))
     assert report.json()["effects"] == ["watermark_text", "watermark_rotate"]
+
+
+def test_the_markup_chooses_font_size_and_colour(pixelpipe: str, grey: str) -> None:
+    """Pango's own attributes: twice the points draw twice as wide, a serif face
+    draws other pixels, the foreground colour is the letters' colour."""
+    small = red_box(fetch(pixelpipe, f"wmt:{b64(MARKUP.replace('30pt', '20pt'))}", grey))
+    large = red_box(fetch(pixelpipe, f"wmt:{b64(MARKUP.replace('30pt', '40pt'))}", grey))
+    assert 1.7 < large[2] / small[2] < 2.3
+    with_serif = MARKUP.replace("<span ", '<span face="serif" ')
+    serif = fetch(pixelpipe, f"wmt:{b64(with_serif)}", grey)
+    sans = fetch(pixelpipe, f"wmt:{b64(MARKUP)}", grey)
+    assert (serif.cast("int") - sans.cast("int")).abs().max() > 100
+    blue = fetch(pixelpipe, f"wmt:{b64(MARKUP.replace('#ff0000', '#0000ff'))}", grey)
+    bluest = (blue[2].cast("int") - blue[0].cast("int")).max()
+    assert bluest > 200  # letters of (0, 0, 255) on the grey
