@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -48,12 +49,15 @@ CORPUS_FILES = {
     "alpha.png": "Kay-alpha.png",
 }
 
-CHILD = r"""
-import json, resource, sys
+# What every measuring child starts with: the project on sys.path (argv[1]),
+# libvips configured as the server does, the default settings' limits.
+CHILD_PRELUDE = r"""
+import ctypes, json, resource, sys
 sys.path.insert(0, sys.argv[1])
 import pyvips
 from proxy.app import configure_libvips
 from proxy.options import ParserConfig, parse_options, split_path
+from proxy.options.thumbor import parse_thumbor
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.process import ProcessingLimits, process_image
@@ -64,12 +68,16 @@ settings = Settings()
 limits = ProcessingLimits.from_settings(settings)
 encoder = EncoderSettings.from_settings(settings)
 config = ParserConfig.from_settings(settings)
+tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
+"""
 
+CHILD = (
+    CHILD_PRELUDE
+    + r"""
 def options_for(text):
     split = split_path(f"/unsafe/{text}/plain/http://origin/image")
     return parse_options(split.option_segments, split.source_url, split.extension, config)
 
-tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
 process_image(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
 process_image(tiny, options_for("rs:fit:32:0/f:webp"), limits, None, encoder)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -80,17 +88,20 @@ for _ in range(2):
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"measured": after - before, "estimate": job_footprint(data, options, limits)}))
 """
+)
+
+
+def run_child(child: str, *args: str) -> Any:
+    """A measuring child in a fresh interpreter: the JSON its last line prints."""
+    out = subprocess.run(
+        [sys.executable, "-c", child, str(ROOT), *args], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def measure_job(source: Path, options: str, child: str = CHILD) -> dict[str, float]:
     """{"measured": peak RSS rise, "estimate": footprint} of one job in a fresh process."""
-    out = subprocess.run(
-        [sys.executable, "-c", child, str(ROOT), str(source), options],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(child, str(source), options)  # type: ignore[no-any-return]
 
 
 def generated_sources(directory: Path) -> dict[str, Path]:

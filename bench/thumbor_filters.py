@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.job_memory import CHILD_PRELUDE, run_child  # noqa: E402
 
 FILTERS = [
     "brightness(20)",
@@ -43,24 +44,9 @@ FILTERS = [
     "red_eye()",
 ]
 
-CHILD = r"""
-import ctypes, json, sys
-sys.path.insert(0, sys.argv[1])
-import pyvips
-from proxy.app import configure_libvips
-from proxy.options import ParserConfig, parse_options
-from proxy.options.thumbor import parse_thumbor
-from proxy.pipeline.encode import EncoderSettings
-from proxy.pipeline.footprint import job_footprint
-from proxy.pipeline.process import ProcessingLimits, process_image
-from proxy.settings import Settings
-
-configure_libvips()
-settings = Settings()
-limits = ProcessingLimits.from_settings(settings)
-encoder = EncoderSettings.from_settings(settings)
-config = ParserConfig.from_settings(settings)
-tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
+CHILD = (
+    CHILD_PRELUDE
+    + r"""
 # What a server loads once (OpenCV for faces and eyes) is loaded before measuring.
 warm = parse_thumbor("32x0/filters:equalize():noise(5):red_eye()/origin/image", config).options
 process_image(tiny, warm, limits, None, encoder)
@@ -89,6 +75,7 @@ for path, frame_path in json.loads(sys.argv[3]):
                   "estimate": job_footprint(data, options, limits)})
 print(json.dumps(found))
 """
+)
 
 
 def nine_patch(size: int = 32):  # type: ignore[no-untyped-def]
@@ -136,13 +123,7 @@ def measure_memories(source: Path, jobs: list[tuple[str, Path | None]]) -> list[
     (a path, and the nine-patch file a frame() in it draws), one after another in one
     fresh process: freed memory trimmed and the peak reset before each."""
     plan = json.dumps([(path, str(frame) if frame else None) for path, frame in jobs])
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT), str(source), plan],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(CHILD, str(source), plan)  # type: ignore[no-any-return]
 
 
 def measure_memory(source: Path, path: str, frame: Path | None = None) -> dict[str, float]:

@@ -17,13 +17,13 @@ import httpx
 import pytest
 import pyvips
 
-from bench.thumbor_filters import measure_memories
 from proxy.errors import InvalidOptionArgument
 from proxy.options import ParserConfig, parse_options
 from proxy.options.model import Effects, UnsharpMode
 from signing import UrlBuilder
 from signing.options import BY_SPELLING
 from tests.conftest import signed
+from tests.footprints import assert_under_estimates
 from tests.images import decode, encode, photo_like, quadrants, solid, with_alpha
 from tests.servers import Origin
 from tests.test_settings_served import serving
@@ -241,11 +241,7 @@ FOOTPRINT_JOBS = [
 
 def test_effects_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
     """Each job's peak memory (RSS) is at most what admission reserves for it."""
-    source = tmp_path / "big.jpg"
-    source.write_bytes(encode(photo_like(4000, 2500, 2), "jpg", Q=90))
-    jobs = [(f"rs:fit:1200:0/{effects}", None) for effects in FOOTPRINT_JOBS]
-    for effects, found in zip(FOOTPRINT_JOBS, measure_memories(source, jobs), strict=True):
-        assert found["estimate"] > 0 and found["measured"] <= found["estimate"], (effects, found)
+    assert_under_estimates(tmp_path, [f"rs:fit:1200:0/{effects}" for effects in FOOTPRINT_JOBS])
 
 
 # --- the settings, as a user sets them ----------------------------------------------

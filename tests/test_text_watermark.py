@@ -16,13 +16,13 @@ import httpx
 import pytest
 import pyvips
 
-from bench.thumbor_filters import measure_memory
 from proxy.errors import InvalidOptionArgument
 from proxy.options import ParserConfig, parse_options
 from proxy.options.markup import MAX_CHARACTERS, check_markup
 from signing import UrlBuilder
 from tests.conftest import signed
-from tests.images import decode, encode, photo_like, solid
+from tests.footprints import assert_under_estimates
+from tests.images import decode, encode, solid
 from tests.servers import Origin
 
 MARKUP = '<span foreground="#ff0000" size="30pt">Sample</span>'
@@ -133,11 +133,8 @@ def test_bad_text_answers_404_and_the_next_is_served(pixelpipe: str, grey: str) 
 
 
 def test_the_largest_text_allowed_stays_within_the_estimate(tmp_path: Path) -> None:
-    source = tmp_path / "big.jpg"
-    source.write_bytes(encode(photo_like(2000, 1500, 2), "jpg", Q=90))
     largest = '<span size="100pt">' + "W" * MAX_CHARACTERS + "</span>"
-    found = measure_memory(source, f"rs:fit:1200:0/wmt:{b64(largest)}/wmsh:5/wmr:30")
-    assert found["measured"] <= found["estimate"], found
+    assert_under_estimates(tmp_path, [f"rs:fit:1200:0/wmt:{b64(largest)}/wmsh:5/wmr:30"])
 
 
 def test_info_names_the_text_watermark(pixelpipe: str, grey: str) -> None:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from libthumbor import CryptoURL
 
-from bench.thumbor_filters import measure_memories, nine_patch
+from bench.thumbor_filters import nine_patch
 from proxy.errors import InvalidOptionArgument, InvalidURL, UnknownOption
 from proxy.options.model import GravityType, ResizingType
 from proxy.options.parse import ParserConfig
@@ -30,6 +30,7 @@ from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
 from proxy.pipeline.thumbor_filters import nine_patch_padding
 from signing.thumbor import thumbor_signature, thumbor_url, thumbor_verify
 from tests.conftest import make_settings, signed
+from tests.footprints import assert_under_estimates
 from tests.images import decode, encode, mean_abs_difference, photo_like, quadrants, with_alpha
 from tests.servers import Origin, serve_pixelpipe
 from tests.thumbor_server import THUMBOR, THUMBOR_KEY, thumbor_server
@@ -714,10 +715,4 @@ FOOTPRINT_JOBS = [
 
 def test_filters_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
     """Each job's peak memory (RSS) is at most what admission reserves for it."""
-    source = tmp_path / "big.jpg"
-    source.write_bytes(encode(photo_like(4000, 2500, 2), "jpg", Q=90))
-    patch = tmp_path / "patch.png"
-    patch.write_bytes(encode(nine_patch(), "png"))
-    jobs = [(f"1200x0/filters:{f}", patch if "frame(" in f else None) for f in FOOTPRINT_JOBS]
-    for filters, found in zip(FOOTPRINT_JOBS, measure_memories(source, jobs), strict=True):
-        assert found["estimate"] > 0 and found["measured"] <= found["estimate"], (filters, found)
+    assert_under_estimates(tmp_path, [f"1200x0/filters:{f}" for f in FOOTPRINT_JOBS])

@@ -535,32 +535,42 @@ def _read_intensity(option: str, text: str) -> float:
     return read_float(option, text, low=0.0, low_inclusive=True, high=1.0)
 
 
-def parse_monochrome(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("monochrome", args, 1, 2, "intensity[:hex colour]")
-    changes: dict[str, object] = {"monochrome": _read_intensity("monochrome", args[0])}
-    if len(args) > 1 and args[1]:
-        changes["monochrome_colour"] = read_colour("monochrome", [args[1]])
-    _set_effects(draft, **changes)
+def _hex_colour(option: str, text: str) -> Colour:
+    return read_colour(option, [text])
 
 
-def parse_duotone(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("duotone", args, 1, 3, "intensity[:dark hex colour[:light hex colour]]")
-    changes: dict[str, object] = {"duotone": _read_intensity("duotone", args[0])}
-    if len(args) > 1 and args[1]:
-        changes["duotone_dark"] = read_colour("duotone", [args[1]])
-    if len(args) > 2 and args[2]:
-        changes["duotone_light"] = read_colour("duotone", [args[2]])
-    _set_effects(draft, **changes)
+def _intensity_effect(
+    option: str, synopsis: str, *extras: tuple[str, Callable[[str, str], object]]
+) -> OptionParser:
+    """monochrome, duotone, colorize: an intensity from 0 to 1 (the Effects field of
+    the option's own name), then optional arguments, each read into its field."""
+
+    def parse(args: list[str], draft: Draft, config: ParserConfig) -> None:
+        _arity(option, args, 1, 1 + len(extras), synopsis)
+        changes: dict[str, object] = {option: _read_intensity(option, args[0])}
+        for (name, read), text in zip(extras, args[1:], strict=False):
+            if text:
+                changes[name] = read(option, text)
+        _set_effects(draft, **changes)
+
+    return parse
 
 
-def parse_colorize(args: list[str], draft: Draft, config: ParserConfig) -> None:
-    _arity("colorize", args, 1, 3, "opacity[:hex colour[:keep_alpha]]")
-    changes: dict[str, object] = {"colorize": _read_intensity("colorize", args[0])}
-    if len(args) > 1 and args[1]:
-        changes["colorize_colour"] = read_colour("colorize", [args[1]])
-    if len(args) > 2 and args[2]:
-        changes["colorize_keep_alpha"] = read_bool("colorize", args[2])
-    _set_effects(draft, **changes)
+parse_monochrome = _intensity_effect(
+    "monochrome", "intensity[:hex colour]", ("monochrome_colour", _hex_colour)
+)
+parse_duotone = _intensity_effect(
+    "duotone",
+    "intensity[:dark hex colour[:light hex colour]]",
+    ("duotone_dark", _hex_colour),
+    ("duotone_light", _hex_colour),
+)
+parse_colorize = _intensity_effect(
+    "colorize",
+    "opacity[:hex colour[:keep_alpha]]",
+    ("colorize_colour", _hex_colour),
+    ("colorize_keep_alpha", read_bool),
+)
 
 
 _GRADIENT_DIRECTIONS = {"down": 0.0, "left": 90.0, "up": 180.0, "right": 270.0}

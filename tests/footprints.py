@@ -1,0 +1,21 @@
+"""Jobs' peak memory against the footprint estimate admission reserves for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.thumbor_filters import measure_memories, nine_patch
+from tests.images import encode, photo_like
+
+
+def assert_under_estimates(tmp_path: Path, jobs: list[str]) -> None:
+    """Each job (thumbor path or imgproxy segments) over a 4000x2500 JPEG, one after
+    another in one process: its peak RSS rise at most its estimate. A frame()
+    in a job draws a nine-patch."""
+    source = tmp_path / "big.jpg"
+    source.write_bytes(encode(photo_like(4000, 2500, 2), "jpg", Q=90))
+    patch = tmp_path / "patch.png"
+    patch.write_bytes(encode(nine_patch(), "png"))
+    planned = [(job, patch if "frame(" in job else None) for job in jobs]
+    for job, found in zip(jobs, measure_memories(source, planned), strict=True):
+        assert found["estimate"] > 0 and found["measured"] <= found["estimate"], (job, found)
