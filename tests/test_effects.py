@@ -266,3 +266,15 @@ def test_unsharp_masking_settings_through_serve(
     assert (served.cast("int") - picture.cast("int")).abs().max() > 10
     # The URL still decides: ush:none turns it off for that image.
     same(fetch(sharpened_everywhere, "w:160/ush:none", source), picture, tolerance=0)
+
+
+def test_a_server_wide_unsharp_mode_still_passes_svg_through(
+    sharpened_everywhere: str, origin: Origin
+) -> None:
+    svg = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10">'
+        b'<rect width="20" height="10" fill="red"/></svg>'
+    )
+    url = origin.add("/effects/plain.svg", svg, "image/svg+xml")
+    answer = httpx.get(sharpened_everywhere + signed(f"/plain/{url}"), timeout=30)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/svg+xml"

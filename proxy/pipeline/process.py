@@ -46,13 +46,15 @@ if TYPE_CHECKING:
 # tiny URL into gigabytes of pixels.
 MAX_RESULT_PIXELS = 50_000_000
 
-# Options that change pixels. An SVG asked for none of them may pass through.
+# Options that change pixels. An SVG asked for none of them may pass through
+# (unsharp masking is not one: the server's UNSHARP_MASKING_MODE sets it on
+# every URL, and a vector passed through is not resampled).
 _PROCESSING_FIELDS = (
     "width", "height", "min_width", "min_height", "zoom_x", "zoom_y", "dpr", "extend",
     "crop", "trim", "padding", "extend_aspect_ratio", "rotate", "flip_horizontal",
     "flip_vertical", "background", "blur", "sharpen", "pixelate", "watermark", "max_bytes",
     "adjustments", "thumbor_box", "thumbor_fill", "round_corner", "thumbor_watermark",
-    "effects", "unsharp", "watermark_text",
+    "effects", "watermark_text",
 )  # fmt: skip
 
 
