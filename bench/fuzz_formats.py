@@ -33,10 +33,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import KEY, SALT, signed  # noqa: E402
+from tests.conftest import signed  # noqa: E402
 from tests.servers import Origin  # noqa: E402
 from tests.soak import pixelpipe_process, worker_pids  # noqa: E402
-from tests.test_cli import PIXELPIPE, clean_env, free_port  # noqa: E402
+from tests.test_cli import PIXELPIPE, free_port, serve_env  # noqa: E402
 from tests.test_formats_pro import pdf  # noqa: E402
 
 IMAGEMAGICK = "/usr/bin/convert"
@@ -119,10 +119,7 @@ async def run(minutes: float, seed: int, findings: Path, only: frozenset[str]) -
     rng = random.Random(seed)
     origin = Origin().start()
     port = free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+    env = serve_env(
         PIXELPIPE_ENABLE_PDF="true",
         PIXELPIPE_ENABLE_PSD="true",
         PIXELPIPE_ENABLE_VIDEO_THUMBNAILS="true",

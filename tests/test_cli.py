@@ -30,6 +30,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+def serve_env(**extra: str) -> dict[str, str]:
+    """clean_env() for a `pixelpipe serve` the tests sign for and feed from loopback."""
+    return clean_env(
+        PIXELPIPE_KEY=KEY,
+        PIXELPIPE_SALT=SALT,
+        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        **extra,
+    )
+
+
 def test_sign_prints_the_signed_path() -> None:
     out = subprocess.run(
         [
@@ -100,11 +110,7 @@ def test_bad_setting_stops_start_up_with_one_line(variable: str, value: str) -> 
 def served(origin: Origin) -> Iterator[str]:
     """`pixelpipe serve` as a user starts it, in its own process."""
     port = free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
-    )
+    env = serve_env()
     process = subprocess.Popen(
         [PIXELPIPE, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
         env=env,

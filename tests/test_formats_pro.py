@@ -19,11 +19,11 @@ import pytest
 import pyvips
 
 from proxy.settings import Settings
-from tests.conftest import KEY, SALT, make_settings, signed
+from tests.conftest import make_settings, signed
 from tests.images import close, decode, mean_abs_difference, pixel
 from tests.servers import Origin, serve_pixelpipe
 from tests.soak import pixelpipe_process
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, free_port, serve_env
 
 IMAGEMAGICK = "/usr/bin/convert"
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 200, 0)
@@ -248,9 +248,7 @@ def test_video_display_matrix_is_applied(server: str, sources: dict[str, str]) -
 
 def test_each_is_off_unless_switched_on(origin: Origin, sources: dict[str, str]) -> None:
     port = free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY, PIXELPIPE_SALT=SALT, PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true"
-    )
+    env = serve_env()
     with pixelpipe_process(PIXELPIPE, env, port, workers=1), httpx.Client(timeout=60) as client:
         base = f"http://127.0.0.1:{port}"
         for name, setting in (

@@ -27,10 +27,10 @@ from proxy.http_headers import CachePolicy, error_caching, response_caching
 from proxy.monitoring import error_kind
 from proxy.observability import format_label
 from proxy.readiness import Readiness
-from tests.conftest import KEY, SALT, ServerFactory, signed
+from tests.conftest import ServerFactory, signed
 from tests.images import decode, encode, gradient, photo_like, quadrants, with_odd_resolution_unit
 from tests.servers import Origin, wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, free_port, serve_env
 
 JPEG = encode(quadrants(160, 120), "jpg")
 
@@ -296,10 +296,7 @@ class Served:
 @pytest.fixture()
 def served_json(origin: Origin) -> Iterator[Served]:
     port, metrics_port = free_port(), free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+    env = serve_env(
         PIXELPIPE_LOG_FORMAT="json",
         PIXELPIPE_METRICS_PORT=str(metrics_port),
         PIXELPIPE_SHUTDOWN_DELAY="3",

@@ -17,10 +17,10 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.conftest import KEY, SALT, make_settings, signed
+from tests.conftest import make_settings, signed
 from tests.images import encode, gradient, quadrants, solid, with_alpha
 from tests.servers import Origin, serve_pixelpipe, wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, free_port, serve_env
 
 _names = itertools.count()
 
@@ -82,10 +82,7 @@ def test_corruption_sweep_gives_no_5xx(
 def small_server(origin: Origin):  # type: ignore[no-untyped-def]
     """`pixelpipe serve`, one process, one processing thread, a queue of 4."""
     port = free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+    env = serve_env(
         PIXELPIPE_CONCURRENCY="1",
         PIXELPIPE_REQUESTS_QUEUE_SIZE="4",
         PIXELPIPE_SHUTDOWN_TIMEOUT="10",

@@ -22,7 +22,7 @@ import pytest
 import pyvips
 import redis
 
-from tests.conftest import KEY, SALT, signed
+from tests.conftest import signed
 from tests.images import encode, photo_like, with_alpha
 from tests.servers import FAULTS, Origin, RedisServer
 from tests.soak import (
@@ -35,7 +35,7 @@ from tests.soak import (
     worker_pids,
     zipf_weights,
 )
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, free_port, serve_env
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(
@@ -63,10 +63,7 @@ def rig() -> Iterator[Rig]:
         RedisServer(str(REDIS), free_port(), workdir) as redis_server,
     ):
         port = free_port()
-        env = clean_env(
-            PIXELPIPE_KEY=KEY,
-            PIXELPIPE_SALT=SALT,
-            PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+        env = serve_env(
             PIXELPIPE_REDIS_URL=redis_server.url,
             PIXELPIPE_DOWNLOAD_TIMEOUT="2",
             PIXELPIPE_MAX_SRC_FILE_SIZE=str(1_500_000),

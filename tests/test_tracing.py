@@ -27,11 +27,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.conftest import KEY, SALT, signed
+from tests.conftest import signed
 from tests.emulators import free_port
 from tests.images import encode, photo_like
 from tests.servers import Origin, wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env
+from tests.test_cli import PIXELPIPE, serve_env
 
 
 class Receiver:
@@ -121,10 +121,7 @@ def grpc_receiver(receiver: Receiver) -> Iterator[str]:
 @contextmanager
 def traced_server(receiver: Receiver, log: Path, **variables: str) -> Iterator[str]:
     port = free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
+    env = serve_env(
         PIXELPIPE_LOG_FORMAT="json",
         OTEL_EXPORTER_OTLP_ENDPOINT=variables.pop("endpoint", receiver.endpoint),
         OTEL_EXPORTER_OTLP_HEADERS="x-test-header=from-otel-headers",

@@ -19,10 +19,10 @@ from proxy.allocator import (
     allocator_environment,
     find_jemalloc,
 )
-from tests.conftest import KEY, SALT, signed
+from tests.conftest import signed
 from tests.images import decode, encode, gradient
 from tests.servers import Origin, wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, clean_env, free_port, serve_env
 
 
 def worker_pids(parent: int) -> list[int]:
@@ -61,11 +61,8 @@ def socket_inodes(port: int, state: str) -> set[str]:
 @pytest.fixture()
 def two_workers(origin: Origin) -> Iterator[tuple[str, subprocess.Popen[bytes], int]]:
     port = free_port()
-    env = clean_env(
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
+    env = serve_env(
         PIXELPIPE_PORT=str(port),
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
         PIXELPIPE_LOG_LEVEL="warning",
     )
     process = subprocess.Popen([PIXELPIPE, "serve", "--workers", "2"], env=env)
@@ -202,13 +199,8 @@ def test_workers_give_memory_back_once_quiet(allocator: str, origin: Origin) -> 
     url = origin.add(f"/big-{allocator}.jpg", encode(gradient(4000, 3000), "jpg", Q=90))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = clean_env(
-        PIXELPIPE_PORT=str(port),
-        PIXELPIPE_LOG_LEVEL="warning",
-        PIXELPIPE_KEY=KEY,
-        PIXELPIPE_SALT=SALT,
-        PIXELPIPE_ALLOW_LOOPBACK_SOURCE_ADDRESSES="true",
-        PIXELPIPE_ALLOCATOR=allocator,
+    env = serve_env(
+        PIXELPIPE_PORT=str(port), PIXELPIPE_LOG_LEVEL="warning", PIXELPIPE_ALLOCATOR=allocator
     )
     env.pop("LD_PRELOAD", None)
     env.pop(APPLIED, None)
