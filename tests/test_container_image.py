@@ -4,7 +4,7 @@ No image registry is reachable here, so the `python:3.11-slim-bookworm` base is
 replaced by one made locally: `debootstrap --variant=minbase` of bookworm with
 python3, python3-venv and ca-certificates, imported into podman, and passed as
 the Dockerfile's PYTHON_IMAGE build argument. Everything else is the
-Dockerfile as shipped: its build stage runs docker/install-runtime.sh, its
+Dockerfile as shipped: its first stages run docker/install-runtime.sh, its
 final stage installs libjemalloc2 and runs as uid 10001.
 
 The image then runs read-only with one tmpfs (as `docker run --read-only
@@ -93,14 +93,17 @@ def ensure_base() -> None:
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
+def image() -> Iterator[str]:
     ensure_base()
     podman(
         "build", "--format", "docker", "--network", "host",
         "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}", "-t", IMAGE, str(ROOT),
         timeout=1800,
     )  # fmt: skip
-    return IMAGE
+    yield IMAGE
+    # vfs keeps a full copy of the file system per layer: builds an hour old and
+    # older (no longer any build's cache) would fill the disk run after run.
+    podman("image", "prune", "--force", "--filter", "until=1h", check=False)
 
 
 @pytest.fixture(scope="module")
