@@ -85,8 +85,13 @@ def candidates(photos: list[Path]) -> None:
         ("haarcascade_frontalface_default.xml", 1.3),
         ("haarcascade_frontalface_alt.xml", 1.3),
         ("haarcascade_frontalface_alt2.xml", 1.3),
+        ("lbp", 1.1),
+        ("lbp", 1.2),
+        ("lbp", 1.3),
     ):
-        cascade = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        cascade = (
+            lbp_cascade() if name == "lbp" else cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        )
 
         def boxes(grey: np.ndarray, cascade=cascade, step=step) -> int:  # type: ignore[no-untyped-def]
             smallest = max(20, min(grey.shape) // 15)
@@ -102,6 +107,19 @@ def candidates(photos: list[Path]) -> None:
             f"| {boxes(greys['Grace Hopper'])} | {false_boxes} "
             f"| {statistics.median(times):.1f} ({max(times):.0f}) |"
         )
+
+
+def lbp_cascade():  # type: ignore[no-untyped-def]
+    """OpenCV's LBP frontal-face cascade as scikit-image ships it (one tag misspelt)."""
+    import cv2
+    import skimage
+
+    path = Path(skimage.__file__).parent / "data" / "lbpcascade_frontalface_opencv.xml"
+    text = path.read_text().replace("featuhreParams", "featureParams")
+    storage = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    cascade = cv2.CascadeClassifier()
+    assert cascade.read(storage.getNode("cascade"))
+    return cascade
 
 
 def person_12mp() -> bytes:
@@ -174,13 +192,15 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--heldout", type=Path)
     parser.add_argument("--cost-only", action="store_true")
+    parser.add_argument("--candidates-only", action="store_true")
     args = parser.parse_args()
     photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
     if args.heldout:
         photos += sorted(p for p in args.heldout.iterdir() if p.suffix in (".jpg", ".png"))
     if not args.cost_only:
         candidates(photos)
-    cost(args.corpus)
+    if not args.candidates_only:
+        cost(args.corpus)
     return 0
 
 

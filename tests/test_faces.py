@@ -104,7 +104,9 @@ def keeps(left: int, width: int, face: dict[str, int], scale: float) -> bool:
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize("gravity", ["g:sm", "g:obj:face", "g:obj"])
+@pytest.mark.parametrize(
+    "gravity", ["g:sm", "g:obj:face", "g:obj", "g:objw:face:2", "g:objw:all:1:face:3"]
+)
 def test_smart_crop_keeps_the_face_on_either_side(
     server: str, scenes: dict[str, str], side: str, gravity: str
 ) -> None:
@@ -199,8 +201,23 @@ def test_pictures_without_faces(server: str, origin: Origin, image: pyvips.Image
             "g:obj:face:car",
             "invalid gravity arguments: unknown object class 'car' (detected here: face)",
         ),
+        (
+            "g:objw:cat:2",
+            "invalid gravity arguments: unknown object class 'cat' (detected here: face)",
+        ),
+        (
+            "g:objw:face",
+            "invalid gravity arguments 'objw:face': expected objw:class:weight[:class:weight...]",
+        ),
+        ("g:objw:face:0", "invalid gravity arguments '0': expected a number > 0 and <= 1e+06"),
+        ("g:objw:face:-1", "invalid gravity arguments '-1': expected a number > 0 and <= 1e+06"),
+        ("g:objw:face:heavy", "invalid gravity arguments 'heavy': expected a number"),
         ("g:sm:face", "invalid gravity arguments 'sm:face': expected sm with no offsets"),
         ("ex:1:obj", "invalid extend arguments 'obj': expected a gravity other than obj"),
+        (
+            "ex:1:objw:face:2",
+            "invalid extend arguments 'objw:face:2': expected a gravity other than objw",
+        ),
     ],
 )
 def test_bad_object_gravities_are_404_with_one_line(
@@ -209,6 +226,22 @@ def test_bad_object_gravities_are_404_with_one_line(
     answer = httpx.get(server + signed(f"/rs:fill:100:100/{gravity}/plain/{scenes['left']}"))
     assert (answer.status_code, answer.text) == (404, reason + "\n")
     get(server, f"/rs:fill:100:100/g:obj:face/plain/{scenes['left']}@png")  # still serving
+
+
+def test_weighted_object_gravity_is_the_object_gravity() -> None:
+    """imgproxy Pro's g:objw weights rank one class's objects against
+    another's; faces being the only class, every spelling of "keep the faces"
+    is one gravity and one cache entry (also in crop's gravity)."""
+    config = ParserConfig()
+
+    def key(*options: str) -> str:
+        return parse_options(("rs:fill:300:200", *options), "x", "jpg", config).canonical()
+
+    faces = key("g:obj:face")
+    for spelling in ("g:obj", "g:obj:all", "g:objw:face:2", "g:objw:all:2:face:3"):
+        assert key(spelling) == faces, spelling
+    assert key("c:0.5:0.5:objw:face:2") == key("c:0.5:0.5:obj:face")
+    assert key("g:sm") != faces
 
 
 def test_a_srcset_detects_once() -> None:

@@ -159,11 +159,15 @@ def read_positive_float(option: str, text: str) -> float:
 def read_gravity(option: str, args: list[str], *, allow_smart: bool) -> Gravity:
     if not args or not args[0]:
         raise _bad(option, args, "a gravity type")
+    if args[0] == "objw":
+        if not allow_smart:
+            raise _bad(option, args, "a gravity other than objw")
+        return Gravity(GravityType.OBJECT, objects=read_weighted_classes(option, args[1:]))
     try:
         kind = GravityType(args[0])
     except ValueError:
         raise _bad(
-            option, args, "no, so, ea, we, noea, nowe, soea, sowe, ce, sm, fp or obj"
+            option, args, "no, so, ea, we, noea, nowe, soea, sowe, ce, sm, fp, obj or objw"
         ) from None
     if kind is GravityType.SMART:
         if not allow_smart:
@@ -173,15 +177,7 @@ def read_gravity(option: str, args: list[str], *, allow_smart: bool) -> Gravity:
     if kind is GravityType.OBJECT:
         if not allow_smart:
             raise _bad(option, args, "a gravity other than obj")
-        # No class named: every class we detect (imgproxy Pro: all it detects).
-        classes = tuple(dict.fromkeys(args[1:])) or tuple(sorted(OBJECT_CLASSES))
-        unknown = [name for name in classes if name not in OBJECT_CLASSES]
-        if unknown:
-            raise InvalidOptionArgument(
-                f"invalid {option} arguments: unknown object class {unknown[0]!r} "
-                f"(detected here: {', '.join(sorted(OBJECT_CLASSES))})"
-            )
-        return Gravity(kind, objects=classes)
+        return Gravity(kind, objects=read_object_classes(option, args[1:]))
     if kind is GravityType.FOCUS_POINT:
         _arity(option, args, 3, 3, "fp:x:y with x and y from 0 to 1")
         x = read_float(option, args[1], low=0.0, low_inclusive=True, high=1.0)
@@ -190,6 +186,34 @@ def read_gravity(option: str, args: list[str], *, allow_smart: bool) -> Gravity:
     _arity(option, args, 1, 3, "type[:x_offset[:y_offset]]")
     offsets = [read_offset(option, text) for text in args[1:]] + [0.0, 0.0]
     return Gravity(kind, offsets[0], offsets[1])
+
+
+def read_object_classes(option: str, names: list[str]) -> tuple[str, ...]:
+    """g:obj's classes: none named, or imgproxy Pro's `all`, is every class
+    we detect; a class we cannot detect is refused, not cropped by the centre."""
+    if not names or "all" in names:
+        return tuple(sorted(OBJECT_CLASSES))
+    classes = tuple(dict.fromkeys(names))
+    unknown = [name for name in classes if name not in OBJECT_CLASSES]
+    if unknown:
+        raise InvalidOptionArgument(
+            f"invalid {option} arguments: unknown object class {unknown[0]!r} "
+            f"(detected here: {', '.join(sorted(OBJECT_CLASSES))})"
+        )
+    return classes
+
+
+def read_weighted_classes(option: str, args: list[str]) -> tuple[str, ...]:
+    """imgproxy Pro's g:objw:CLASS:WEIGHT[:CLASS:WEIGHT...]: g:obj with a
+    weight per class (`all` sets every class's). A weight ranks one class's
+    objects against another's; with faces the only class we detect, no weight
+    can change which faces a crop keeps, so the weights are checked and the
+    gravity is g:obj's over the same classes (one cache entry for both)."""
+    if not args or len(args) % 2:
+        raise _bad(option, ["objw", *args], "objw:class:weight[:class:weight...]")
+    for weight in args[1::2]:
+        read_float(option, weight, low=0.0, low_inclusive=False, high=1e6)
+    return read_object_classes(option, args[0::2])
 
 
 def read_offset(option: str, text: str) -> float:
@@ -697,7 +721,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     _spec("dpr", parse_dpr, "dpr", "1"),
     _spec("enlarge", parse_enlarge, "enlarge", "false"),
     _spec("extend", parse_extend, "extend:gravity:x:y", "false:ce:0:0"),
-    _spec("gravity", parse_gravity, "type:x:y, sm, fp:x:y or obj[:face]", "ce:0:0"),
+    _spec("gravity", parse_gravity, "type:x:y, sm, fp:x:y, obj[:face] or objw:face:w", "ce:0:0"),
     _spec("crop", parse_crop, "width:height:gravity", "none"),
     _spec(
         "auto_rotate",
