@@ -128,6 +128,52 @@ def person_12mp() -> bytes:
     return flower_and_person(False).resize(2.5, kernel="lanczos3").jpegsave_buffer(Q=90)
 
 
+def detector_swap(corpus: Path) -> None:
+    """g:sm / g:ce for one cold crop with the detector swapped: alt2 (the
+    server's) against the LBP cascade at 1.2 and 1.3 (swapped in this process
+    only, through the per-thread classifier and the scale step)."""
+    import cv2
+
+    import proxy.pipeline.faces as faces
+    from proxy.app import configure_libvips
+    from proxy.options import ParserConfig, parse_options
+    from proxy.pipeline.faces import FindingsMemory
+    from proxy.pipeline.process import ProcessingLimits, process_image
+    from proxy.settings import Settings
+
+    configure_libvips()
+    cv2.setNumThreads(1)
+    limits = ProcessingLimits.from_settings(Settings(max_src_resolution=50))
+    detectors = (
+        ("alt2 1.3", faces._classifier(), 1.3),
+        ("lbp 1.2", lbp_cascade(), 1.2),
+        ("lbp 1.3", lbp_cascade(), 1.3),
+    )
+    print(
+        "\n| source | result | g:ce ms | "
+        + " | ".join(f"{d[0]} g:sm / g:ce" for d in detectors)
+        + " |"
+    )
+    print("|---|---|---:|" + "---:|" * len(detectors))
+    for name in ("Camera-exif-rot6.jpg", "SafeLanding-5k.jpg"):
+        data = (corpus / name).read_bytes()
+        for size in ("rs:fill:300:300", "rs:fill:1200:800"):
+            centre = parse_options((size, "g:ce"), "x", "jpg", ParserConfig())
+            smart = parse_options((size, "g:sm"), "x", "jpg", ParserConfig())
+            ce = median_ms(lambda d=data, o=centre: process_image(d, o, limits), 9)
+            ratios = []
+            for _label, classifier, step in detectors:
+                faces._local.classifier, faces.SCALE_STEP = classifier, step
+                sm = median_ms(
+                    lambda d=data, o=smart: process_image(
+                        d, o, limits, findings_memory=FindingsMemory(), source_digest="x"
+                    ),
+                    9,
+                )
+                ratios.append(f"{sm / ce:.2f}")
+            print(f"| {name} | {size.removeprefix('rs:')} | {ce:.0f} | {' | '.join(ratios)} |")
+
+
 def cost(corpus: Path) -> None:
     from proxy.app import configure_libvips
     from proxy.options import ParserConfig, parse_options
@@ -193,6 +239,7 @@ def main() -> int:
     parser.add_argument("--heldout", type=Path)
     parser.add_argument("--cost-only", action="store_true")
     parser.add_argument("--candidates-only", action="store_true")
+    parser.add_argument("--detector-swap", action="store_true", help="g:sm with the LBP cascade")
     args = parser.parse_args()
     photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
     if args.heldout:
@@ -201,6 +248,8 @@ def main() -> int:
         candidates(photos)
     if not args.candidates_only:
         cost(args.corpus)
+    if args.detector_swap:
+        detector_swap(args.corpus)
     return 0
 
 
