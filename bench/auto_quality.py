@@ -46,10 +46,10 @@ from proxy.options import ParserConfig, parse_options, split_path  # noqa: E402
 from proxy.pipeline.auto_quality import (  # noqa: E402
     AUTO_QUALITY_SLOPES,
     AUTO_QUALITY_STARTS,
-    PROBE_BYTES_RATIO,
     Probe,
     SlopeRule,
     choose_quality,
+    probe_bytes_ratio,
     quality_sample,
 )
 from proxy.pipeline.encode import EncodeRequest, EncoderSettings, encode, encode_result  # noqa: E402
@@ -107,7 +107,7 @@ def measure_curve(
         decoded = comparable(decode_result(data))
         curve[quality] = Result(quality, len(data), ssim(reference, decoded))
         probe = encode(sample, fmt, quality, "none", ENCODER, as_pixels=pixels, probe=True)
-        size = round(len(probe) / PROBE_BYTES_RATIO.get(fmt, 1.0))
+        size = round(len(probe) / probe_bytes_ratio(fmt, ENCODER.avif_speed))
         measured = probe_ssim(sample_reference, comparable(decode_result(probe)))
         sample_curve[quality] = Result(quality, size, measured)
     sample_pixels = sample.width * sample.height

@@ -476,7 +476,7 @@ class Settings:
     jpeg_progressive: bool = True
     png_quantize: bool = False
     png_quantization_colors: int = 256
-    avif_speed: int = 7
+    avif_speed: int = 6
     jxl_effort: int = 4
     webp_lossless_sources: bool = True
     # Perceptual auto quality and byte budgets.

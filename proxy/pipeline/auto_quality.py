@@ -185,12 +185,21 @@ def quality_sample(image: pyvips.Image) -> pyvips.Image:
 
 
 # Probes of a sample are encoded at a format's fastest setting where its bytes
-# follow the real encoder's by a steady factor: AVIF at libaom's speed 9 writes
-# 3-9% more bytes than at speed 7 (median 6-7% over qualities 40-85 on the
-# corpus' samples at 300 and 1200 px) in a third of the time, and its SSIM is
-# lower by a near-constant 0.001-0.002, which moves no choice (the rule compares
-# differences). The probe's bytes are divided by the factor.
-PROBE_BYTES_RATIO: Mapping[str, float] = {"avif": 1.07}
+# follow the real encoder's by a steady factor: AVIF at libaom's speed 9, whose
+# SSIM is lower than the slower speeds' by a near-constant 0.001-0.002, which
+# moves no choice (the rule compares differences). The probe's bytes are
+# divided by the factor for the configured AVIF_SPEED: the median over the
+# corpus' samples at 300 and 1200 px and qualities 40-85 of speed 9's bytes
+# over that speed's (bench/avif_speed.py). Speeds below 5 were not measured
+# (seconds per encode); they get speed 5's, the nearest.
+AVIF_PROBE_BYTES_RATIO: Mapping[int, float] = {9: 1.0, 8: 1.055, 7: 1.07, 6: 1.107, 5: 1.138}
+
+
+def probe_bytes_ratio(fmt: str, avif_speed: int) -> float:
+    """What a probe's bytes are divided by to stand for the real encode's."""
+    if fmt != "avif":
+        return 1.0
+    return AVIF_PROBE_BYTES_RATIO.get(avif_speed, AVIF_PROBE_BYTES_RATIO[5])
 
 
 class AutoQualityMemory(Remembered[int]):

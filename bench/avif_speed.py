@@ -1,0 +1,158 @@
+"""AVIF_SPEED: what each libaom speed saves against JPEG, what it costs, and
+how its bytes follow quality:auto's probes (issue 26).
+
+    .venv/bin/python bench/avif_speed.py --corpus ../shared/corpus [--speeds 9,8,7,6,5,4]
+
+Every photograph is fit in SIZE x SIZE by pixelpipe's own pipeline (as
+`rs:fit:1200:1200` asks), then:
+
+1. Against JPEG: each image encoded as JPEG q80 (pixelpipe's JPEG settings),
+   and as AVIF at qualities 35-95 at each speed; the AVIF bytes at the JPEG's
+   SSIM read off that image's AVIF curve (interpolated), summed over the
+   corpus, against JPEG q80's total. Encode time: the median over the images
+   of one AVIF encode at q60 (one thread of this process at a time).
+2. quality:auto's probes run at speed 9 on a sample of the rows
+   (`quality_sample`); their bytes are divided by probe_bytes_ratio() to stand
+   for the real encoder's. Here: the median over images and qualities 40-85
+   of (probe bytes at speed 9) / (the sample's bytes at the speed), at 300
+   and 1200 px, as pixelpipe's probes encode it (`as_pixels`).
+
+SSIM is pixelpipe's (luma, what /info reports). No network is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import pyvips  # noqa: E402
+
+from proxy.app import configure_libvips  # noqa: E402
+from proxy.options import ParserConfig, parse_options, split_path  # noqa: E402
+from proxy.pipeline.auto_quality import quality_sample  # noqa: E402
+from proxy.pipeline.encode import EncoderSettings, encode  # noqa: E402
+from proxy.pipeline.load import decode_result  # noqa: E402
+from proxy.pipeline.metrics import comparable, ssim  # noqa: E402
+from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
+from proxy.settings import Settings  # noqa: E402
+
+SIZE = 1200
+AVIF_QUALITIES = tuple(range(35, 96, 5))
+PROBE_QUALITIES = tuple(range(40, 86, 5))
+LIMITS = ProcessingLimits.from_settings(Settings())
+
+
+def render(path: Path, size: int) -> pyvips.Image:
+    split = split_path(f"/unsafe/rs:fit:{size}:{size}/plain/local:///{path.name}@avif")
+    options = parse_options(
+        split.option_segments, split.source_url, split.extension, ParserConfig()
+    )
+    return _render(path.read_bytes(), options, LIMITS, None, None).image.copy_memory()
+
+
+def point(image: pyvips.Image, reference: pyvips.Image, fmt: str, quality: int, speed: int):  # type: ignore[no-untyped-def]
+    """(SSIM, bytes, seconds) of one encode."""
+    started = time.perf_counter()
+    data = encode(image, fmt, quality, "none", EncoderSettings(avif_speed=speed))
+    seconds = time.perf_counter() - started
+    return ssim(reference, comparable(decode_result(data))), len(data), seconds
+
+
+def bytes_at(curve: list[tuple[float, int]], target: float) -> float:
+    """Bytes at SSIM `target` on a curve of (SSIM, bytes), linearly between points."""
+    points = sorted(curve)
+    for (low_ssim, low_bytes), (high_ssim, high_bytes) in itertools.pairwise(points):
+        if low_ssim <= target <= high_ssim:
+            if high_ssim == low_ssim:
+                return float(low_bytes)
+            share = (target - low_ssim) / (high_ssim - low_ssim)
+            return low_bytes + (high_bytes - low_bytes) * share
+    raise ValueError(
+        f"SSIM {target:.4f} is outside the curve {points[0][0]:.4f}-{points[-1][0]:.4f}"
+    )
+
+
+def against_jpeg(photos: list[Path], speeds: list[int]) -> None:
+    images = {path.name: render(path, SIZE) for path in photos}
+    references = {name: comparable(image).copy_memory() for name, image in images.items()}
+    jpeg = {name: point(image, references[name], "jpeg", 80, 7) for name, image in images.items()}
+    jpeg_total = sum(measured[1] for measured in jpeg.values())
+    print(f"\n{len(images)} photographs at {SIZE} px; JPEG q80: {jpeg_total:,} bytes\n")
+    print(
+        "| AVIF_SPEED | libaom effort | AVIF bytes at each image's JPEG q80 SSIM "
+        "| fewer than JPEG q80 | median encode ms (q60) |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for speed in speeds:
+        total, seconds = 0.0, []
+        for name, image in images.items():
+            curve = []
+            for quality in AVIF_QUALITIES:
+                measured_ssim, size, spent = point(image, references[name], "avif", quality, speed)
+                curve.append((measured_ssim, size))
+                if quality == 60:
+                    seconds.append(spent)
+            total += bytes_at(curve, jpeg[name][0])
+        print(
+            f"| {speed} | {9 - speed} | {total:,.0f} | {100 * (1 - total / jpeg_total):.1f}% "
+            f"| {1000 * statistics.median(seconds):.0f} |",
+            flush=True,
+        )
+
+
+def probe_ratios(photos: list[Path], speeds: list[int]) -> None:
+    print("\n| AVIF_SPEED | probe (speed 9) bytes / the speed's bytes, median | 300 px | 1200 px |")
+    print("|---:|---:|---:|---:|")
+    samples = {
+        size: [
+            (quality_sample(image), image.width * image.height)
+            for image in (render(path, size) for path in photos)
+        ]
+        for size in (300, SIZE)
+    }
+
+    def sample_bytes(sample: pyvips.Image, pixels: int, quality: int, speed: int) -> int:
+        settings = EncoderSettings(avif_speed=speed)
+        return len(encode(sample, "avif", quality, "none", settings, as_pixels=pixels))
+
+    for speed in speeds:
+        by_size = {}
+        for size, sized in samples.items():
+            by_size[size] = [
+                sample_bytes(sample, pixels, quality, 9)
+                / sample_bytes(sample, pixels, quality, speed)
+                for sample, pixels in sized
+                for quality in PROBE_QUALITIES
+            ]
+        both = [ratio for ratios in by_size.values() for ratio in ratios]
+        print(
+            f"| {speed} | {statistics.median(both):.3f} | {statistics.median(by_size[300]):.3f} "
+            f"| {statistics.median(by_size[SIZE]):.3f} |",
+            flush=True,
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--speeds", default="9,8,7,6,5,4")
+    parser.add_argument("--probes-only", action="store_true")
+    args = parser.parse_args()
+    configure_libvips()
+    photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
+    speeds = [int(speed) for speed in args.speeds.split(",")]
+    if not args.probes_only:
+        against_jpeg(photos, speeds)
+    probe_ratios(photos, speeds)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
