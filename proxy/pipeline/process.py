@@ -211,19 +211,13 @@ class FindingsRecall:
     memory: FindingsMemory | None = None
     digest: str = ""
 
-    def _key(self, options: ProcessingOptions) -> str:
-        return findings_key(self.digest, options) if self.memory and self.digest else ""
-
-    def known(self, options: ProcessingOptions) -> Findings | None:
-        """What an earlier job found on this source, if one looked."""
-        key = self._key(options)
-        return self.memory.get(key) if self.memory and key else None
-
     def find(self, image: pyvips.Image, options: ProcessingOptions) -> Findings:
-        found = detect(image, features=wants_features(options))
-        key = self._key(options)
-        if self.memory and key:
-            self.memory.put(key, found)
+        key = findings_key(self.digest, options) if self.memory and self.digest else ""
+        found = self.memory.get(key) if self.memory and key else None
+        if found is None:
+            found = detect(image, features=wants_features(options))
+            if self.memory and key:
+                self.memory.put(key, found)
         return found
 
 
@@ -373,10 +367,6 @@ def _render(
     recall = remembered or FindingsRecall()
     # A smart gravity with a crop to place: detection steers it.
     steering = limits.face_detection and needs_findings(options, plan)
-    # Known from an earlier size of this source: this job neither detects nor
-    # keeps its decode in memory. It still loads as a detecting job would, so a
-    # URL's bytes do not depend on which size of its source came first.
-    findings = recall.known(options) if steering else None
     shrink = plan.shrink if plan else 1.0
     if steering:
         shrink = detection_shrink(shrink, width, height)
@@ -399,13 +389,13 @@ def _render(
         options = resolve_thumbor_box(options, frames[0].width, frames[0].height)
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.scalable)
         _check_result_size(plan, limits.max_result_dimension, result_frames)
+    findings = None
     if steering:
-        if findings is None:
-            if len(frames) == 1:
-                # Detection and the steps read the same pixels: decoded once.
-                frames = [frames[0].copy_memory()]
-            with tracing.span("faces"):
-                findings = recall.find(frames[0], options)
+        if len(frames) == 1:
+            # Detection and the steps read the same pixels: decoded once.
+            frames = [frames[0].copy_memory()]
+        with tracing.span("faces"):
+            findings = recall.find(frames[0], options)
         options = focused(options, findings, plan)
     ctx = PipelineContext(
         plan=plan,
