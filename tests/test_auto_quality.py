@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxy.pipeline.auto_quality import Probe, SlopeRule, choose_quality, value
+from proxy.pipeline.auto_quality import Probe, SlopeRule, choose_quality, probe_bytes_ratio, value
 
 PIXELS = 1_000_000
 
@@ -194,3 +194,14 @@ def test_the_analysis_key_ignores_size_and_delivery_only() -> None:
     assert all(other.analysis_key() == base.analysis_key() for other in same)
     different = [replace(base, blur=2.0), replace(base, sharpen=1.0), replace(base, rotate=90)]
     assert all(other.analysis_key() != base.analysis_key() for other in different)
+
+
+def test_avif_probe_bytes_stand_for_the_configured_speed() -> None:
+    """Probes run at speed 9; their bytes are scaled to the speed the answer is
+    encoded at (the slower the speed, the fewer its bytes against speed 9's),
+    speeds slower than those measured taking the slowest measured."""
+    ratios = [probe_bytes_ratio("avif", speed) for speed in (9, 8, 7, 6, 5)]
+    assert ratios[0] == 1.0 and ratios == sorted(ratios)
+    assert probe_bytes_ratio("avif", 7) == 1.07  # what speed 7 shipped with
+    assert probe_bytes_ratio("avif", 0) == probe_bytes_ratio("avif", 5)
+    assert probe_bytes_ratio("webp", 6) == probe_bytes_ratio("jpeg", 0) == 1.0
