@@ -29,6 +29,8 @@ import itertools
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +48,7 @@ from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
 from proxy.settings import Settings  # noqa: E402
 
 SIZE = 1200
-AVIF_QUALITIES = tuple(range(35, 96, 5))
+AVIF_QUALITIES = range(35, 96, 5)
 PROBE_QUALITIES = tuple(range(40, 86, 5))
 LIMITS = ProcessingLimits.from_settings(Settings())
 
@@ -57,14 +59,6 @@ def render(path: Path, size: int) -> pyvips.Image:
         split.option_segments, split.source_url, split.extension, ParserConfig()
     )
     return _render(path.read_bytes(), options, LIMITS, None, None).image.copy_memory()
-
-
-def point(image: pyvips.Image, reference: pyvips.Image, fmt: str, quality: int, speed: int):  # type: ignore[no-untyped-def]
-    """(SSIM, bytes, seconds) of one encode."""
-    started = time.perf_counter()
-    data = encode(image, fmt, quality, "none", EncoderSettings(avif_speed=speed))
-    seconds = time.perf_counter() - started
-    return ssim(reference, comparable(decode_result(data))), len(data), seconds
 
 
 def bytes_at(curve: list[tuple[float, int]], target: float) -> float:
@@ -81,63 +75,91 @@ def bytes_at(curve: list[tuple[float, int]], target: float) -> float:
     )
 
 
-def against_jpeg(photos: list[Path], speeds: list[int]) -> None:
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """The photographs fit for the measure, and JPEG q80's SSIM and bytes on them."""
+
+    images: dict[str, pyvips.Image]
+    references: dict[str, pyvips.Image]
+    jpeg_ssim: dict[str, float]
+    jpeg_total: int
+
+
+def anchored(photos: list[Path]) -> Anchor:
     images = {path.name: render(path, SIZE) for path in photos}
     references = {name: comparable(image).copy_memory() for name, image in images.items()}
-    jpeg = {name: point(image, references[name], "jpeg", 80, 7) for name, image in images.items()}
-    jpeg_total = sum(measured[1] for measured in jpeg.values())
-    print(f"\n{len(images)} photographs at {SIZE} px; JPEG q80: {jpeg_total:,} bytes\n")
+    jpeg_ssim, jpeg_total = {}, 0
+    for name, image in images.items():
+        data = encode(image, "jpeg", 80, "none", EncoderSettings())
+        jpeg_ssim[name] = ssim(references[name], comparable(decode_result(data)))
+        jpeg_total += len(data)
+    return Anchor(images, references, jpeg_ssim, jpeg_total)
+
+
+def bytes_at_jpeg_ssim(
+    anchor: Anchor, encoder: Callable[[pyvips.Image, int], bytes], qualities: range
+) -> tuple[float, float]:
+    """Total bytes of `encoder` at each image's JPEG q80 SSIM (read off its
+    curve over `qualities`), and the median seconds of one encode at q60."""
+    total, seconds = 0.0, []
+    for name, image in anchor.images.items():
+        curve = []
+        for quality in qualities:
+            started = time.perf_counter()
+            data = encoder(image, quality)
+            if quality == 60:
+                seconds.append(time.perf_counter() - started)
+            # comparable() brings 10-bit (decoded as 16-bit) to 8-bit sRGB.
+            decoded = comparable(decode_result(data))
+            curve.append((ssim(anchor.references[name], decoded), len(data)))
+        total += bytes_at(curve, anchor.jpeg_ssim[name])
+    return total, statistics.median(seconds)
+
+
+def against_jpeg(photos: list[Path], speeds: list[int]) -> None:
+    anchor = anchored(photos)
+    print(
+        f"\n{len(anchor.images)} photographs at {SIZE} px; JPEG q80: {anchor.jpeg_total:,} bytes\n"
+    )
     print(
         "| AVIF_SPEED | libaom effort | AVIF bytes at each image's JPEG q80 SSIM "
         "| fewer than JPEG q80 | median encode ms (q60) |"
     )
     print("|---:|---:|---:|---:|---:|")
     for speed in speeds:
-        total, seconds = 0.0, []
-        for name, image in images.items():
-            curve = []
-            for quality in AVIF_QUALITIES:
-                measured_ssim, size, spent = point(image, references[name], "avif", quality, speed)
-                curve.append((measured_ssim, size))
-                if quality == 60:
-                    seconds.append(spent)
-            total += bytes_at(curve, jpeg[name][0])
+        settings = EncoderSettings(avif_speed=speed)
+        total, seconds = bytes_at_jpeg_ssim(
+            anchor,
+            lambda image, quality, settings=settings: encode(
+                image, "avif", quality, "none", settings
+            ),
+            AVIF_QUALITIES,
+        )
         print(
-            f"| {speed} | {9 - speed} | {total:,.0f} | {100 * (1 - total / jpeg_total):.1f}% "
-            f"| {1000 * statistics.median(seconds):.0f} |",
+            f"| {speed} | {9 - speed} | {total:,.0f} "
+            f"| {100 * (1 - total / anchor.jpeg_total):.1f}% | {1000 * seconds:.0f} |",
             flush=True,
         )
 
 
 def bit_depths(photos: list[Path], speed: int) -> None:
     """8-bit against 10-bit AV1 at one speed, the same way as against_jpeg."""
-    images = {path.name: render(path, SIZE) for path in photos}
-    references = {name: comparable(image).copy_memory() for name, image in images.items()}
-    jpeg = {name: point(image, references[name], "jpeg", 80, 7) for name, image in images.items()}
-    jpeg_total = sum(measured[1] for measured in jpeg.values())
+    anchor = anchored(photos)
     print(
         f"\n| bit depth (AVIF_SPEED {speed}) | fewer bytes than JPEG q80 at its SSIM "
         "| median encode ms (q60) |"
     )
     print("|---:|---:|---:|")
     for depth in (8, 10):
-        total, seconds = 0.0, []
-        for name, image in images.items():
-            curve = []
-            for quality in range(20, 96, 5):
-                started = time.perf_counter()
-                data = image.heifsave_buffer(
-                    Q=quality, compression="av1", effort=9 - speed, bitdepth=depth, keep="none"
-                )
-                if quality == 60:
-                    seconds.append(time.perf_counter() - started)
-                # comparable() brings 10-bit (decoded as 16-bit) to 8-bit sRGB.
-                decoded = comparable(decode_result(data))
-                curve.append((ssim(references[name], decoded), len(data)))
-            total += bytes_at(curve, jpeg[name][0])
+        total, seconds = bytes_at_jpeg_ssim(
+            anchor,
+            lambda image, quality, depth=depth: image.heifsave_buffer(
+                Q=quality, compression="av1", effort=9 - speed, bitdepth=depth, keep="none"
+            ),
+            range(20, 96, 5),
+        )
         print(
-            f"| {depth} | {100 * (1 - total / jpeg_total):.1f}% "
-            f"| {1000 * statistics.median(seconds):.0f} |",
+            f"| {depth} | {100 * (1 - total / anchor.jpeg_total):.1f}% | {1000 * seconds:.0f} |",
             flush=True,
         )
 
