@@ -105,14 +105,15 @@ def source_header(
     With the bytes' digest the header is read once per source and selection
     (a header that fails to read is not remembered: it raises every time).
     """
-    header = known_header(options, limits, digest)
+    key = _header_key(options, limits, digest) if digest else None
+    header = HEADERS.get(key) if key else None
     if header is None:
         second = _video_second(options, limits)
         header = read_header(
             data, limits.max_src_pixels, Selection(options.page, second), limits.optional_formats
         )
-        if digest:
-            HEADERS.put(_header_key(options, limits, digest), header)
+        if key:
+            HEADERS.put(key, header)
     return header
 
 
