@@ -13,7 +13,9 @@ request, and the rate of each round (to see whether it falls as a server
 ages). Used to choose between configurations for issue 26; bench/runtime.py
 keeps the published cold measurement. `--hits`: cache hits of warmed paths
 instead (with `PYTHONPATH=<worktree>` as a variant, two versions of the code
-side by side).
+side by side). `--origins nginx,python`: every variant against each origin
+(bench/run.py's start_origin), to see what the source server takes from the
+two cores.
 """
 
 from __future__ import annotations
@@ -97,26 +99,36 @@ def main() -> int:
         action="store_true",
         help="also a bare Starlette app running the pipeline (bench/bare_pipeline_app.py)",
     )
+    parser.add_argument("--origins", default="nginx", help="source servers: nginx, python")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant]
     wrk = ensure_wrk()
     with tempfile.TemporaryDirectory() as tmp:
         images = Path(tmp)
         big = big_sources(images, args.corpus)
-        origin_process, origin = start_origin(images)
+        kinds = args.origins.split(",")
+        origins = {kind: start_origin(images, kind) for kind in kinds}
         servers = {label: start_pixelpipe(server_env() | env) for label, env in variants}
-        if args.bare:
+        # One run per (variant, origin): labelled by the variant alone when one origin.
+        runs = [
+            (label if len(kinds) == 1 else f"{label}/{kind}", label, kind)
+            for label, _ in variants
+            for kind in kinds
+        ]
+        if args.bare:  # reads its sources from memory: no origin
             servers["bare"] = start_bare_pipeline([images / name for name in big])
-            variants.append(("bare", {}))
-        rates: dict[str, list[float]] = {label: [] for label, _ in variants}
-        ratios: dict[str, list[float]] = {label: [] for label, _ in variants}
-        cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
+            runs.append(("bare", "bare", kinds[0]))
+        rates: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+        ratios: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+        cpu: dict[str, list[float]] = {name: [] for name, _, _ in runs}
         limits: list[float] = []
         try:
             for r in range(args.rounds):
                 limit = limit_run(images, big, args.seconds)["rate"]
                 limits.append(limit)
-                for label, (process, base) in servers.items():
+                for name, label, kind in runs:
+                    process, base = servers[label]
+                    origin = origins[kind][1]
                     workers = worker_pids(process.pid)
                     before = sum(cpu_seconds(pid) for pid in workers)
                     if args.hits:
@@ -124,26 +136,31 @@ def main() -> int:
                         for path in paths:  # warm: every later request is a hit
                             httpx.get(base + path, timeout=60)
                     else:
-                        paths = cold_paths(W1, big, origin, f"{label}-r{r}", 20_000)
+                        paths = cold_paths(W1, big, origin, f"{label}-{kind}-r{r}", 20_000)
                     run = run_wrk(wrk, base, paths, args.connections, args.seconds)
                     used = sum(cpu_seconds(pid) for pid in workers) - before
-                    rates[label].append(run["rate"])
-                    ratios[label].append(run["rate"] / limit)
-                    cpu[label].append(1000 * used / max(run["requests"], 1))
-                    print(f"round {r} {label}: {run['rate']:.1f} req/s, limit {limit:.1f}")
+                    rates[name].append(run["rate"])
+                    ratios[name].append(run["rate"] / limit)
+                    cpu[name].append(1000 * used / max(run["requests"], 1))
+                    errors = run["non_2xx"] + run["socket_errors"]
+                    print(
+                        f"round {r} {name}: {run['rate']:.1f} req/s, limit {limit:.1f}"
+                        + (f", {errors} ERRORS" if errors else "")
+                    )
         finally:
             for process, _ in servers.values():
                 stop(process)
-            stop(origin_process)
+            for process, _ in origins.values():
+                stop(process)
     print(f"\nlimit op/s per round: {', '.join(f'{x:.1f}' for x in limits)}\n")
     print("| variant | req/s | ratio to limit | per round | CPU ms/request (workers) |")
     print("|---|---:|---:|---|---:|")
-    for label, _ in variants:
+    for name, _, _ in runs:
         print(
-            f"| {label} | {statistics.median(rates[label]):.1f} "
-            f"| **{statistics.median(ratios[label]):.2f}** "
-            f"| {', '.join(f'{x:.1f}' for x in rates[label])} "
-            f"| {statistics.median(cpu[label]):.1f} |"
+            f"| {name} | {statistics.median(rates[name]):.1f} "
+            f"| **{statistics.median(ratios[name]):.2f}** "
+            f"| {', '.join(f'{x:.1f}' for x in rates[name])} "
+            f"| {statistics.median(cpu[name]):.1f} |"
         )
     return 0
 

@@ -727,6 +727,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     parser.add_argument("--allocator", help="memory part: only this allocator (jemalloc, glibc)")
+    parser.add_argument(
+        "--origin", choices=("nginx", "python"), default="nginx", help="the source server"
+    )
     args = parser.parse_args()
     wrk = ensure_wrk()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -736,7 +739,8 @@ def main() -> int:
         images = Path(tmp)
         huge = huge_sources(images, args.corpus) if "memory" in parts else []
         big = big_sources(images, args.corpus)
-        origin_process, origin = start_origin(images)
+        origin_process, origin = start_origin(images, args.origin)
+        results["origin"] = args.origin
         try:
             if "memory" in parts:
                 results["memory"] = memory(
