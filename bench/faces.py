@@ -24,7 +24,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import statistics
 import sys
 import time
@@ -40,7 +39,9 @@ sys.path.insert(0, str(ROOT))
 def digest(data: bytes) -> str:
     """The source's digest, as the server computes it: what the memories of a
     source (its header, its findings) are keyed by, so each source needs its own."""
-    return hashlib.sha256(data).hexdigest()
+    from proxy.http_headers import source_digest
+
+    return source_digest(data)
 
 
 def median_ms(work, repeats: int = 7) -> float:  # type: ignore[no-untyped-def]
