@@ -18,6 +18,10 @@ Every photograph is fit in SIZE x SIZE by pixelpipe's own pipeline (as
    and 1200 px, as pixelpipe's probes encode it (`as_pixels`).
 
 3. `--bit-depth`: 8- against 10-bit AV1 at the default speed, measured as in 1.
+4. `--tunes iq,ssim,psnr`: libaom's tuning (heifsave's `tune`; unset is
+   libheif's default) at the default speed, measured as in 1 and also by
+   SSIMULACRA2: the bytes at each image's JPEG q80 SSIMULACRA2, so a tuning
+   that buys SSIM with what the eye sees shows here.
 
 SSIM is pixelpipe's (luma, what /info reports). No network is used.
 """
@@ -45,6 +49,7 @@ from proxy.pipeline.encode import EncoderSettings, encode  # noqa: E402
 from proxy.pipeline.load import decode_result  # noqa: E402
 from proxy.pipeline.metrics import comparable, ssim  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
+from proxy.pipeline.ssimulacra2 import ssimulacra2  # noqa: E402
 from proxy.settings import Settings  # noqa: E402
 
 SIZE = 1200
@@ -62,7 +67,7 @@ def render(path: Path, size: int) -> pyvips.Image:
 
 
 def bytes_at(curve: list[tuple[float, int]], target: float) -> float:
-    """Bytes at SSIM `target` on a curve of (SSIM, bytes), linearly between points."""
+    """Bytes at score `target` on a curve of (score, bytes), linearly between points."""
     points = sorted(curve)
     for (low_ssim, low_bytes), (high_ssim, high_bytes) in itertools.pairwise(points):
         if low_ssim <= target <= high_ssim:
@@ -71,7 +76,7 @@ def bytes_at(curve: list[tuple[float, int]], target: float) -> float:
             share = (target - low_ssim) / (high_ssim - low_ssim)
             return low_bytes + (high_bytes - low_bytes) * share
     raise ValueError(
-        f"SSIM {target:.4f} is outside the curve {points[0][0]:.4f}-{points[-1][0]:.4f}"
+        f"score {target:.4f} is outside the curve {points[0][0]:.4f}-{points[-1][0]:.4f}"
     )
 
 
@@ -164,6 +169,47 @@ def bit_depths(photos: list[Path], speed: int) -> None:
         )
 
 
+def tunes(photos: list[Path], speed: int, names: list[str]) -> None:
+    """libaom's tunings at one speed: bytes at JPEG q80's SSIM and at its SSIMULACRA2."""
+    anchor = anchored(photos)
+    jpeg_s2 = {
+        name: ssimulacra2(
+            anchor.references[name],
+            comparable(decode_result(encode(image, "jpeg", 80, "none", EncoderSettings()))),
+        )
+        for name, image in anchor.images.items()
+    }
+    print(
+        f"\n| tune (AVIF_SPEED {speed}) | fewer bytes than JPEG q80 at its SSIM "
+        "| at its SSIMULACRA2 | median encode ms (q60) |"
+    )
+    print("|---|---:|---:|---:|")
+    for tune in names:
+        extra = {} if tune == "unset" else {"tune": tune}
+        by_ssim = by_s2 = 0.0
+        seconds = []
+        for name, image in anchor.images.items():
+            ssim_curve, s2_curve = [], []
+            for quality in range(30, 96, 10):
+                started = time.perf_counter()
+                data = image.heifsave_buffer(
+                    Q=quality, compression="av1", effort=9 - speed, keep="none", **extra
+                )
+                if quality == 60:
+                    seconds.append(time.perf_counter() - started)
+                decoded = comparable(decode_result(data))
+                ssim_curve.append((ssim(anchor.references[name], decoded), len(data)))
+                s2_curve.append((ssimulacra2(anchor.references[name], decoded), len(data)))
+            by_ssim += bytes_at(ssim_curve, anchor.jpeg_ssim[name])
+            by_s2 += bytes_at(s2_curve, jpeg_s2[name])
+        print(
+            f"| {tune} | {100 * (1 - by_ssim / anchor.jpeg_total):.1f}% "
+            f"| {100 * (1 - by_s2 / anchor.jpeg_total):.1f}% "
+            f"| {1000 * statistics.median(seconds):.0f} |",
+            flush=True,
+        )
+
+
 def probe_ratios(photos: list[Path], speeds: list[int]) -> None:
     print("\n| AVIF_SPEED | probe (speed 9) bytes / the speed's bytes, median | 300 px | 1200 px |")
     print("|---:|---:|---:|---:|")
@@ -202,10 +248,14 @@ def main() -> int:
     parser.add_argument("--speeds", default="9,8,7,6,5,4")
     parser.add_argument("--probes-only", action="store_true")
     parser.add_argument("--bit-depth", action="store_true", help="8- against 10-bit AV1 only")
+    parser.add_argument("--tunes", help="libaom tunings only, e.g. unset,iq,ssim,psnr")
     args = parser.parse_args()
     configure_libvips()
     photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
     speeds = [int(speed) for speed in args.speeds.split(",")]
+    if args.tunes:
+        tunes(photos, EncoderSettings().avif_speed, args.tunes.split(","))
+        return 0
     if args.bit_depth:
         bit_depths(photos, EncoderSettings().avif_speed)
         return 0
