@@ -19,11 +19,14 @@
    of 7; and the detection alone, on the source loaded as small as detection
    allows (shrink-on-load down to about 160,000 pixels). Then a srcset: five
    widths (320-1200, 3:2) of each source with one findings memory.
+   `--threads 1,2`: the cost tables once per OpenCV thread count, one after
+   another in one run (the server gives detection libvips' concurrency).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -182,7 +185,9 @@ def detector_swap(corpus: Path) -> None:
             print(f"| {name} | {size.removeprefix('rs:')} | {ce:.0f} | {' | '.join(ratios)} |")
 
 
-def cost(corpus: Path) -> None:
+def cost(corpus: Path, threads: int | None = None) -> None:
+    import cv2
+
     from proxy.app import configure_libvips
     from proxy.options import ParserConfig, parse_options
     from proxy.pipeline.faces import FindingsMemory, detect, detection_shrink
@@ -191,6 +196,10 @@ def cost(corpus: Path) -> None:
     from proxy.settings import Settings
 
     configure_libvips()
+    detect(pyvips.Image.black(64, 64))  # the server's thread setting first, then ours
+    if threads:
+        cv2.setNumThreads(threads)
+    print(f"\nOpenCV threads: {cv2.getNumThreads()}")
     limits = ProcessingLimits.from_settings(Settings(max_src_resolution=50))
     sources = {
         "Camera-exif-rot6.jpg (12.2 MP)": (corpus / "Camera-exif-rot6.jpg").read_bytes(),
@@ -198,8 +207,13 @@ def cost(corpus: Path) -> None:
         "Altai-5k.png (14.7 MP)": (corpus / "Altai-5k.png").read_bytes(),
         "a person, 4000x2000 JPEG (8 MP)": person_12mp(),
     }
-    print("\n| source | result | g:ce ms | g:sm ms | g:sm / g:ce | faces | detection alone ms |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    # g:sm as imgproxy's own is, detection off: the attention crop alone.
+    attention_only = dataclasses.replace(limits, face_detection=False)
+    print(
+        "\n| source | result | g:ce ms | g:sm ms | g:sm / g:ce | g:sm, detection off, / g:ce "
+        "| faces | detection alone ms |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     ratios = []
     for name, data in sources.items():
         header = read_header(data, 0)
@@ -215,6 +229,7 @@ def cost(corpus: Path) -> None:
                     d, o, limits, findings_memory=FindingsMemory(), source_digest=digest(d)
                 )
             )
+            plain = median_ms(lambda d=data, o=smart: process_image(d, o, attention_only))
             # What detection reads: the source loaded as small as it allows.
             smallest = detection_shrink(1000.0, header.width, header.height)
             loaded = load_image(data, header, smallest).autorot().copy_memory()
@@ -223,7 +238,7 @@ def cost(corpus: Path) -> None:
             ratios.append(sm / ce)
             print(
                 f"| {name} | {size.removeprefix('rs:')} | {ce:.0f} | {sm:.0f} "
-                f"| {sm / ce:.2f} | {faces} | {alone:.1f} |"
+                f"| {sm / ce:.2f} | {plain / ce:.2f} | {faces} | {alone:.1f} |"
             )
     print(f"\nmedian g:sm / g:ce: {statistics.median(ratios):.2f}")
     # A srcset: five widths of one source, the findings remembered after the first.
@@ -252,6 +267,7 @@ def main() -> int:
     parser.add_argument("--cost-only", action="store_true")
     parser.add_argument("--candidates-only", action="store_true")
     parser.add_argument("--detector-swap", action="store_true", help="g:sm with the LBP cascade")
+    parser.add_argument("--threads", help="cost tables per OpenCV thread count, e.g. 1,2")
     args = parser.parse_args()
     photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
     if args.heldout:
@@ -259,7 +275,8 @@ def main() -> int:
     if not args.cost_only:
         candidates(photos)
     if not args.candidates_only:
-        cost(args.corpus)
+        for threads in args.threads.split(",") if args.threads else [None]:
+            cost(args.corpus, int(threads) if threads else None)
     if args.detector_swap:
         detector_swap(args.corpus)
     return 0

@@ -11,6 +11,9 @@ the ones /info reports, in source pixels.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -401,3 +404,19 @@ def test_red_eye_without_a_face_changes_nothing(server: str, origin: Origin) -> 
         path = thumbor_url(f"filters:{spelling}():format(png)/{url}", THUMBOR_KEY)
         result = pyvips.Image.new_from_buffer(thumbor_get(server, path).content, "")
         assert mean_abs_difference(result[:3], red[:3]) == 0
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_detection_takes_as_many_threads_as_libvips(threads: str) -> None:
+    """VIPS_CONCURRENCY, as an operator sets it, also sizes OpenCV's pool for detection."""
+    script = (
+        "import cv2, pyvips\n"
+        "from proxy.pipeline.faces import detect\n"
+        f"found = detect(pyvips.Image.new_from_file({str(ASTRONAUT)!r}))\n"
+        "print(len(found.faces), cv2.getNumThreads())\n"
+    )
+    env = {**os.environ, "VIPS_CONCURRENCY": threads}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["1", threads]

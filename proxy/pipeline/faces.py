@@ -69,7 +69,10 @@ def _classifier() -> object:
     if found is None:
         import cv2
 
-        cv2.setNumThreads(1)  # requests run in parallel already; no pool of its own
+        # As many threads as libvips gives a job (VIPS_CONCURRENCY): a lone
+        # g:sm miss then detects in half the time on two cores; under load the
+        # cores are shared either way (bench/faces.py, BENCHMARKS.md).
+        cv2.setNumThreads(pyvips.concurrency_get())
         found = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE)
         if found.empty():
             raise RuntimeError(f"OpenCV could not load {CASCADE}")
