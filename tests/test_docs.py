@@ -33,6 +33,7 @@ NOT_SETTINGS = {
     "MALLOC_CONF",
     "PROMETHEUS_MULTIPROC_DIR",
     "SO_REUSEPORT",
+    "VIPS_CONCURRENCY",  # libvips reads it; detection follows libvips (proxy/pipeline/faces.py)
     "IMGPROXY_USE_ETAG",  # "imgproxy: only with IMGPROXY_USE_ETAG"
 }
 SETTING_NAME = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?![A-Za-z0-9_])")
