@@ -59,7 +59,7 @@ from proxy.pipeline.encode import EncodeRequest, EncoderSettings, encode, encode
 from proxy.pipeline.load import decode_result  # noqa: E402
 from proxy.pipeline.metrics import comparable, distortion, probe_ssim, ssim  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
-from proxy.settings import Settings  # noqa: E402
+from proxy.settings import Settings, parse_auto_quality_slopes  # noqa: E402
 
 FORMATS = ("jpeg", "webp", "avif")  # --formats chooses; JPEG is always measured (the target)
 GRID = tuple(range(20, 96, 3))
@@ -292,7 +292,20 @@ def main() -> int:
     parser.add_argument(
         "--calibrate-only", action="store_true", help="curves and slopes, no evidence runs"
     )
+    parser.add_argument(
+        "--slopes",
+        help="run the rule with these slopes instead, e.g. avif=0.056 (the setting's form)",
+    )
     args = parser.parse_args()
+    if args.slopes:  # before the pool starts: its workers inherit the module's ENCODER
+        global ENCODER
+        ENCODER = replace(
+            ENCODER,
+            auto_quality_slopes={
+                **ENCODER.auto_quality_slopes,
+                **parse_auto_quality_slopes(args.slopes),
+            },
+        )
     formats = tuple(args.formats.split(","))
     started = time.perf_counter()
     with Pool(2) as pool:
