@@ -100,8 +100,14 @@ def main() -> int:
         help="also a bare Starlette app running the pipeline (bench/bare_pipeline_app.py)",
     )
     parser.add_argument("--origins", default="nginx", help="source servers: nginx, python")
+    parser.add_argument(
+        "--options",
+        help="processing options instead of W1's, e.g. rs:fill:300:300/g:sm/q:80 "
+        "(the limit stays W1's: its ratio then only shows the machine's drift)",
+    )
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant]
+    template = f"/{args.options}/cb:{{cb}}/plain/{{source}}@jpg" if args.options else W1
     wrk = ensure_wrk()
     with tempfile.TemporaryDirectory() as tmp:
         images = Path(tmp)
@@ -132,11 +138,11 @@ def main() -> int:
                     workers = worker_pids(process.pid)
                     before = sum(cpu_seconds(pid) for pid in workers)
                     if args.hits:
-                        paths = cold_paths(W1, big, origin, "hits", len(big))
+                        paths = cold_paths(template, big, origin, "hits", len(big))
                         for path in paths:  # warm: every later request is a hit
                             httpx.get(base + path, timeout=60)
                     else:
-                        paths = cold_paths(W1, big, origin, f"{label}-{kind}-r{r}", 20_000)
+                        paths = cold_paths(template, big, origin, f"{label}-{kind}-r{r}", 20_000)
                     run = run_wrk(wrk, base, paths, args.connections, args.seconds)
                     used = sum(cpu_seconds(pid) for pid in workers) - before
                     rates[name].append(run["rate"])
