@@ -5,9 +5,10 @@
 The origin shares the machine's cores with the server under test, so every
 millisecond it spends is taken from what a load run measures (the in-process
 limit fetches nothing). For each origin (`nginx`, Python's `http.server`) this
-fetches the corpus' 2560x1600 JPEGs in turn through one keep-alive httpx
-client, as pixelpipe does, and reports the origin's CPU per fetch (all its
-processes) and the client's, medians of 3 rounds. Only loopback is used.
+fetches the corpus' 2560x1600 JPEGs in turn through pixelpipe's own sources
+(its httpx client and address policy, on uvloop, as a worker fetches), and
+reports the origin's CPU per fetch (all its processes) and the client's,
+medians of 3 rounds. Only loopback is used.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import httpx  # noqa: E402
+import uvloop  # noqa: E402
 
 from bench.run import children, start_origin, stop  # noqa: E402
 from bench.runtime import big_sources, cpu_seconds  # noqa: E402
+from proxy.app import build_client, build_sources  # noqa: E402
+from proxy.settings import Settings  # noqa: E402
 
 
 def own_cpu() -> float:
@@ -38,16 +41,21 @@ def measure(kind: str, images: Path, names: list[str], fetches: int) -> tuple[fl
     process, base = start_origin(images, kind)
     origin_ms: list[float] = []
     client_ms: list[float] = []
-    try:
-        pids = [process.pid, *children(process.pid)]
-        with httpx.Client(timeout=30) as client:
+    settings = Settings(allow_loopback_source_addresses=True)
+
+    async def rounds(pids: list[int]) -> None:
+        async with build_client(settings) as client:
+            sources = build_sources(settings, client)
+            await sources.fetch(f"{base}/{names[0]}")
             for _ in range(3):
                 before, mine = sum(cpu_seconds(p) for p in pids), own_cpu()
                 for i in range(fetches):
-                    answer = client.get(f"{base}/{names[i % len(names)]}")
-                    answer.raise_for_status()
+                    await sources.fetch(f"{base}/{names[i % len(names)]}")
                 origin_ms.append(1000 * (sum(cpu_seconds(p) for p in pids) - before) / fetches)
                 client_ms.append(1000 * (own_cpu() - mine) / fetches)
+
+    try:
+        uvloop.run(rounds([process.pid, *children(process.pid)]))
     finally:
         stop(process)
     return statistics.median(origin_ms), statistics.median(client_ms)
@@ -63,7 +71,7 @@ def main() -> int:
         names = big_sources(images, args.corpus)
         mean_kb = statistics.mean((images / n).stat().st_size for n in names) / 1000
         print(f"{len(names)} sources, {mean_kb:.0f} KB mean, {args.fetches} fetches per round\n")
-        print("| origin | origin CPU ms/fetch | client (httpx) CPU ms/fetch |")
+        print("| origin | origin CPU ms/fetch | pixelpipe's fetch, CPU ms |")
         print("|---|---:|---:|")
         for kind in ("nginx", "python"):
             origin, client = measure(kind, images, names, args.fetches)

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 
 import pytest
 
+from proxy.app import build_client, build_sources
 from proxy.errors import SourceForbidden, SourceNotFound, SourceTooLarge
 from proxy.sources.local import LocalSource
 from proxy.sources.policy import AddressPolicy, check_address
+from tests.conftest import make_settings
+from tests.servers import Origin
 
 
 @pytest.mark.parametrize(
@@ -62,3 +66,37 @@ def test_local_source_missing_and_too_large(tmp_path) -> None:  # type: ignore[n
         asyncio.run(source.fetch("local:///big"))
     with pytest.raises(SourceNotFound):
         asyncio.run(source.fetch("local:///"))
+
+
+class _CountingFinder:
+    """A meta-path finder that only counts: every import the interpreter looks for."""
+
+    def __init__(self) -> None:
+        self.looked_for: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.looked_for.append(name)
+
+
+def test_fetching_sources_looks_for_no_module(origin: Origin) -> None:
+    """A failed import scans sys.path every time: httpcore tried `import sniffio`
+    on every lock it set up (0.4 ms of CPU per fetch) until sniffio became a
+    dependency. After the first fetch, fetching imports nothing."""
+    url = origin.add("/imports/source.bin", os.urandom(300_000), "application/octet-stream")
+    settings = make_settings()
+
+    async def fetch_some(finder: _CountingFinder) -> None:
+        async with build_client(settings) as client:
+            sources = build_sources(settings, client)
+            await sources.fetch(url)  # the first fetch may import what it needs once
+            sys.meta_path.insert(0, finder)
+            try:
+                for _ in range(5):
+                    fetched = await sources.fetch(url)
+                    assert len(fetched.data) == 300_000
+            finally:
+                sys.meta_path.remove(finder)
+
+    finder = _CountingFinder()
+    asyncio.run(fetch_some(finder))
+    assert finder.looked_for == []
