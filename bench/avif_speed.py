@@ -88,27 +88,33 @@ class Anchor:
     references: dict[str, pyvips.Image]
     jpeg_ssim: dict[str, float]
     jpeg_total: int
+    # JPEG q80's SSIMULACRA2 per image, when the measure asks for it (seconds each).
+    jpeg_ssimulacra2: dict[str, float] | None = None
 
 
-def anchored(photos: list[Path]) -> Anchor:
+def anchored(photos: list[Path], perceptual: bool = False) -> Anchor:
     images = {path.name: render(path, SIZE) for path in photos}
     references = {name: comparable(image).copy_memory() for name, image in images.items()}
-    jpeg_ssim, jpeg_total = {}, 0
+    jpeg_ssim, jpeg_s2, jpeg_total = {}, {}, 0
     for name, image in images.items():
         data = encode(image, "jpeg", 80, "none", EncoderSettings())
-        jpeg_ssim[name] = ssim(references[name], comparable(decode_result(data)))
+        decoded = comparable(decode_result(data))
+        jpeg_ssim[name] = ssim(references[name], decoded)
+        if perceptual:
+            jpeg_s2[name] = ssimulacra2(references[name], decoded)
         jpeg_total += len(data)
-    return Anchor(images, references, jpeg_ssim, jpeg_total)
+    return Anchor(images, references, jpeg_ssim, jpeg_total, jpeg_s2 if perceptual else None)
 
 
-def bytes_at_jpeg_ssim(
+def bytes_at_jpeg_scores(
     anchor: Anchor, encoder: Callable[[pyvips.Image, int], bytes], qualities: range
-) -> tuple[float, float]:
+) -> tuple[float, float | None, float]:
     """Total bytes of `encoder` at each image's JPEG q80 SSIM (read off its
-    curve over `qualities`), and the median seconds of one encode at q60."""
-    total, seconds = 0.0, []
+    curve over `qualities`), the same at its SSIMULACRA2 when the anchor has
+    it (else None), and the median seconds of one encode at q60."""
+    by_ssim, by_s2, seconds = 0.0, 0.0, []
     for name, image in anchor.images.items():
-        curve = []
+        ssim_curve, s2_curve = [], []
         for quality in qualities:
             started = time.perf_counter()
             data = encoder(image, quality)
@@ -116,9 +122,14 @@ def bytes_at_jpeg_ssim(
                 seconds.append(time.perf_counter() - started)
             # comparable() brings 10-bit (decoded as 16-bit) to 8-bit sRGB.
             decoded = comparable(decode_result(data))
-            curve.append((ssim(anchor.references[name], decoded), len(data)))
-        total += bytes_at(curve, anchor.jpeg_ssim[name])
-    return total, statistics.median(seconds)
+            ssim_curve.append((ssim(anchor.references[name], decoded), len(data)))
+            if anchor.jpeg_ssimulacra2 is not None:
+                s2_curve.append((ssimulacra2(anchor.references[name], decoded), len(data)))
+        by_ssim += bytes_at(ssim_curve, anchor.jpeg_ssim[name])
+        if anchor.jpeg_ssimulacra2 is not None:
+            by_s2 += bytes_at(s2_curve, anchor.jpeg_ssimulacra2[name])
+    perceptual = by_s2 if anchor.jpeg_ssimulacra2 is not None else None
+    return by_ssim, perceptual, statistics.median(seconds)
 
 
 def against_jpeg(photos: list[Path], speeds: list[int]) -> None:
@@ -133,7 +144,7 @@ def against_jpeg(photos: list[Path], speeds: list[int]) -> None:
     print("|---:|---:|---:|---:|---:|")
     for speed in speeds:
         settings = EncoderSettings(avif_speed=speed)
-        total, seconds = bytes_at_jpeg_ssim(
+        total, _, seconds = bytes_at_jpeg_scores(
             anchor,
             lambda image, quality, settings=settings: encode(
                 image, "avif", quality, "none", settings
@@ -156,7 +167,7 @@ def bit_depths(photos: list[Path], speed: int) -> None:
     )
     print("|---:|---:|---:|")
     for depth in (8, 10):
-        total, seconds = bytes_at_jpeg_ssim(
+        total, _, seconds = bytes_at_jpeg_scores(
             anchor,
             lambda image, quality, depth=depth: image.heifsave_buffer(
                 Q=quality, compression="av1", effort=9 - speed, bitdepth=depth, keep="none"
@@ -171,14 +182,7 @@ def bit_depths(photos: list[Path], speed: int) -> None:
 
 def tunes(photos: list[Path], speed: int, names: list[str]) -> None:
     """libaom's tunings at one speed: bytes at JPEG q80's SSIM and at its SSIMULACRA2."""
-    anchor = anchored(photos)
-    jpeg_s2 = {
-        name: ssimulacra2(
-            anchor.references[name],
-            comparable(decode_result(encode(image, "jpeg", 80, "none", EncoderSettings()))),
-        )
-        for name, image in anchor.images.items()
-    }
+    anchor = anchored(photos, perceptual=True)
     print(
         f"\n| tune (AVIF_SPEED {speed}) | fewer bytes than JPEG q80 at its SSIM "
         "| at its SSIMULACRA2 | median encode ms (q60) |"
@@ -186,26 +190,17 @@ def tunes(photos: list[Path], speed: int, names: list[str]) -> None:
     print("|---|---:|---:|---:|")
     for tune in names:
         extra = {} if tune == "unset" else {"tune": tune}
-        by_ssim = by_s2 = 0.0
-        seconds = []
-        for name, image in anchor.images.items():
-            ssim_curve, s2_curve = [], []
-            for quality in range(30, 96, 10):
-                started = time.perf_counter()
-                data = image.heifsave_buffer(
-                    Q=quality, compression="av1", effort=9 - speed, keep="none", **extra
-                )
-                if quality == 60:
-                    seconds.append(time.perf_counter() - started)
-                decoded = comparable(decode_result(data))
-                ssim_curve.append((ssim(anchor.references[name], decoded), len(data)))
-                s2_curve.append((ssimulacra2(anchor.references[name], decoded), len(data)))
-            by_ssim += bytes_at(ssim_curve, anchor.jpeg_ssim[name])
-            by_s2 += bytes_at(s2_curve, jpeg_s2[name])
+        by_ssim, by_s2, seconds = bytes_at_jpeg_scores(
+            anchor,
+            lambda image, quality, extra=extra: image.heifsave_buffer(
+                Q=quality, compression="av1", effort=9 - speed, keep="none", **extra
+            ),
+            range(30, 96, 10),
+        )
+        assert by_s2 is not None
         print(
             f"| {tune} | {100 * (1 - by_ssim / anchor.jpeg_total):.1f}% "
-            f"| {100 * (1 - by_s2 / anchor.jpeg_total):.1f}% "
-            f"| {1000 * statistics.median(seconds):.0f} |",
+            f"| {100 * (1 - by_s2 / anchor.jpeg_total):.1f}% | {1000 * seconds:.0f} |",
             flush=True,
         )
 
