@@ -25,7 +25,7 @@ import pyvips
 import skimage
 
 from proxy.options import ParserConfig, parse_options
-from proxy.pipeline.faces import FindingsMemory, detect
+from proxy.pipeline.faces import DETECT_PIXELS, FindingsMemory, detect, grey_copy
 from proxy.pipeline.process import ProcessingLimits, inspect_image
 from proxy.settings import Settings
 from signing.thumbor import thumbor_url
@@ -286,6 +286,28 @@ def test_the_detector_on_labelled_faces() -> None:
 
     assert sum(found(i) for i in range(100)) >= 93
     assert sum(found(i) for i in range(100, 200)) <= 2
+
+
+def test_the_grey_copy_is_thumbors_luma_at_about_detect_pixels() -> None:
+    """Detection reads 601 luma of the sRGB bytes (0.299 R + 0.587 G +
+    0.114 B), as thumbor's engines make it, about DETECT_PIXELS of it; a
+    16-bit source and one with an opaque alpha band give the same grey."""
+    colours = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [200, 120, 40]]
+    quarters = [pyvips.Image.black(300, 800).new_from_image(c) for c in colours]
+    picture = pyvips.Image.arrayjoin(quarters).cast("uchar").copy(interpretation="srgb")
+    grey = grey_copy(picture)
+    height, width = grey.shape
+    assert abs(width * height - DETECT_PIXELS) < DETECT_PIXELS * 0.01
+    assert abs(width / height - 1200 / 800) < 0.01
+    middle = height // 2
+    for index, (red, green, blue) in enumerate(colours):
+        luma = 0.299 * red + 0.587 * green + 0.114 * blue
+        assert abs(int(grey[middle, width * (2 * index + 1) // 8]) - luma) <= 1
+    deep = grey_copy(picture.colourspace("rgb16"))
+    opaque = grey_copy(picture.bandjoin(255).copy(interpretation="srgb"))
+    assert deep.shape == opaque.shape == grey.shape
+    assert np.abs(deep.astype(int) - grey).max() <= 2
+    assert np.array_equal(opaque, grey)
 
 
 def test_face_detection_can_be_switched_off(origin: Origin) -> None:

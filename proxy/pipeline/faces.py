@@ -92,17 +92,19 @@ def grey_copy(image: pyvips.Image) -> np.ndarray:
     """The picture as 8-bit grey, reduced to about DETECT_PIXELS.
 
     Grey is ITU-R 601 luma of the sRGB values, as thumbor's engines make it
-    (PIL's convert("L"), OpenCV's RGB2GRAY); other interpretations (16-bit,
-    CMYK, ...) go through libvips' "b-w". libvips shrinks by whole factors
+    (PIL's convert("L"), OpenCV's RGB2GRAY); other colour interpretations
+    (16-bit, CMYK, ...) are made sRGB bytes first. libvips shrinks by whole factors
     and OpenCV does the rest: on a 1/8 decode of a 12 MP JPEG this takes
     0.6 ms where libvips' resize and "b-w" took 2.5-3.5, on a 14.7 MP PNG
     decode 8 ms where OpenCV alone took 37 (bench/faces.py, BENCHMARKS.md).
     """
     if image.hasalpha():
         image = image.flatten(background=[255, 255, 255])
-    colour = image.bands == 3 and image.interpretation == "srgb" and image.format == "uchar"
-    if not colour:
+    if image.interpretation in ("b-w", "grey16") or image.bands < 3:
         image = image.colourspace("b-w")[0].cast("uchar")
+    elif image.interpretation != "srgb" or image.format != "uchar":
+        image = image.colourspace("srgb")
+    colour = image.bands == 3
     scale = min(1.0, (DETECT_PIXELS / (image.width * image.height)) ** 0.5)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     factor = int(1 / scale)
