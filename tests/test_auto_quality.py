@@ -17,6 +17,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.pipeline.auto_quality import Probe, SlopeRule, choose_quality, probe_bytes_ratio, value
+from proxy.pipeline.encode import (
+    EncodeRequest,
+    EncoderSettings,
+    _Counter,
+    choose_auto_quality,
+    encode,
+)
+from proxy.pipeline.load import decode_result
+from proxy.pipeline.metrics import comparable, probe_ssim
+from tests.images import photo_like
 
 PIXELS = 1_000_000
 
@@ -205,3 +215,25 @@ def test_avif_probe_bytes_stand_for_the_configured_speed() -> None:
     assert probe_bytes_ratio("avif", 7) == 1.07  # what speed 7 shipped with
     assert probe_bytes_ratio("avif", 0) == probe_bytes_ratio("avif", 5)
     assert probe_bytes_ratio("webp", 6) == probe_bytes_ratio("jpeg", 0) == 1.0
+
+
+@pytest.mark.parametrize("size", [(48, 48), (300, 40)])
+def test_a_small_avif_is_searched_with_its_real_bytes(size: tuple[int, int]) -> None:
+    """An image too small to sample (under 64 rows) is searched with real
+    encodes at the configured speed: their bytes are the answer's, not a
+    speed-9 probe's to be scaled. The choice is then the search run directly
+    on those encodes (the same deterministic encoder, SSIM on the whole image)."""
+    image = photo_like(*size, seed=3)
+    settings_ = EncoderSettings()
+    request = EncodeRequest(format="avif", quality=80, keep="none", auto_quality=True)
+    reference = comparable(image).copy_memory()
+
+    def measure(quality: int) -> Probe:
+        data = encode(image, "avif", quality, "none", settings_)
+        return Probe(quality, len(data), probe_ssim(reference, comparable(decode_result(data))))
+
+    rule = settings_.auto_quality_rule("avif")
+    expected = choose_quality(measure, rule, image.width * image.height)
+    quality, data = choose_auto_quality(image, request, settings_, _Counter(request, settings_))
+    assert quality == expected.quality
+    assert len(data) == expected.bytes

@@ -242,6 +242,9 @@ def choose_auto_quality(
     sample = quality_sample(image)
     reference = comparable(sample).copy_memory()
     encoded: dict[int, bytes] = {}
+    # A sample's probes (AVIF at speed 9) are scaled to the configured speed; an
+    # image too small to sample is searched with real encodes, bytes as they are.
+    ratio = 1.0 if sample is image else probe_bytes_ratio(request.format, settings.avif_speed)
 
     def measure(quality: int) -> Probe:
         if sample is image:
@@ -249,7 +252,7 @@ def choose_auto_quality(
         else:
             data = counter.probe(sample, quality, pixels)
         decoded = comparable(decode_result(data))
-        size = round(len(data) / probe_bytes_ratio(request.format, settings.avif_speed))
+        size = round(len(data) / ratio)
         probe = Probe(quality, size, probe_ssim(reference, decoded))
         tracing.event("quality:auto probe", quality=quality, bytes=size, ssim=probe.ssim)
         return probe
