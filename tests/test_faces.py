@@ -30,6 +30,7 @@ from proxy.pipeline.process import ProcessingLimits, inspect_image
 from proxy.settings import Settings
 from signing.thumbor import thumbor_url
 from tests.conftest import make_settings, signed
+from tests.footprints import assert_under_estimates
 from tests.images import encode, gradient, mean_abs_difference, solid
 from tests.servers import Origin, serve_pixelpipe
 from tests.test_settings_served import serving
@@ -270,6 +271,17 @@ def test_a_srcset_detects_once() -> None:
         )
         assert rendered is not None and rendered.findings is None
     assert memory.detections == 1
+
+
+def test_smart_crops_stay_under_their_footprint(tmp_path: Path) -> None:
+    """A smart crop holds the decode detection read and a copy of the
+    attention crop's input (the resized picture for a fill, the loaded one
+    for a smart `crop`): on a 10 MP picture without faces each job's peak
+    stays under the estimate admission reserves for it."""
+    assert_under_estimates(
+        tmp_path,
+        ["rs:fill:1200:800/g:sm", "rs:fill:400:1600/g:sm", "c:3000:2000:sm/rs:fit:800:800"],
+    )
 
 
 def test_the_detector_on_labelled_faces() -> None:

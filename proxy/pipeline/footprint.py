@@ -20,7 +20,7 @@ from proxy.pipeline.faces import detection_shrink
 from proxy.pipeline.focus import needs_findings
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
 from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
-from proxy.pipeline.plan import plan_geometry
+from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.process import (
     ProcessingLimits,
     known_header,
@@ -170,8 +170,22 @@ def footprint_of(
         + encoder
         + convolution
         + detection
+        + _attention_bytes(options, plan, load_w * load_h) * bands * per_band * frames
         + filters
     )
+
+
+def _attention_bytes(options: ProcessingOptions, plan: Plan, loaded_pixels: int) -> int:
+    """Pixels libvips' attention crop (g:sm, or detection that found nothing)
+    holds in memory: a copy of its input, the loaded picture for a smart
+    `crop`, the resized one for a smart fill (steps._crop_by_gravity)."""
+    if not needs_findings(options, plan):
+        return 0
+    crop_gravity = options.crop.gravity if options.crop.enabled else None
+    pixels = loaded_pixels if crop_gravity is not None and crop_gravity.detects else 0
+    if options.gravity.detects:
+        pixels += plan.scaled_width * plan.scaled_height
+    return pixels
 
 
 def _convolution_bytes(options: ProcessingOptions, width: int, bands: int) -> int:
