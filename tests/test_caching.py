@@ -38,7 +38,9 @@ async def _many(base: str, path: str, count: int) -> list[httpx.Response]:
 
 
 def test_fifty_identical_requests_cost_one_fetch_and_one_pipeline_run(origin: Origin) -> None:
-    url = origin.add(f"/coalesce/{next(_names)}.jpg", IMAGE, delay=0.3)
+    # The four requests must all arrive while the one download is in flight:
+    # a second's delay leaves room for a busy CI machine (0.3 s was tight).
+    url = origin.add(f"/coalesce/{next(_names)}.jpg", IMAGE, delay=1.0)
     path = signed(f"/rs:fill:50:50/plain/{url}")
     with serve_pixelpipe(make_settings(requests_queue_size=0, concurrency=1)) as base:
         responses = asyncio.run(_many(base, path, 50))
@@ -51,7 +53,9 @@ def test_fifty_identical_requests_cost_one_fetch_and_one_pipeline_run(origin: Or
 
 
 def test_concurrent_different_options_share_one_download(origin: Origin) -> None:
-    url = origin.add(f"/coalesce/{next(_names)}.jpg", IMAGE, delay=0.3)
+    # The four requests must all arrive while the one download is in flight:
+    # a second's delay leaves room for a busy CI machine (0.3 s was tight).
+    url = origin.add(f"/coalesce/{next(_names)}.jpg", IMAGE, delay=1.0)
 
     async def run(base: str) -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=30) as s:
