@@ -21,6 +21,13 @@
    widths (320-1200, 3:2) of each source with one findings memory.
    `--threads 1,2`: the cost tables once per OpenCV thread count, one after
    another in one run (the server gives detection libvips' concurrency).
+3. `--served`: the same crops as a user meets them, through `pixelpipe serve`
+   (one worker) fetching from a loopback nginx origin, one request at a time,
+   g:ce and g:sm alternating. Every request names a source of its own (the
+   photograph with a few distinct bytes after its end), so nothing is
+   remembered: not the download, not the header, not the findings. Wall time
+   at the client (median of `--repeats`) and CPU time of the worker (their
+   mean: /proc counts it in 10 ms ticks).
 """
 
 from __future__ import annotations
@@ -260,6 +267,90 @@ def cost(corpus: Path, threads: int | None = None) -> None:
         print(f"| {name} | {ce:.0f} | {sm:.0f} | {sm / ce:.2f} |")
 
 
+def _mean(timings: list[tuple[float, float]]) -> float:
+    return sum(cpu for _wall, cpu in timings) / len(timings)
+
+
+def served(corpus: Path, repeats: int) -> None:
+    """g:sm against g:ce through the server: wall and worker CPU per cold request."""
+    import secrets
+    import shutil
+    import tempfile
+
+    import httpx
+
+    from bench.run import server_env, sign, start_origin, stop
+    from bench.runtime import cpu_seconds, start_pixelpipe
+    from tests.soak import worker_pids
+
+    sources = {
+        "Camera-exif-rot6.jpg (12.2 MP)": (corpus / "Camera-exif-rot6.jpg").read_bytes(),
+        "SafeLanding-5k.jpg (14.7 MP)": (corpus / "SafeLanding-5k.jpg").read_bytes(),
+        "Altai-5k.png (14.7 MP)": (corpus / "Altai-5k.png").read_bytes(),
+        "a person, 4000x2000 JPEG (8 MP)": person_12mp(),
+    }
+    sizes = ("rs:fill:300:300", "rs:fill:1200:800")
+    directory = Path(tempfile.mkdtemp(prefix="pixelpipe-faces-"))
+    run = secrets.token_hex(4)  # this run's names: no path repeats an earlier run's
+    # Decoders stop at the end of the image (JPEG's EOI, PNG's IEND): the bytes
+    # after it only make each file, and so its digest, its own.
+    for i, data in enumerate(sources.values()):
+        for j in range(repeats * len(sizes) * 2 + 1):
+            (directory / f"{run}-{i}-{j}").write_bytes(data + f"{run}-{j}".encode())
+    origin, origin_base = start_origin(directory)
+    server, base = start_pixelpipe(server_env(), workers=1)
+    worker = worker_pids(server.pid)[0]
+    print(
+        "\n`pixelpipe serve --workers 1`, nginx origin, one request at a time, "
+        f"median of {repeats}:"
+    )
+    print(
+        "\n| source | result | g:ce ms | g:sm ms | wall g:sm / g:ce "
+        "| g:ce CPU ms (mean) | g:sm CPU ms (mean) | CPU g:sm / g:ce |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    walls, cpus = [], []
+    try:
+        with httpx.Client(timeout=120) as client:
+
+            def request(path: str) -> tuple[float, float]:
+                cpu, started = cpu_seconds(worker), time.perf_counter()
+                answer = client.get(base + sign(path))
+                wall = time.perf_counter() - started
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{path}: {answer.status_code} {answer.text}")
+                return 1000 * wall, 1000 * (cpu_seconds(worker) - cpu)
+
+            for i, name in enumerate(sources):
+                request(f"/rs:fill:100:100/plain/{origin_base}/{run}-{i}-0@jpg")  # warm up
+                files = iter(range(1, repeats * len(sizes) * 2 + 1))
+                for size in sizes:
+                    found: dict[str, list[tuple[float, float]]] = {"ce": [], "sm": []}
+                    for _ in range(repeats):
+                        for gravity in ("ce", "sm"):
+                            source = f"{origin_base}/{run}-{i}-{next(files)}"
+                            path = f"/{size}/g:{gravity}/plain/{source}@jpg"
+                            found[gravity].append(request(path))
+                    # CPU is counted in clock ticks (10 ms): summed over the
+                    # repeats, then divided, where wall time takes the median.
+                    ce = [statistics.median(v[0] for v in found["ce"]), _mean(found["ce"])]
+                    sm = [statistics.median(v[0] for v in found["sm"]), _mean(found["sm"])]
+                    walls.append(sm[0] / ce[0])
+                    cpus.append(sm[1] / ce[1])
+                    print(
+                        f"| {name} | {size.removeprefix('rs:')} | {ce[0]:.0f} | {sm[0]:.0f} "
+                        f"| {walls[-1]:.2f} | {ce[1]:.0f} | {sm[1]:.0f} | {cpus[-1]:.2f} |"
+                    )
+    finally:
+        stop(server)
+        stop(origin)
+        shutil.rmtree(directory, ignore_errors=True)
+    print(
+        f"\nmedian g:sm / g:ce: wall {statistics.median(walls):.2f}, "
+        f"CPU {statistics.median(cpus):.2f}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, required=True)
@@ -268,7 +359,12 @@ def main() -> int:
     parser.add_argument("--candidates-only", action="store_true")
     parser.add_argument("--detector-swap", action="store_true", help="g:sm with the LBP cascade")
     parser.add_argument("--threads", help="cost tables per OpenCV thread count, e.g. 1,2")
+    parser.add_argument("--served", action="store_true", help="only the crops through the server")
+    parser.add_argument("--repeats", type=int, default=7, help="requests per cell with --served")
     args = parser.parse_args()
+    if args.served:
+        served(args.corpus, args.repeats)
+        return 0
     photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
     if args.heldout:
         photos += sorted(p for p in args.heldout.iterdir() if p.suffix in (".jpg", ".png"))
