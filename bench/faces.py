@@ -294,8 +294,9 @@ def served(corpus: Path, repeats: int) -> None:
     run = secrets.token_hex(4)  # this run's names: no path repeats an earlier run's
     # Decoders stop at the end of the image (JPEG's EOI, PNG's IEND): the bytes
     # after it only make each file, and so its digest, its own.
+    per_source = 1 + repeats * len(sizes) * 2  # a warm-up, then every crop's own
     for i, data in enumerate(sources.values()):
-        for j in range(repeats * len(sizes) * 2 + 1):
+        for j in range(per_source):
             (directory / f"{run}-{i}-{j}").write_bytes(data + f"{run}-{j}".encode())
     origin, origin_base = start_origin(directory)
     server, base = start_pixelpipe(server_env(), workers=1)
@@ -323,7 +324,7 @@ def served(corpus: Path, repeats: int) -> None:
 
             for i, name in enumerate(sources):
                 request(f"/rs:fill:100:100/plain/{origin_base}/{run}-{i}-0@jpg")  # warm up
-                files = iter(range(1, repeats * len(sizes) * 2 + 1))
+                files = iter(range(1, per_source))
                 for size in sizes:
                     found: dict[str, list[tuple[float, float]]] = {"ce": [], "sm": []}
                     for _ in range(repeats):

@@ -170,12 +170,12 @@ def footprint_of(
         + encoder
         + convolution
         + detection
-        + _attention_bytes(options, plan, load_w * load_h) * bands * per_band * frames
+        + _attention_pixels(options, plan, load_w * load_h) * bands * per_band * frames
         + filters
     )
 
 
-def _attention_bytes(options: ProcessingOptions, plan: Plan, loaded_pixels: int) -> int:
+def _attention_pixels(options: ProcessingOptions, plan: Plan, loaded_pixels: int) -> int:
     """Pixels libvips' attention crop (g:sm, or detection that found nothing)
     holds in memory: a copy of its input, the loaded picture for a smart
     `crop`, the resized one for a smart fill (steps._crop_by_gravity)."""
