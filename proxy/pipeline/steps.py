@@ -37,6 +37,7 @@ from proxy.pipeline.thumbor_filters import (
     percent_of_255,
     split_alpha,
 )
+from proxy.pipeline.trim_box import find_trim
 
 WHITE = (255, 255, 255)
 MAGENTA = (255, 0, 255)  # imgproxy's transparency key for trim
@@ -100,6 +101,8 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     settings = options.trim
     if settings is None:
         return image
+    # The search reads the whole picture: the loader decodes it into memory
+    # once (random access), and the steps then read the part kept from there.
     search = image
     if image.hasalpha():
         search = image.flatten(background=list(MAGENTA))
@@ -107,9 +110,7 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
         left, top, width, height = _thumbor_trim_box(search, settings)
     else:
         colour = settings.colour or tuple(search(0, 0)[:3])
-        left, top, width, height = search.find_trim(
-            threshold=settings.threshold, background=list(colour)
-        )
+        left, top, width, height = find_trim(search, settings.threshold, colour)
     if width == 0 or height == 0:
         return image  # all background: keep the image rather than nothing
     if settings.equal_horizontal:

@@ -1,0 +1,75 @@
+"""imgproxy's trim: libvips' find_trim box, searched from the edges inward
+(proxy/pipeline/trim_box.py), and what a trimming job holds in memory."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pyvips
+
+from proxy.pipeline.trim_box import find_trim
+from tests.conftest import signed
+from tests.images import decode, encode, mean_abs_difference, photo_like
+from tests.servers import Origin
+
+
+def scattered(rng: random.Random) -> tuple[pyvips.Image, float, tuple[float, ...]]:
+    """A background with a few rectangles and specks (some a median removes),
+    grey or colour, 8- or 16-bit, long and thin or square; a threshold and the
+    background to search for (now and then not the picture's own)."""
+    width, height = rng.randint(3, 300), rng.randint(3, 300)
+    if rng.random() < 0.3:
+        height = rng.randint(3, 8)
+    bands = rng.choice([1, 3])
+    top = 65535 if rng.random() < 0.25 else 255
+    background = [rng.choice([top, 0, rng.randint(0, top)]) for _ in range(bands)]
+    image = pyvips.Image.black(width, height, bands=bands) + background
+    for _ in range(rng.randint(0, 4)):
+        colour = [rng.randint(0, top) for _ in range(bands)]
+        left, up = rng.randint(0, width - 1), rng.randint(0, height - 1)
+        image = image.draw_rect(colour, left, up, rng.randint(1, width), rng.randint(1, height))
+    for _ in range(rng.randint(0, 20)):
+        colour = [rng.randint(0, top) for _ in range(bands)]
+        left, up = rng.randint(0, width - 1), rng.randint(0, height - 1)
+        image = image.draw_rect(colour, left, up, rng.randint(1, 3), rng.randint(1, 3), fill=True)
+    image = image.cast("ushort" if top > 255 else "uchar").copy_memory()
+    threshold = rng.choice([0, 5, 10, 40, 300])
+    if rng.random() < 0.2:
+        background = [rng.randint(0, top) for _ in range(bands)]
+    return image, threshold, tuple(float(b) for b in background)
+
+
+def test_the_edge_search_finds_libvips_box() -> None:
+    """120 seeded pictures: the box is libvips' find_trim's to the pixel, and
+    both call a picture that is all background empty."""
+    rng = random.Random(20261130)
+    for _ in range(120):
+        image, threshold, background = scattered(rng)
+        expected = tuple(image.find_trim(threshold=threshold, background=list(background)))
+        found = find_trim(image, threshold, background)
+        if 0 in expected[2:]:
+            assert 0 in found[2:], (image.width, image.height, threshold, expected, found)
+        else:
+            assert found == expected, (image.width, image.height, threshold, expected, found)
+
+
+def test_a_product_on_white_is_trimmed_to_itself(
+    origin: Origin, client: httpx.Client, pixelpipe: str
+) -> None:
+    """A 3000x2000 JPEG: a photograph on white with margins of different
+    widths. t:10 answers the photograph (its size, its pixels), and a picture
+    without margins comes back whole."""
+    photo = photo_like(1400, 900, seed=7)
+    canvas = pyvips.Image.black(3000, 2000, bands=3).new_from_image([255, 255, 255]).cast("uchar")
+    product = canvas.insert(photo, 700, 300).copy(interpretation="srgb")
+    url = origin.add("/trim/product.jpg", encode(product, "jpg", Q=95), "image/jpeg")
+    answer = client.get(pixelpipe + signed(f"/t:10/plain/{url}@png"))
+    assert answer.status_code == 200, answer.text
+    trimmed = decode(answer.content)
+    assert abs(trimmed.width - 1400) <= 2 and abs(trimmed.height - 900) <= 2
+    own = photo.crop(0, 0, min(1400, trimmed.width), min(900, trimmed.height))
+    assert mean_abs_difference(trimmed.crop(0, 0, own.width, own.height)[:3], own) < 3
+    bleed = origin.add("/trim/bleed.jpg", encode(photo, "jpg", Q=95), "image/jpeg")
+    whole = decode(client.get(pixelpipe + signed(f"/t:10/plain/{bleed}@png")).content)
+    assert (whole.width, whole.height) == (1400, 900)
