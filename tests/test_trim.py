@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import httpx
 import pyvips
 
 from proxy.pipeline.trim_box import find_trim
 from tests.conftest import signed
+from tests.footprints import assert_under_estimates
 from tests.images import decode, encode, mean_abs_difference, photo_like
 from tests.servers import Origin
 
@@ -73,3 +75,13 @@ def test_a_product_on_white_is_trimmed_to_itself(
     bleed = origin.add("/trim/bleed.jpg", encode(photo, "jpg", Q=95), "image/jpeg")
     whole = decode(client.get(pixelpipe + signed(f"/t:10/plain/{bleed}@png")).content)
     assert (whole.width, whole.height) == (1400, 900)
+
+
+def test_trimming_jobs_stay_under_their_footprint(tmp_path: Path) -> None:
+    """A trimming job decodes the whole picture whatever the result's size
+    and searches it: on a 10 MP JPEG its peak stays under the estimate
+    admission reserves (imgproxy's t: and thumbor's trim)."""
+    assert_under_estimates(
+        tmp_path,
+        ["t:10/rs:fit:300:300", "t:10/rs:fit:1200:1200", "trim/300x300/filters:quality(80)"],
+    )
