@@ -188,7 +188,7 @@ def _trim_search_bytes(
     float (trim_box), and a second decode's worth. Trim jobs on a 10 MP JPEG
     (30 MB decoded) peaked at 31-99 MB measured two runs back to back
     (tests/test_trim.py), as they did before the search was rewritten; the
-    high ones are a second full-size buffer, from the loader's random access."""
+    high ones are about a second full-size buffer (not traced to its owner)."""
     if options.trim is None:
         return 0
     return (LARGEST_STRIP + 2) * max(width, height) * bands * 4 + decoded

@@ -31,7 +31,8 @@ def find_trim(
 ) -> tuple[int, int, int, int]:
     """left, top, width and height of what is not background, as libvips'
     find_trim answers them (an image without alpha; width and height 0 when
-    it is all background). Read `image` from memory: it is read in strips."""
+    it is all background). `image` is read in strips, some rows twice: it
+    should be cheap to read again, as the loader's random-access decode is."""
     width, height = image.width, image.height
     if width < 3 or height < 3:  # no 3x3 window fits: libvips' own answer (its error)
         return tuple(image.find_trim(threshold=threshold, background=list(background)))
