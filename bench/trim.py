@@ -15,10 +15,7 @@ on a white canvas with margins of different widths, and a blank canvas.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import pyvips  # noqa: E402
 
+from bench.faces import median_ms  # noqa: E402
 from proxy.app import configure_libvips  # noqa: E402
 from proxy.options import ParserConfig, parse_options  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, process_image  # noqa: E402
@@ -33,15 +31,6 @@ from proxy.pipeline.trim_box import find_trim  # noqa: E402
 from proxy.settings import Settings  # noqa: E402
 
 WHITE = (255.0, 255.0, 255.0)
-
-
-def median_ms(work: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
 
 
 def pictures(corpus: Path) -> dict[str, bytes]:
