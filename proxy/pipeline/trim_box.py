@@ -6,8 +6,10 @@ differs from the background. Here the same arithmetic (3x3 median, absolute
 difference from the background, more than the threshold in any band) runs on
 strips taken from each edge in turn, and stops at the first row or column
 that holds a foreground pixel, so a picture without margins costs four thin
-strips. A strip whose pixels are all background is passed without its median
-(a median lies between its window's values), so a margin costs one cheap pass.
+strips. A median lies between its window's values, so it is taken only
+within a pixel of pixels that are off the background themselves: a margin
+costs one cheap pass, and a strip that meets the subject pays a median only
+around it.
 
 Each strip is filtered with one row (or column) of its neighbours around it,
 so its median is the whole picture's: libvips' median extends only the
@@ -17,9 +19,9 @@ is therefore libvips' to the pixel (tests/test_trim.py compares them).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import pyvips
 
 FIRST_STRIP = 8  # rows or columns: a picture without margins stops here
@@ -37,37 +39,41 @@ def find_trim(
     if width < 3 or height < 3:  # no 3x3 window fits: libvips' own answer (its error)
         return tuple(image.find_trim(threshold=threshold, background=list(background)))
 
-    def foreground(left: int, top: int, right: int, bottom: int) -> pyvips.Image | None:
-        """The find_trim mask of [left, right) x [top, bottom), as of the whole
-        picture; None when it is all background."""
+    def hits(left: int, top: int, right: int, bottom: int) -> tuple[list[bool], list[bool]]:
+        """Which columns of [left, right) and rows of [top, bottom) hold a pixel
+        of find_trim's mask, as of the whole picture."""
+        columns, rows = [False] * (right - left), [False] * (bottom - top)
         x0, x1 = _with_neighbours(left, right, width)
         y0, y1 = _with_neighbours(top, bottom, height)
-        region = image.crop(x0, y0, x1 - x0, y1 - y0)
-        # A median lies between its window's values: where no pixel is off the
-        # background, no median is either, and a margin costs one cheap pass.
-        if not _differs(region, threshold, background).max():
-            return None
-        mask = _differs(region.median(3), threshold, background)
-        return mask.crop(left - x0, top - y0, right - left, bottom - top)
+        raw_columns, raw_rows = _projections(
+            _differs(image.crop(x0, y0, x1 - x0, y1 - y0), threshold, background)
+        )
+        if not any(raw_rows):
+            return columns, rows
+        # A median lies between its window's values, so it leaves the
+        # background only within a pixel of a pixel that does: the median is
+        # taken there alone (a margin costs one cheap pass, no median).
+        wx0, wx1 = _around(raw_columns, x0, left, right)
+        wy0, wy1 = _around(raw_rows, y0, top, bottom)
+        if wx0 < wx1 and wy0 < wy1:
+            mx0, mx1 = _with_neighbours(wx0, wx1, width)
+            my0, my1 = _with_neighbours(wy0, wy1, height)
+            median = image.crop(mx0, my0, mx1 - mx0, my1 - my0).median(3)
+            mask = _differs(median, threshold, background)
+            found = mask.crop(wx0 - mx0, wy0 - my0, wx1 - wx0, wy1 - wy0)
+            columns[wx0 - left : wx1 - left], rows[wy0 - top : wy1 - top] = _projections(found)
+        return columns, rows
 
-    def rows_hit(left: int, top: int, right: int, bottom: int) -> list[bool]:
-        mask = foreground(left, top, right, bottom)
-        return [False] * (bottom - top) if mask is None else _nonzero(mask.project()[1])
-
-    def columns_hit(left: int, top: int, right: int, bottom: int) -> list[bool]:
-        mask = foreground(left, top, right, bottom)
-        return [False] * (right - left) if mask is None else _nonzero(mask.project()[0])
-
-    top = _first(height, lambda start, end: rows_hit(0, start, width, end))
+    top = _first(height, lambda start, end: hits(0, start, width, end)[1])
     if top is None:
         return 0, 0, 0, 0
     last = _first(
-        height - top, lambda start, end: rows_hit(0, height - end, width, height - start)[::-1]
+        height - top, lambda start, end: hits(0, height - end, width, height - start)[1][::-1]
     )
     bottom = height - (last or 0)
-    left = _first(width, lambda start, end: columns_hit(start, top, end, bottom)) or 0
+    left = _first(width, lambda start, end: hits(start, top, end, bottom)[0]) or 0
     last = _first(
-        width - left, lambda start, end: columns_hit(width - end, top, width - start, bottom)[::-1]
+        width - left, lambda start, end: hits(width - end, top, width - start, bottom)[0][::-1]
     )
     right = width - (last or 0)
     return left, top, right - left, bottom - top
@@ -100,6 +106,18 @@ def _first(length: int, hits: Callable[[int, int], list[bool]]) -> int | None:
     return None
 
 
-def _nonzero(sums: pyvips.Image) -> list[bool]:
-    values = sums.cast("uint").write_to_memory()
-    return [value != 0 for value in struct.unpack(f"<{len(values) // 4}I", values)]
+def _around(hit: list[bool], offset: int, start: int, end: int) -> tuple[int, int]:
+    """The span of the hits (indices from `offset`) and a pixel either side,
+    within [start, end)."""
+    first = offset + hit.index(True) - 1
+    last = offset + len(hit) - hit[::-1].index(True) + 1
+    return max(start, first), min(end, last)
+
+
+def _projections(mask: pyvips.Image) -> tuple[list[bool], list[bool]]:
+    """Whether each column, and each row, of a mask holds a set pixel. (numpy
+    reads a strip's mask in a few ms where libvips' project took 30.)"""
+    pixels = np.ndarray(
+        buffer=mask.write_to_memory(), dtype=np.uint8, shape=(mask.height, mask.width)
+    )
+    return pixels.any(axis=0).tolist(), pixels.any(axis=1).tolist()
