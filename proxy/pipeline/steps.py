@@ -12,7 +12,6 @@ Steps that have nothing to do return the image unchanged.
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,7 +36,7 @@ from proxy.pipeline.thumbor_filters import (
     percent_of_255,
     split_alpha,
 )
-from proxy.pipeline.trim_box import find_trim
+from proxy.pipeline.trim_box import find_trim, projections
 
 WHITE = (255, 255, 255)
 MAGENTA = (255, 0, 255)  # imgproxy's transparency key for trim
@@ -133,9 +132,7 @@ def _thumbor_trim_box(image: pyvips.Image, settings: Trim) -> tuple[int, int, in
     reference = colour(x, y)
     distance = ((colour - reference) ** 2).bandmean() * colour.bands
     mask = (distance > settings.threshold**2).ifthenelse(1, 0).cast("uchar")
-    columns, rows = mask.project()
-    across = struct.unpack(f"<{mask.width}I", columns.cast("uint").write_to_memory())
-    down = struct.unpack(f"<{mask.height}I", rows.cast("uint").write_to_memory())
+    across, down = projections(mask)
     if not any(across):
         return 0, 0, 0, 0
     left = next(i for i, v in enumerate(across) if v)

@@ -45,7 +45,7 @@ def find_trim(
         columns, rows = [False] * (right - left), [False] * (bottom - top)
         x0, x1 = _with_neighbours(left, right, width)
         y0, y1 = _with_neighbours(top, bottom, height)
-        raw_columns, raw_rows = _projections(
+        raw_columns, raw_rows = projections(
             _differs(image.crop(x0, y0, x1 - x0, y1 - y0), threshold, background)
         )
         if not any(raw_rows):
@@ -61,7 +61,7 @@ def find_trim(
             median = image.crop(mx0, my0, mx1 - mx0, my1 - my0).median(3)
             mask = _differs(median, threshold, background)
             found = mask.crop(wx0 - mx0, wy0 - my0, wx1 - wx0, wy1 - wy0)
-            columns[wx0 - left : wx1 - left], rows[wy0 - top : wy1 - top] = _projections(found)
+            columns[wx0 - left : wx1 - left], rows[wy0 - top : wy1 - top] = projections(found)
         return columns, rows
 
     top = _first(height, lambda start, end: hits(0, start, width, end)[1])
@@ -114,7 +114,7 @@ def _around(hit: list[bool], offset: int, start: int, end: int) -> tuple[int, in
     return max(start, first), min(end, last)
 
 
-def _projections(mask: pyvips.Image) -> tuple[list[bool], list[bool]]:
+def projections(mask: pyvips.Image) -> tuple[list[bool], list[bool]]:
     """Whether each column, and each row, of a mask holds a set pixel. (numpy
     reads a strip's mask in a few ms where libvips' project took 30.)"""
     pixels = np.ndarray(
