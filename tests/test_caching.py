@@ -38,7 +38,7 @@ async def _many(base: str, path: str, count: int) -> list[httpx.Response]:
 
 
 def test_fifty_identical_requests_cost_one_fetch_and_one_pipeline_run(origin: Origin) -> None:
-    # The four requests must all arrive while the one download is in flight:
+    # The fifty requests must all arrive while the one download is in flight:
     # a second's delay leaves room for a busy CI machine (0.3 s was tight).
     url = origin.add(f"/coalesce/{next(_names)}.jpg", IMAGE, delay=1.0)
     path = signed(f"/rs:fill:50:50/plain/{url}")

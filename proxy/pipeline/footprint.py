@@ -176,19 +176,21 @@ def footprint_of(
         + convolution
         + detection
         + _attention_pixels(options, plan, load_w * load_h) * bands * per_band * frames
-        + _trim_search_bytes(options, load_w, load_h, bands, decoded)
+        + _trim_bytes(options, load_w, load_h, bands, decoded)
         + filters
     )
 
 
-def _trim_search_bytes(
+def _trim_bytes(
     options: ProcessingOptions, width: int, height: int, bands: int, decoded: int
 ) -> int:
-    """What trimming holds besides one decode: the search's widest strip in
-    float (trim_box), and a second decode's worth. Trim jobs on a 10 MP JPEG
-    (30 MB decoded) peaked at 31-99 MB measured two runs back to back
-    (tests/test_trim.py), as they did before the search was rewritten; the
-    high ones are about a second full-size buffer (not traced to its owner)."""
+    """What trimming holds besides one decode: an allowance for the search's
+    widest strip (trim_box reads its masks a byte a pixel, libvips' region
+    buffers besides; counted at float width), and a second decode's worth.
+    Trim jobs on a 10 MP JPEG (30 MB decoded) peaked at 31-99 MB measured two
+    runs back to back (tests/test_trim.py), as they did before the search was
+    rewritten; the high ones are about a second full-size buffer (not traced
+    to its owner)."""
     if options.trim is None:
         return 0
     return (LARGEST_STRIP + 2) * max(width, height) * bands * 4 + decoded
