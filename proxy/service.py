@@ -544,6 +544,11 @@ class ImageService:
                     stop.set()
                     self.jobs_stopped += 1
                     await asyncio.wait([running])
+                    if not running.cancelled():
+                        # Read on purpose and dropped: a stopped run ends in
+                        # Interrupted, which nobody needs; unread, asyncio logs
+                        # it as an ERROR with a traceback once per stopped job.
+                        running.exception()
                     raise
                 finally:
                     MEMORY_RESERVED.dec(reserved)
