@@ -284,7 +284,14 @@ def configure_logging(settings: Settings) -> None:
     are looked up for every record unless turned off (the logging HOWTO's
     "Optimization" section names these switches). Our formats print none of them.
     """
-    logging.config.dictConfig(logging_config(settings))
+    config = logging_config(settings)
+    # uvicorn applies the same config before the app starts, and dictConfig
+    # replaces a logger's handlers but adds to its filters: without this the
+    # libvips filter ran twice, counting and annotating each warning twice.
+    for name in config["loggers"]:
+        for old in list(logging.getLogger(name).filters):
+            logging.getLogger(name).removeFilter(old)
+    logging.config.dictConfig(config)
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

@@ -425,3 +425,6 @@ def test_libvips_warnings_are_counted_not_logged_per_image(
     # At most once per worker, each a JSON line saying that repeats are counted.
     assert 1 <= len(lines) <= 2, lines
     assert all(json.loads(line)["level"] == "warning" for line in lines)
+    # The filter runs once per record (uvicorn's dictConfig and the app's both
+    # configure logging, and dictConfig adds a logger's filters to those it has).
+    assert all(json.loads(line)["message"].count("repeats are counted") == 1 for line in lines)
