@@ -76,7 +76,7 @@ from proxy.negotiate import CLIENT_HINT_HEADERS, NegotiationPolicy, negotiate
 from proxy.observability import RequestRecord, current, format_label
 from proxy.options import ParserConfig, ProcessingOptions, parse_options
 from proxy.options.formats import CONTENT_TYPES, EXTENSIONS
-from proxy.options.thumbor import looks_like_thumbor, parse_thumbor
+from proxy.options.thumbor import asks_thumbor_options, looks_like_thumbor, parse_thumbor
 from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
@@ -95,6 +95,11 @@ from signing.thumbor import thumbor_verify
 log = logging.getLogger("pixelpipe")
 
 T = TypeVar("T")
+
+THUMBOR_OFF = (
+    "a thumbor URL? thumbor URLs are off:"
+    " set PIXELPIPE_THUMBOR_KEY or PIXELPIPE_THUMBOR_ALLOW_UNSAFE"
+)
 
 # Remembered parses of raw paths (and negotiated variants' keys): ~1.8 KB each,
 # so this bounds them at ~15 MB per worker; hot paths stay, a long tail re-parses.
@@ -179,6 +184,10 @@ class ImageService:
         try:
             return self._parse_imgproxy(raw_path), False
         except (InvalidURL, InvalidSignature) as refused:
+            if not self.thumbor_on and _reads_as_thumbor(raw_path):
+                # A thumbor user moving over would otherwise read only
+                # imgproxy's complaint about a path it never meant.
+                raise type(refused)(f"{refused.reason} ({THUMBOR_OFF})") from None
             if not self.thumbor_on or prefix:
                 raise
             try:
@@ -637,3 +646,8 @@ def production_headers(processed: ProcessedImage) -> tuple[tuple[str, str], ...]
 def _stoppable(stop: threading.Event, carried: object, work: Callable[..., T], *args: object) -> T:
     with stoppable(stop), tracing.inside(carried), tracing.span("process"):
         return work(*args)
+
+
+def _reads_as_thumbor(raw_path: str) -> bool:
+    """A thumbor path, its signature aside (unchecked: thumbor's dialect is off)."""
+    return looks_like_thumbor(raw_path) and asks_thumbor_options(split_signature(raw_path)[1])

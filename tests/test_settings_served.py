@@ -93,6 +93,26 @@ def imgproxy_names(origin: Origin) -> Iterator[str]:
 BEARER = {"authorization": f"Bearer {FAKE_SECRET}"}
 
 
+def test_a_thumbor_url_says_thumbor_is_off(strict: str, photo: str) -> None:
+    # No THUMBOR_KEY or THUMBOR_ALLOW_UNSAFE: imgproxy's dialect refuses the
+    # path as before (same status), and the reason says what would open it.
+    hint = (
+        " (a thumbor URL? thumbor URLs are off:"
+        " set PIXELPIPE_THUMBOR_KEY or PIXELPIPE_THUMBOR_ALLOW_UNSAFE)\n"
+    )
+    with httpx.Client(timeout=30, headers=BEARER) as client:
+        for path in (f"/unsafe/300x200/smart/{photo}", f"/{'A' * 27}=/fit-in/80x60/{photo}"):
+            refused = client.get(base_url := strict + path)
+            assert (refused.status_code, refused.text) == (403, "invalid signature" + hint), (
+                base_url
+            )
+        # Not a thumbor path: imgproxy's reason alone.
+        plain = client.get(strict + "/unsafe/bogus:1/plain/" + photo)
+        assert (plain.status_code, plain.text) == (403, "invalid signature\n")
+        answered = client.get(strict + signed(f"/w:50/plain/{photo}"))
+        assert answered.status_code == 200 and decode(answered.content).width == 50
+
+
 @pytest.mark.parametrize("server", ["strict", "imgproxy_names"])
 def test_secret_needs_the_bearer_token(
     server: str, request: pytest.FixtureRequest, photo: str

@@ -93,6 +93,16 @@ def looks_like_thumbor(raw_path: str) -> bool:
     return _THUMBOR_SIGNATURE.match(raw_path) is not None
 
 
+def asks_thumbor_options(path: str) -> bool:
+    """A path after its signature that uses thumbor's own syntax (a size,
+    fit-in, a crop, an alignment, smart, trim, meta or filters) before its
+    image: thumbor's reading, since an imgproxy path matches only as an image."""
+    found = _PATH.fullmatch(path.lstrip("/"))
+    return found is not None and any(
+        value for name, value in found.groupdict().items() if name != "image"
+    )
+
+
 def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     """A thumbor path after its signature ("fit-in/300x200/example.com/a.jpg")."""
     found = _PATH.fullmatch(path.lstrip("/"))
