@@ -18,6 +18,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+import proxy.pipeline.encode as encoding
+from proxy.pipeline.encode import EncodeRequest, EncoderSettings, encode_result
+from proxy.pipeline.interrupt import Interrupted, stoppable
 from tests.conftest import make_settings, signed
 from tests.images import decode, encode, gradient
 from tests.servers import Origin, running_apps, serve_pixelpipe
@@ -111,3 +114,26 @@ def test_a_shared_job_goes_on_while_someone_waits(origin: Origin) -> None:
         assert answer.status_code == 200 and decode(answer.content).width == 40
         service = service_of(base)
         assert service.result_flights.abandoned == 0 and service.jobs_stopped == 0
+
+
+def test_no_encode_starts_after_a_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An encoder's own work (libaom, x265, libjxl) has no callback to stop it:
+    # a run of several encodes ends between them. Here the hang-up lands during
+    # the first of a byte budget's encodes (the wrapper sets the stop as that
+    # encode ends, where a real hang-up's timing cannot be chosen).
+    stop = threading.Event()
+    real = encoding.encode
+    encodes: list[int] = []
+
+    def hung_up_during(*args: object, **kwargs: object) -> bytes:
+        data = real(*args, **kwargs)  # type: ignore[arg-type]
+        encodes.append(len(data))
+        stop.set()
+        return data
+
+    monkeypatch.setattr(encoding, "encode", hung_up_during)
+    image = decode(encode(gradient(320, 240), "png")).copy_memory()
+    request = EncodeRequest(format="avif", quality=80, keep="none", max_bytes=200)
+    with stoppable(stop), pytest.raises(Interrupted):
+        encode_result(image, request, EncoderSettings())
+    assert len(encodes) == 1

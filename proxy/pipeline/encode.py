@@ -23,6 +23,7 @@ from proxy.pipeline.auto_quality import (
 )
 from proxy.pipeline.bitmaps import bmp_bytes, ico_bytes
 from proxy.pipeline.foreign_save import JXL_EFFORT, heic_bytes, jxl_bytes
+from proxy.pipeline.interrupt import check as check_not_stopped
 from proxy.pipeline.load import decode_result
 
 if TYPE_CHECKING:
@@ -195,6 +196,7 @@ class _Counter:
 
     def probe(self, sample: pyvips.Image, quality: int, pixels: int) -> bytes:
         """quality:auto's probe of a sample, encoded as an image of `pixels` would be."""
+        check_not_stopped()
         self.count += 1
         return encode(
             sample,
@@ -207,6 +209,10 @@ class _Counter:
         )
 
     def encode(self, image: pyvips.Image, quality: int, lossless: bool = False) -> bytes:
+        # A stop reaches libvips' pixels, not an encoder's own work (libaom,
+        # x265 and libjxl run seconds on a large picture without a callback):
+        # a run with several encodes (quality:auto, max_bytes) ends between them.
+        check_not_stopped()
         self.count += 1
         self.last = encode(
             image, self.request.format, quality, self.request.keep, self.settings, lossless
