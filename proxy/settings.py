@@ -512,9 +512,14 @@ class Settings:
             if self.imgproxy_unsigned
             else "imgproxy URLs refused (no PIXELPIPE_KEY/PIXELPIPE_SALT)"
         )
-        thumbor = "thumbor URLs signed (THUMBOR_KEY)" if self.thumbor_key else "thumbor URLs off"
-        if self.thumbor_allow_unsafe:
-            thumbor += ", thumbor /unsafe/ URLs NOT signed (THUMBOR_ALLOW_UNSAFE)"
+        if self.thumbor_key:
+            thumbor = "thumbor URLs signed (THUMBOR_KEY)"
+            if self.thumbor_allow_unsafe:
+                thumbor += ", and /unsafe/ ones NOT signed (THUMBOR_ALLOW_UNSAFE)"
+        elif self.thumbor_allow_unsafe:
+            thumbor = "thumbor URLs only /unsafe/, NOT signed (THUMBOR_ALLOW_UNSAFE)"
+        else:
+            thumbor = "thumbor URLs off"
         return f"URL signatures: {imgproxy}; {thumbor}"
 
     @property

@@ -143,6 +143,15 @@ def test_documentation_style_urls_against_a_real_origin(
         ),
         ({}, 200, "imgproxy URLs NOT signed"),  # no key at all: open, as imgproxy, and said
         ({"PIXELPIPE_KEY": KEY, "PIXELPIPE_SALT": SALT}, 403, "imgproxy URLs signed (1 key pair)"),
+        (
+            {
+                "PIXELPIPE_KEY": KEY,
+                "PIXELPIPE_SALT": SALT,
+                "PIXELPIPE_THUMBOR_ALLOW_UNSAFE": "true",
+            },
+            403,
+            "thumbor URLs only /unsafe/, NOT signed (THUMBOR_ALLOW_UNSAFE)",
+        ),
     ],
 )
 def test_signing_is_all_or_nothing(
