@@ -22,6 +22,8 @@ Every photograph is fit in SIZE x SIZE by pixelpipe's own pipeline (as
    libheif's default) at the default speed, measured as in 1 and also by
    SSIMULACRA2: the bytes at each image's JPEG q80 SSIMULACRA2, so a tuning
    that buys SSIM with what the eye sees shows here.
+5. `--heic-presets default,medium,fast`: HEIC's x265 presets, measured as in 1
+   (HEIC at qualities 20-90).
 
 SSIM is pixelpipe's (luma, what /info reports). No network is used.
 """
@@ -46,6 +48,7 @@ from proxy.app import configure_libvips  # noqa: E402
 from proxy.options import ParserConfig, parse_options, split_path  # noqa: E402
 from proxy.pipeline.auto_quality import quality_sample  # noqa: E402
 from proxy.pipeline.encode import EncoderSettings, encode  # noqa: E402
+from proxy.pipeline.foreign_save import heic_bytes  # noqa: E402
 from proxy.pipeline.load import decode_result  # noqa: E402
 from proxy.pipeline.metrics import comparable, ssim  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, _render  # noqa: E402
@@ -205,6 +208,25 @@ def tunes(photos: list[Path], speed: int, names: list[str]) -> None:
         )
 
 
+def heic_presets(photos: list[Path], names: list[str]) -> None:
+    """HEIC's x265 presets (`default` is libheif's, "slow", which the server
+    uses), measured as in against_jpeg."""
+    anchor = anchored(photos)
+    print("\n| x265 preset | fewer bytes than JPEG q80 at its SSIM | median encode ms (q60) |")
+    print("|---|---:|---:|")
+    for name in names:
+        preset = None if name == "default" else name
+        total, _, seconds = bytes_at_jpeg_scores(
+            anchor,
+            lambda image, quality, preset=preset: heic_bytes(image, quality, preset=preset),
+            range(20, 91, 10),
+        )
+        print(
+            f"| {name} | {100 * (1 - total / anchor.jpeg_total):.1f}% | {1000 * seconds:.0f} |",
+            flush=True,
+        )
+
+
 def probe_ratios(photos: list[Path], speeds: list[int]) -> None:
     print("\n| AVIF_SPEED | probe (speed 9) bytes / the speed's bytes, median | 300 px | 1200 px |")
     print("|---:|---:|---:|---:|")
@@ -244,12 +266,16 @@ def main() -> int:
     parser.add_argument("--probes-only", action="store_true")
     parser.add_argument("--bit-depth", action="store_true", help="8- against 10-bit AV1 only")
     parser.add_argument("--tunes", help="libaom tunings only, e.g. unset,iq,ssim,psnr")
+    parser.add_argument("--heic-presets", help="HEIC's x265 presets only, e.g. default,medium")
     args = parser.parse_args()
     configure_libvips()
     photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
     speeds = [int(speed) for speed in args.speeds.split(",")]
     if args.tunes:
         tunes(photos, EncoderSettings().avif_speed, args.tunes.split(","))
+        return 0
+    if args.heic_presets:
+        heic_presets(photos, args.heic_presets.split(","))
         return 0
     if args.bit_depth:
         bit_depths(photos, EncoderSettings().avif_speed)

@@ -102,10 +102,8 @@ def test_a_thumbor_url_says_thumbor_is_off(strict: str, photo: str) -> None:
     )
     with httpx.Client(timeout=30, headers=BEARER) as client:
         for path in (f"/unsafe/300x200/smart/{photo}", f"/{'A' * 27}=/fit-in/80x60/{photo}"):
-            refused = client.get(base_url := strict + path)
-            assert (refused.status_code, refused.text) == (403, "invalid signature" + hint), (
-                base_url
-            )
+            refused = client.get(strict + path)
+            assert (refused.status_code, refused.text) == (403, "invalid signature" + hint), path
         # Not a thumbor path: imgproxy's reason alone.
         plain = client.get(strict + "/unsafe/bogus:1/plain/" + photo)
         assert (plain.status_code, plain.text) == (403, "invalid signature\n")
