@@ -464,10 +464,10 @@ def _premultiplied(
 
 
 # libvips' gaussblur runs a mask 3.6 sigma wide over every pixel. On 1600x900
-# its integer path takes 230 ms at sigma 200 and, past its vector code, 9.2 s
+# its integer path takes 290 ms at sigma 250 and, past its vector code, 10.8 s
 # at 300 and minutes at 1000 (imgproxy's largest); in float (a picture with
 # alpha, premultiplied) 2.9 s already at 100. A Gaussian that wide is smooth
-# enough to compute on a copy shrunk by sigma / 16 and enlarged again: 32-50
+# enough to compute on a copy shrunk by sigma / 16 and enlarged again: 31-59
 # ms, within 1.4 levels of libvips' float result, edges included, where its
 # own integer result is within 1.7 (bench/blur.py, BENCHMARKS.md).
 BLUR_SHRINK_FROM = 100.0
