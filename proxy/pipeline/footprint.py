@@ -195,10 +195,10 @@ def _trim_bytes(
     69 KB over the estimate without it."""
     if options.trim is None:
         return 0
-    search = (LARGEST_STRIP + 2) * max(width, height) * bands * 4
+    working = (LARGEST_STRIP + 2) * max(width, height) * bands * 4
     if options.trim.thumbor_corner:
-        search += width * height
-    return search + decoded
+        working += width * height  # thumbor's whole mask
+    return working + decoded
 
 
 def _attention_pixels(options: ProcessingOptions, plan: Plan, loaded_pixels: int) -> int:
