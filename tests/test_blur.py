@@ -10,7 +10,7 @@ import pyvips
 
 from proxy.options import ParserConfig, parse_options
 from proxy.pipeline.process import ProcessingLimits, process_image
-from proxy.pipeline.steps import BLUR_SHRINK_FROM
+from proxy.pipeline.steps import BLUR_SHRINK_FROM, BLUR_SHRINK_FROM_NON_UCHAR
 from proxy.settings import Settings
 from tests.images import decode, encode, photo_like, solid, with_alpha
 
@@ -37,6 +37,18 @@ def test_a_wide_blur_keeps_alpha_premultiplied() -> None:
     source = with_alpha(photo_like(240, 180), 128)
     result = blurred_by_pixelpipe(source, 150)
     expected = source.premultiply().gaussblur(150, precision="float").unpremultiply()
+    assert (result.width, result.height, result.bands) == (240, 180, 4)
+    assert (result.cast("float") - expected).abs().max() <= 2.0
+
+
+@pytest.mark.parametrize("sigma", [BLUR_SHRINK_FROM_NON_UCHAR - 1, BLUR_SHRINK_FROM_NON_UCHAR, 50])
+def test_a_blur_with_alpha_shrinks_from_a_lower_sigma(sigma: float) -> None:
+    # Premultiplied pixels are float, which libvips convolves without its
+    # vector code: they take the shrunk copy from sigma 32, 8-bit ones from 100.
+    photo = photo_like(240, 180)
+    source = photo.bandjoin((photo[1] > 100).ifthenelse(255, 60).cast("uchar"))
+    result = blurred_by_pixelpipe(source, sigma)
+    expected = source.premultiply().gaussblur(sigma, precision="float").unpremultiply()
     assert (result.width, result.height, result.bands) == (240, 180, 4)
     assert (result.cast("float") - expected).abs().max() <= 2.0
 

@@ -1,9 +1,9 @@
 """A request nobody waits for stops its work: the client hangs up, or TIMEOUT passes.
 
-The work is a blur of sigma 99 over a 1600x1200 picture with alpha: just
-under the sigma where a blur is computed on a shrunk copy, and premultiplied,
-so libvips convolves in float at full size (about 5 s of CPU when left to
-finish). One processing thread and no queue: while that work runs,
+The work is a blur of sigma 31 over a 3200x2400 picture with alpha:
+premultiplied, so in float, and just under the sigma where such a blur is
+computed on a shrunk copy, so libvips convolves at full size (about 9 s of
+CPU on one thread when left to finish). One processing thread and no queue: while that work runs,
 any other image request is refused, so the next request being served shows
 the worker was freed. The bounds below are generous guards against a hang,
 not timings (those are in bench/).
@@ -27,12 +27,12 @@ from tests.conftest import make_settings, signed
 from tests.images import decode, encode, gradient, with_alpha
 from tests.servers import Origin, running_apps, serve_pixelpipe
 
-HEAVY = "/bl:99/plain/{}"
+HEAVY = "/bl:31/plain/{}"
 
 
 @pytest.fixture(scope="module")
 def photo(origin: Origin) -> str:
-    return origin.add("/deadline/photo.png", encode(with_alpha(gradient(1600, 1200), 200), "png"))
+    return origin.add("/deadline/photo.png", encode(with_alpha(gradient(3200, 2400), 200), "png"))
 
 
 @pytest.fixture(scope="module")
