@@ -215,6 +215,19 @@ def test_unsharp_masking_by_mode(pixelpipe: str, source: str, picture: pyvips.Im
     assert 0 < difference(mild) < difference(strong)
 
 
+def test_a_sharpen_past_libvips_range_is_its_strongest(
+    pixelpipe: str, source: str, picture: pyvips.Image, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # libvips' sharpen takes sigmas up to 10; past that it used to print a
+    # GLib-CRITICAL line and sharpen at its default 0.5, weaker than sh:10.
+    strongest = picture.sharpen(sigma=10).colourspace("srgb").cast("uchar")
+    for sigma in ("10", "20", "1000"):
+        same(fetch(pixelpipe, f"sh:{sigma}", source), strongest, tolerance=0)
+    mild = fetch(pixelpipe, "sh:0.5", source)
+    assert (mild.cast("int") - strongest.cast("int")).abs().max() > 10
+    assert "CRITICAL" not in capfd.readouterr().err
+
+
 def test_bad_effects_answer_404_and_the_next_is_served(pixelpipe: str, source: str) -> None:
     for bad, reason in [
         ("br:999", "invalid brightness arguments '999': expected a whole number from -255 to 255"),

@@ -106,6 +106,11 @@ def test_defaults() -> None:
         ("eth:1", {"enforce_thumbnail": True}),
         ("bl:2.5", {"blur": 2.5}),
         ("sharpen:0.7", {"sharpen": 0.7}),
+        # libvips' sharpen takes sigmas from 0.000001 to 10.
+        ("sh:10", {"sharpen": 10.0}),
+        ("sh:400", {"sharpen": 10.0}),
+        ("sh:0.0000001", {"sharpen": 0.000001}),
+        ("sh:0", {"sharpen": 0.0}),
         ("pix:8", {"pixelate": 8}),
         (
             "wm:0.5:re:10:10:0.2",
