@@ -94,7 +94,10 @@ def test_blur_and_sharpen_are_priced_before_any_work() -> None:
         return footprint_of(header, len(data), options, limits)
 
     plain = footprint(())
-    assert footprint(("bl:400",)) - plain > 50 * 1024 * 1024
+    # Up to sigma 99 libvips convolves 8-bit pixels at full size, holding the
+    # rows its mask spans; from 100 a shrunk copy, held whole but small.
+    assert footprint(("bl:99",)) - plain > 20 * 1024 * 1024
+    assert 0 < footprint(("bl:400",)) - plain < 1024 * 1024
     # sharpen's sigma stops at libvips' largest, 10.
     assert footprint(("sh:400",)) == footprint(("sh:10",)) < plain + 3 * 1024 * 1024
     assert footprint(("bl:1",)) - plain < 2 * 1024 * 1024

@@ -28,6 +28,7 @@ from proxy.pipeline.process import (
     source_header,
     upright_size,
 )
+from proxy.pipeline.steps import blur_shrink_factor, shrunk_blur_pixels
 from proxy.pipeline.thumbor_filters import working_bytes
 from proxy.pipeline.trim_box import LARGEST_STRIP
 from proxy.pipeline.watermark import TEXT_MARK_BYTES
@@ -149,7 +150,7 @@ def footprint_of(
     encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
         encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
-    convolution = _convolution_bytes(options, result_width, bands) * frames
+    convolution = _convolution_bytes(options, result_width, result_height, bands) * frames
     # thumbor's filters that hold pixels; autojpg() keeps a PNG's result to read its alpha.
     filters = working_bytes(options.adjustments, result_width, result_height, bands) * frames
     if options.png_to_jpeg and header.has_alpha:
@@ -214,14 +215,26 @@ def _attention_pixels(options: ProcessingOptions, plan: Plan, loaded_pixels: int
     return pixels
 
 
-def _convolution_bytes(options: ProcessingOptions, width: int, bands: int) -> int:
+def _convolution_bytes(options: ProcessingOptions, width: int, height: int, bands: int) -> int:
     """Blur and sharpen hold, per libvips thread, the rows their mask spans in float:
-    a sigma of 400 over 1600 px held ~116 MB more than a sigma of 10 (measured)."""
-    sigma = max(options.blur, options.sharpen)
-    if sigma <= 0:
-        return 0
-    rows = 2 * math.ceil(CONVOLUTION_ROWS_PER_SIGMA * sigma) + 1
-    return rows * width * bands * 4 * pyvips.concurrency_get()
+    a sigma of 400 over 1600 px held ~116 MB more than a sigma of 10 (measured).
+    A wide blur convolves a copy shrunk by its factor instead, which it holds
+    whole (steps.gaussian_blur; a picture with alpha is blurred premultiplied,
+    in float, which takes that path from a lower sigma)."""
+    threads = pyvips.concurrency_get()
+    held = 0
+    if options.sharpen > 0:
+        held += _mask_rows(options.sharpen) * width * threads
+    if options.blur > 0:
+        factor = blur_shrink_factor(options.blur, vectorised=bands < 4)
+        shrunk_width = math.ceil(width / factor)
+        held += _mask_rows(options.blur / factor) * shrunk_width * threads
+        held += shrunk_blur_pixels(width, height, options.blur, vectorised=bands < 4)
+    return held * bands * 4
+
+
+def _mask_rows(sigma: float) -> int:
+    return 2 * math.ceil(CONVOLUTION_ROWS_PER_SIGMA * sigma) + 1
 
 
 def _loaded_size(header: SourceHeader, width: int, height: int, shrink: float) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from proxy.options.model import (
     Watermark,
     WatermarkPosition,
 )
+from proxy.pipeline import interrupt
 from proxy.pipeline.effects import apply_effects, unsharp_applies, unsharp_mask
 from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
@@ -479,23 +480,50 @@ BLUR_SHRINK_STEP = 16.0
 BLUR_SHRINK_FROM_NON_UCHAR = 2 * BLUR_SHRINK_STEP
 
 
-def gaussian_blur(image: pyvips.Image, sigma: float) -> pyvips.Image:
-    """libvips' gaussblur(sigma), computed on a shrunk copy from BLUR_SHRINK_FROM
-    (8-bit pixels) or BLUR_SHRINK_FROM_NON_UCHAR (any other format)."""
-    vectorised = image.format == "uchar"
+def blur_shrink_factor(sigma: float, vectorised: bool) -> int:
+    """How far gaussian_blur shrinks its copy: 1 where it calls libvips' own
+    gaussblur at full size (`vectorised`: 8-bit pixels)."""
     if sigma < (BLUR_SHRINK_FROM if vectorised else BLUR_SHRINK_FROM_NON_UCHAR):
-        return image.gaussblur(sigma)
-    factor = int(sigma / BLUR_SHRINK_STEP)
+        return 1
+    return int(sigma / BLUR_SHRINK_STEP)
+
+
+def _blur_padding(sigma: float, factor: int) -> int:
     # The edges repeated as far as libvips' mask reaches (1.8 sigma at its
     # min_ampl of 0.2), in whole blocks: the shrunk copy's edges are then
     # averages of what libvips repeats at full size.
-    pad = factor * math.ceil(2 * sigma / factor)
+    return factor * math.ceil(2 * sigma / factor)
+
+
+def shrunk_blur_pixels(width: int, height: int, sigma: float, vectorised: bool) -> int:
+    """Pixels of the shrunk, blurred copy gaussian_blur holds in memory (float
+    bands) for a `width` x `height` picture; 0 where it makes none."""
+    factor = blur_shrink_factor(sigma, vectorised)
+    if factor == 1:
+        return 0
+    edges = 2 * _blur_padding(sigma, factor) // factor
+    return (math.ceil(width / factor) + edges) * (math.ceil(height / factor) + edges)
+
+
+def gaussian_blur(image: pyvips.Image, sigma: float) -> pyvips.Image:
+    """libvips' gaussblur(sigma), computed on a shrunk copy from BLUR_SHRINK_FROM
+    (8-bit pixels) or BLUR_SHRINK_FROM_NON_UCHAR (any other format)."""
+    factor = blur_shrink_factor(sigma, image.format == "uchar")
+    if factor == 1:
+        return image.gaussblur(sigma)
+    pad = _blur_padding(sigma, factor)
     width = factor * math.ceil(image.width / factor)
     height = factor * math.ceil(image.height / factor)
     padded = image.embed(pad, pad, width + 2 * pad, height + 2 * pad, extend="copy")
     # The block mean is already a blur of variance (factor^2 - 1) / 12.
     rest = math.sqrt(sigma * sigma - (factor * factor - 1) / 12) / factor
     blurred = padded.shrink(factor, factor).gaussblur(rest, precision="float")
+    # Held in memory (1/factor^2 of the padded picture): each pixel of it is
+    # read for many tiles of the enlargement, and without the copy each read
+    # shrank its whole reach of the picture again (bl:1000 on a 14.7 MP
+    # picture with alpha 17.6 s, 0.34 s with the copy; BENCHMARKS.md). Watched,
+    # so a stop lands here too.
+    blurred = interrupt.watch(blurred).copy_memory()
     enlarged = blurred.affine(
         [factor, 0, 0, factor],
         interpolate=pyvips.Interpolate.new("bilinear"),
