@@ -1270,7 +1270,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "webp_lossless_sources",
         parse_bool,
         False,
-        "WebP from a PNG/GIF source: also try lossless and keep the smaller",
+        "WebP from a PNG/GIF source: also try lossless, unless a fast estimate on a sample "
+        "rules it out, and keep the smaller",
     ),
     SettingSpec(
         "AUTO_QUALITY",

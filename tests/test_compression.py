@@ -14,7 +14,9 @@ import httpx
 import pytest
 import pyvips
 
+import proxy.pipeline.encode as encoding
 from proxy.pipeline.auto_quality import AUTO_QUALITY_SLOPES
+from proxy.pipeline.encode import EncodeRequest, EncoderSettings
 from tests.conftest import make_settings, signed
 from tests.images import (
     decode,
@@ -352,13 +354,59 @@ def test_webp_from_a_lossless_source_is_lossless_when_smaller(
 ) -> None:
     url = serve(origin, encode(quadrants(200, 100), "png"), "image/png")
     response = get(client, pixelpipe, f"/plain/{url}@webp")
-    assert response.headers["x-pixelpipe-encodes"] == "2"  # lossy, then lossless
+    # lossy, lossless at effort 0 on a sample (the estimate), then lossless
+    assert response.headers["x-pixelpipe-encodes"] == "3"
+    assert response.content[12:16] == b"VP8L"
     lossless = decode(response.content)
     reference = decode(get(client, pixelpipe, f"/plain/{url}@png").content)
     difference = (lossless.cast("int") - reference.cast("int")).abs().max()
     assert difference == 0
     lossy = get(client, pixelpipe, f"/q:80/plain/{url}@jpg")
     assert len(response.content) < len(lossy.content)
+
+
+def test_webp_from_a_png_photograph_skips_the_hopeless_lossless_encode(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    # A photograph: lossless would take many times the lossy bytes, which the
+    # estimate from a sample sees, so no full lossless encode is made.
+    url = serve(origin, encode(photo_like(900, 600), "png"), "image/png")
+    response = get(client, pixelpipe, f"/plain/{url}@webp")
+    assert response.headers["x-pixelpipe-encodes"] == "2"  # lossy, then the estimate
+    assert response.content[12:16] == b"VP8 "  # lossy
+    reference = decode(get(client, pixelpipe, f"/plain/{url}@png").content)
+    served = decode(response.content)
+    assert (served.width, served.height) == (900, 600)
+    assert (served.cast("int") - reference.cast("int")).abs().avg() < 3
+    lossless = reference.webpsave_buffer(lossless=True, effort=4)
+    assert len(lossless) > 4 * len(response.content)
+
+
+@pytest.mark.parametrize(
+    ("picture", "expected"),
+    [
+        # (lossless, probe) of each encode: the lossy answer, the estimate, and
+        # the full lossless encode only where the estimate gives it a chance.
+        (photo_like(600, 400), [(False, False), (True, True)]),
+        (quadrants(600, 400), [(False, False), (True, True), (True, False)]),
+    ],
+    ids=["photograph", "flat graphic"],
+)
+def test_the_lossless_estimate_decides_whether_lossless_is_tried(
+    monkeypatch: pytest.MonkeyPatch, picture: pyvips.Image, expected: list[tuple[bool, bool]]
+) -> None:
+    calls: list[tuple[bool, bool]] = []
+    real = encoding.encode
+
+    def spy(*args: object, **kwargs: object) -> bytes:
+        lossless = args[5] if len(args) > 5 else kwargs.get("lossless", False)
+        calls.append((bool(lossless), bool(kwargs.get("probe", False))))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(encoding, "encode", spy)
+    request = EncodeRequest(format="webp", quality=80, keep="none", lossless_source=True)
+    encoding.encode_result(picture.copy_memory(), request, EncoderSettings())
+    assert calls == expected
 
 
 def test_jpeg_encoder_follows_the_output_size(

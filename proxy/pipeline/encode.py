@@ -163,6 +163,15 @@ def encode_result(
     quality by bisection and, if even the floor does not fit, the size.
     """
     counter = _Counter(request, settings)
+    tries_lossless = (
+        request.format == "webp"
+        and request.lossless_source
+        and settings.webp_lossless_sources
+        and not request.animated
+    )
+    if tries_lossless:
+        # Encoded twice and sampled: the lazy pipeline computed once, not per read.
+        image = image.copy_memory()
     # quality:auto where a slope was calibrated (COMPRESSION.md); elsewhere the
     # format's default quality, which the answer's X-Pixelpipe-Quality reports.
     if request.auto_quality and request.format in AUTO_QUALITY_SLOPES and not request.animated:
@@ -170,12 +179,7 @@ def encode_result(
     else:
         quality, data = request.quality, counter.encode(image, request.quality)
     lossless = False
-    if (
-        request.format == "webp"
-        and request.lossless_source
-        and settings.webp_lossless_sources
-        and not request.animated
-    ):
+    if tries_lossless and lossless_estimate(image, counter) <= LOSSLESS_HOPELESS * len(data):
         candidate = counter.encode(image, quality, lossless=True)
         if len(candidate) < len(data):
             data, lossless = candidate, True
@@ -183,6 +187,26 @@ def encode_result(
     if request.max_bytes and len(data) > request.max_bytes:
         result = fit_budget(image, request, settings, counter, quality, len(data))
     return replace(result, encodes=counter.count)
+
+
+# WebP from a lossless source (PNG, GIF) also tries a lossless encode and
+# keeps the smaller. On photographs lossless never won (4.7-35x the lossy
+# bytes) and cost 4.6-18x the lossy encode, so it is estimated first: a
+# lossless encode at effort 0 of quality:auto's sample, its bytes scaled by
+# the pixels, which came out 1.1-1.6x the real bytes on photographs. Past
+# LOSSLESS_HOPELESS times the lossy bytes the lossless encode is skipped:
+# the photographs were estimated at 6.2-46x, drawn graphics (where lossless
+# won, tied, or lost on a gradient) at 0.06-3.1x. Answers are the
+# same bytes; a 1200 px WebP from a PNG photograph costs 97 ms, not 740
+# (bench/webp_lossless.py, COMPRESSION.md).
+LOSSLESS_HOPELESS = 4.0
+
+
+def lossless_estimate(image: pyvips.Image, counter: _Counter) -> float:
+    """Bytes a lossless WebP of `image` would take, from a fast encode of a sample."""
+    sample = quality_sample(image)
+    data = counter.probe(sample, 0, image.width * image.height, lossless=True)
+    return len(data) * (image.width * image.height) / (sample.width * sample.height)
 
 
 class _Counter:
@@ -194,8 +218,11 @@ class _Counter:
         self.count = 0
         self.last = b""  # the most recent encode
 
-    def probe(self, sample: pyvips.Image, quality: int, pixels: int) -> bytes:
-        """quality:auto's probe of a sample, encoded as an image of `pixels` would be."""
+    def probe(
+        self, sample: pyvips.Image, quality: int, pixels: int, lossless: bool = False
+    ) -> bytes:
+        """A probe of a sample (quality:auto's; WebP's lossless estimate), encoded
+        as an image of `pixels` would be, at the format's fastest setting."""
         check_not_stopped()
         self.count += 1
         return encode(
@@ -204,6 +231,7 @@ class _Counter:
             quality,
             "none",
             self.settings,
+            lossless=lossless,
             as_pixels=pixels,
             probe=True,
         )
@@ -405,7 +433,7 @@ def encode(
         return image.pngsave_buffer(compression=6, keep=keep)
     if fmt == "webp":
         if lossless:
-            return image.webpsave_buffer(lossless=True, effort=4, keep=keep)
+            return image.webpsave_buffer(lossless=True, effort=0 if probe else 4, keep=keep)
         return image.webpsave_buffer(Q=quality, keep=keep)
     if fmt == "avif":
         effort = 0 if probe else 9 - settings.avif_speed
