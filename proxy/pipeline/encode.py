@@ -192,7 +192,7 @@ def encode_result(
     return replace(result, encodes=counter.count)
 
 
-# WebP from a lossless source (PNG, GIF) also tries a lossless encode and
+# WebP from a lossless source (PNG, GIF, SVG) also tries a lossless encode and
 # keeps the smaller. On photographs lossless never won (4.7-35x the lossy
 # bytes) and cost 4.6-18x the lossy encode, so it is estimated first: a
 # lossless encode at effort 0 of quality:auto's sample, its bytes scaled by

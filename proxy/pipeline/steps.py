@@ -520,9 +520,9 @@ def gaussian_blur(image: pyvips.Image, sigma: float) -> pyvips.Image:
     blurred = padded.shrink(factor, factor).gaussblur(rest, precision="float")
     # Held in memory (1/factor^2 of the padded picture): each pixel of it is
     # read for many tiles of the enlargement, and without the copy each read
-    # shrank its whole reach of the picture again (bl:1000 on a 14.7 MP
-    # picture with alpha 17.6 s, 0.34 s with the copy; BENCHMARKS.md). Watched,
-    # so a stop lands here too.
+    # shrank its whole reach of the picture again (a full-size bl:1000 request
+    # on a 14.7 MP picture with alpha took 70 s, 0.9 s with the copy;
+    # BENCHMARKS.md). Watched, so a stop lands here too.
     blurred = interrupt.watch(blurred).copy_memory()
     enlarged = blurred.affine(
         [factor, 0, 0, factor],
