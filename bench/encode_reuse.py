@@ -13,14 +13,13 @@ encodes it made, and the bytes of its answer, which should not change.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.webp_lossless import median_ms  # noqa: E402
 from proxy.app import configure_libvips  # noqa: E402
 from proxy.options import ParserConfig, parse_options  # noqa: E402
 from proxy.pipeline.process import ProcessingLimits, process_image  # noqa: E402
@@ -51,14 +50,11 @@ def main() -> int:
             options = parse_options(
                 tuple(text.split("/")), f"http://x/{name}", None, ParserConfig()
             )
-            times = []
-            for _ in range(args.repeats):
-                started = time.perf_counter()
-                result = process_image(data, options, limits)
-                times.append(1000 * (time.perf_counter() - started))
+            ms, result = median_ms(
+                lambda o=options, d=data: process_image(d, o, limits), args.repeats
+            )
             print(
-                f"| {name} | `{text}` | {statistics.median(times):.0f} "
-                f"| {result.encodes} | {len(result.data):,} |",
+                f"| {name} | `{text}` | {ms:.0f} | {result.encodes} | {len(result.data):,} |",
                 flush=True,
             )
     return 0
