@@ -213,12 +213,21 @@ def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
     return _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
 
 
+def held(image: pyvips.Image) -> pyvips.Image:
+    """`image` computed once and held in memory, for a step that reads it more
+    than once: a lazy image is computed again, from the decode on, at every
+    read. Watched, so a stopped run stops here too."""
+    return interrupt.watch(image).copy_memory()
+
+
 def _thumbor_fill(image: pyvips.Image, width: int, height: int, mode: str) -> pyvips.Image:
     """thumbor's fill(auto): the image's mean colour (integer); fill(blur): the image
     blurred (thumbor's radius 50) and stretched to the box; the image centred on it."""
     if (width, height) == (image.width, image.height):
         return image
     left, top = (width - image.width) // 2, (height - image.height) // 2
+    if mode in ("auto", "blur"):
+        image = held(image)  # read for the canvas (three means, or the blur) and pasted
     colour = image[:3] if image.hasalpha() else image
     if mode == "auto":
         mean = [int(colour[band].avg()) for band in range(colour.bands)]
@@ -438,7 +447,7 @@ def _crop_by_gravity(
         # decode and the resize a second time (libvips' own thumbnail copies
         # too). 1.7x faster on a 14.7 MP PNG, 1.5x on an 8 MP JPEG at
         # 1200x800 (BENCHMARKS.md); footprint.py counts the copy.
-        return image.copy_memory().smartcrop(width, height, interesting="attention")
+        return held(image).smartcrop(width, height, interesting="attention")
     left, top = calc_position(image.width, image.height, width, height, gravity, offset_scale)
     return image.crop(left, top, width, height)
 
@@ -518,12 +527,11 @@ def gaussian_blur(image: pyvips.Image, sigma: float) -> pyvips.Image:
     # The block mean is already a blur of variance (factor^2 - 1) / 12.
     rest = math.sqrt(sigma * sigma - (factor * factor - 1) / 12) / factor
     blurred = padded.shrink(factor, factor).gaussblur(rest, precision="float")
-    # Held in memory (1/factor^2 of the padded picture): each pixel of it is
-    # read for many tiles of the enlargement, and without the copy each read
-    # shrank its whole reach of the picture again (a full-size bl:1000 request
-    # on a 14.7 MP picture with alpha took 70 s, 0.9 s with the copy;
-    # BENCHMARKS.md). Watched, so a stop lands here too.
-    blurred = interrupt.watch(blurred).copy_memory()
+    # Held (1/factor^2 of the padded picture): each pixel of it is read for
+    # many tiles of the enlargement, and without the copy each read shrank its
+    # whole reach of the picture again (a full-size bl:1000 request on a 14.7 MP
+    # picture with alpha took 70 s, 0.9 s with the copy; BENCHMARKS.md).
+    blurred = held(blurred)
     enlarged = blurred.affine(
         [factor, 0, 0, factor],
         interpolate=pyvips.Interpolate.new("bilinear"),
