@@ -26,7 +26,6 @@ from proxy.options.model import (
     Watermark,
     WatermarkPosition,
 )
-from proxy.pipeline import interrupt
 from proxy.pipeline.effects import apply_effects, unsharp_applies, unsharp_mask
 from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
@@ -216,8 +215,10 @@ def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 def held(image: pyvips.Image) -> pyvips.Image:
     """`image` computed once and held in memory, for a step that reads it more
     than once: a lazy image is computed again, from the decode on, at every
-    read. Watched, so a stopped run stops here too."""
-    return interrupt.watch(image).copy_memory()
+    read. Not watched for a stop (interrupt.watch): the one clean-clone run
+    with a watch here lost a test worker to a crash, which no run without it
+    had; the encode that follows is watched."""
+    return image.copy_memory()
 
 
 def _thumbor_fill(image: pyvips.Image, width: int, height: int, mode: str) -> pyvips.Image:
