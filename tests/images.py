@@ -40,6 +40,12 @@ def with_alpha(image: pyvips.Image, alpha: int) -> pyvips.Image:
     return image.bandjoin_const([alpha]).copy(interpretation="srgb")
 
 
+def with_patchy_alpha(image: pyvips.Image) -> pyvips.Image:
+    """`image` with an alpha band that varies with it: opaque where its green is
+    over 100, else 60 of 255 (premultiplying then changes every colour)."""
+    return image.bandjoin((image[1] > 100).ifthenelse(255, 60).cast("uchar"))
+
+
 def with_orientation(image: pyvips.Image, orientation: int) -> pyvips.Image:
     tagged = image.copy()
     tagged.set_type(pyvips.GValue.gint_type, "orientation", orientation)

@@ -15,7 +15,7 @@ from proxy.options import ParserConfig, parse_options
 from proxy.pipeline.process import ProcessingLimits, process_image
 from proxy.pipeline.steps import BLUR_SHRINK_FROM, BLUR_SHRINK_FROM_NON_UCHAR
 from proxy.settings import Settings
-from tests.images import decode, encode, photo_like, solid, with_alpha
+from tests.images import decode, encode, photo_like, solid, with_alpha, with_patchy_alpha
 
 LIMITS = ProcessingLimits.from_settings(Settings())
 
@@ -49,7 +49,7 @@ def test_a_blur_with_alpha_shrinks_from_a_lower_sigma(sigma: float) -> None:
     # Premultiplied pixels are float, which libvips convolves without its
     # vector code: they take the shrunk copy from sigma 32, 8-bit ones from 100.
     photo = photo_like(240, 180)
-    source = photo.bandjoin((photo[1] > 100).ifthenelse(255, 60).cast("uchar"))
+    source = with_patchy_alpha(photo)
     result = blurred_by_pixelpipe(source, sigma)
     expected = source.premultiply().gaussblur(sigma, precision="float").unpremultiply()
     assert (result.width, result.height, result.bands) == (240, 180, 4)
@@ -69,7 +69,7 @@ def test_wide_blurs_stay_under_their_footprint(tmp_path: Path) -> None:
     process' first job also pays for libvips' start."""
     photo = photo_like(2400, 1600, 2)
     source = tmp_path / "alpha.png"
-    source.write_bytes(encode(photo.bandjoin((photo[1] > 100).ifthenelse(255, 60)), "png"))
+    source.write_bytes(encode(with_patchy_alpha(photo), "png"))
     jobs = ["rs:fit:300:300", "bl:32", "bl:1000"]
     measured = measure_memories(source, [(job, None) for job in jobs])
     for job, found in list(zip(jobs, measured, strict=True))[1:]:

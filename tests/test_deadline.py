@@ -3,10 +3,10 @@
 The work is a blur of sigma 31 over a 3200x2400 picture with alpha:
 premultiplied, so in float, and just under the sigma where such a blur is
 computed on a shrunk copy, so libvips convolves at full size (about 9 s of
-CPU on one thread when left to finish). One processing thread and no queue: while that work runs,
-any other image request is refused, so the next request being served shows
-the worker was freed. The bounds below are generous guards against a hang,
-not timings (those are in bench/).
+CPU on one thread when left to finish). One processing thread and no queue:
+while that work runs, any other image request is refused, so the next
+request being served shows the worker was freed. The bounds below are
+generous guards against a hang, not timings (those are in bench/).
 """
 
 from __future__ import annotations

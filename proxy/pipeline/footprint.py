@@ -226,10 +226,10 @@ def _convolution_bytes(options: ProcessingOptions, width: int, height: int, band
     if options.sharpen > 0:
         held += _mask_rows(options.sharpen) * width * threads
     if options.blur > 0:
-        factor = blur_shrink_factor(options.blur, vectorised=bands < 4)
-        shrunk_width = math.ceil(width / factor)
-        held += _mask_rows(options.blur / factor) * shrunk_width * threads
-        held += shrunk_blur_pixels(width, height, options.blur, vectorised=bands < 4)
+        vectorised = bands < 4  # with alpha: premultiplied, in float
+        factor = blur_shrink_factor(options.blur, vectorised)
+        held += _mask_rows(options.blur / factor) * math.ceil(width / factor) * threads
+        held += shrunk_blur_pixels(width, height, options.blur, vectorised)
     return held * bands * 4
 
 
