@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -373,6 +374,50 @@ def test_animation_through_crop_and_effects(
     image = pyvips.Image.new_from_buffer(response.content, "", n=-1)
     assert frames_of(response.content) == 10
     assert (image.width, image.get("page-height")) == (34, 34)
+
+
+def moving_square_gif(frames: int = 8) -> bytes:
+    """400x200 frames (by Pillow): a field whose green rises from left to right
+    and a red square that moves 32 pixels right each frame."""
+    from PIL import Image, ImageDraw
+
+    pictures = []
+    for index in range(frames):
+        picture = Image.new("RGB", (400, 200))
+        draw = ImageDraw.Draw(picture)
+        for x in range(400):
+            draw.line([(x, 0), (x, 199)], fill=(60, x // 2, 60))
+        left = 20 + 32 * index
+        draw.rectangle([left, 70, left + 59, 129], fill=(250, 40, 40))
+        pictures.append(picture)
+    out = io.BytesIO()
+    pictures[0].save(out, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("options", ["rs:fill:100:100/g:sm", "c:100:100:sm"])
+def test_a_smart_crop_cuts_every_frame_of_an_animation_in_one_place(
+    client: httpx.Client, server: str, origin: Origin, options: str
+) -> None:
+    """The window is chosen on the first frame, as thumbor's smart crop of a
+    GIF: one chosen per frame would follow the square and shake the field."""
+    url = serve(origin, moving_square_gif(), "image/gif")
+    response = client.get(server + signed(f"/{options}/plain/{url}@webp"))
+    assert response.status_code == 200
+    image = pyvips.Image.new_from_buffer(response.content, "", n=-1)
+    # The encoder merges the last frames, where the square has left the window.
+    count = image.get("n-pages")
+    assert (image.width, image.get("page-height")) == (100, 100) and count >= 4
+    frames = [image.crop(0, 100 * i, 100, 100) for i in range(count)]
+    # The top row is field in every frame: its green says where the window is.
+    fields = [frame.crop(0, 0, 100, 1)[1].avg() for frame in frames]
+    assert max(fields) - min(fields) < 3, fields
+    # ... and the square moves through it (the first frame's window holds it).
+    red = [(frame[0] > 200) & (frame[1] < 100) for frame in frames]
+    assert red[0].avg() > 0
+    lefts = [mask.project()[0].crop(0, 0, 100, 1) for mask in red if mask.max() > 0]
+    firsts = [next(x for x in range(100) if column(x, 0)[0] > 0) for column in lefts]
+    assert firsts == sorted(firsts) and firsts[-1] > firsts[0], firsts
 
 
 def test_animation_to_a_still_format_is_the_first_frame(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyvips
 
@@ -52,6 +52,10 @@ class PipelineContext:
     watermark: pyvips.Image | None = None  # sRGB with alpha, from the settings
     thumbor_mark: pyvips.Image | None = None  # a thumbor watermark() image, sRGB with alpha
     thumbor_frame: pyvips.Image | None = None  # a thumbor frame() nine-patch, sRGB with alpha
+    # Where a smart crop cut the first frame (left, top), per step: the other
+    # frames of an animation are cut there too. A window chosen per frame
+    # follows whatever moves, and the picture shakes.
+    smart_windows: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 PrepareStep = Callable[[pyvips.Image, ProcessingOptions], pyvips.Image]
@@ -157,7 +161,7 @@ def crop(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) 
     width = _to_loaded(plan.crop_width, ctx.load_scale_x, image.width)
     height = _to_loaded(plan.crop_height, ctx.load_scale_y, image.height)
     gravity = options.crop.gravity or options.gravity
-    return _crop_by_gravity(image, width, height, gravity, ctx.load_scale_x)
+    return _crop_by_gravity(image, width, height, gravity, ctx.load_scale_x, ctx, "crop")
 
 
 def resize(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
@@ -176,7 +180,9 @@ def crop_to_result(
     height = min(min_non_zero(ctx.plan.result_crop_height, image.height), image.height)
     if (width, height) == (image.width, image.height):
         return image
-    return _crop_by_gravity(image, width, height, options.gravity, ctx.plan.dpr_scale)
+    return _crop_by_gravity(
+        image, width, height, options.gravity, ctx.plan.dpr_scale, ctx, "crop_to_result"
+    )
 
 
 def apply_filters(
@@ -440,15 +446,27 @@ def _to_loaded(size: int, scale: float, limit: int) -> int:
 
 
 def _crop_by_gravity(
-    image: pyvips.Image, width: int, height: int, gravity: Gravity, offset_scale: float
+    image: pyvips.Image,
+    width: int,
+    height: int,
+    gravity: Gravity,
+    offset_scale: float,
+    ctx: PipelineContext,
+    step: str,
 ) -> pyvips.Image:
     if gravity.type is GravityType.SMART:
+        chosen = ctx.smart_windows.get(step)
+        if chosen is not None:  # a later frame of an animation
+            return image.crop(*chosen, width, height)
         # smartcrop reads all of its input to choose the window, then the
         # encoder reads the window again: from memory, not by running the
         # decode and the resize a second time (libvips' own thumbnail copies
         # too). 1.7x faster on a 14.7 MP PNG, 1.5x on an 8 MP JPEG at
         # 1200x800 (BENCHMARKS.md); footprint.py counts the copy.
-        return held(image).smartcrop(width, height, interesting="attention")
+        window = held(image).smartcrop(width, height, interesting="attention")
+        # libvips' extract_area records the cut as negative offsets.
+        ctx.smart_windows[step] = (-window.xoffset, -window.yoffset)
+        return window
     left, top = calc_position(image.width, image.height, width, height, gravity, offset_scale)
     return image.crop(left, top, width, height)
 
