@@ -8,10 +8,12 @@ with pyvips.
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 
 import httpx
 import pytest
+import pyvips
 
 from tests.conftest import signed
 from tests.images import (
@@ -326,6 +328,37 @@ def test_colour_profile_is_converted_or_kept(
     assert close(pixel(stripped, 32, 32), (200, 60, 40), tolerance=6)
     kept = decode(fetch(client, pixelpipe, f"/scp:0/plain/{url}@png").content)
     assert "icc-profile-data" in kept.get_fields()
+
+
+def test_an_animation_with_a_colour_profile_is_converted_in_every_frame(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    """Display P3 frames in an animated WebP written by Pillow: every frame
+    comes out in sRGB (the profile is converted once over all the frames)."""
+    from PIL import Image
+
+    colours = [(200, 60, 40), (40, 160, 90), (60, 70, 210)]
+    p3 = [solid(32, 32, colour).icc_transform("p3") for colour in colours]
+    profile = p3[0].get("icc-profile-data")
+    pictures = [Image.frombytes("RGB", (32, 32), frame.write_to_memory()) for frame in p3]
+    out = io.BytesIO()
+    pictures[0].save(
+        out,
+        "WEBP",
+        save_all=True,
+        append_images=pictures[1:],
+        duration=100,
+        lossless=True,
+        icc_profile=profile,
+    )
+    url = serve(origin, out.getvalue(), "image/webp")
+    response = fetch(client, pixelpipe, f"/rs:fit:16:16/plain/{url}@webp")
+    image = pyvips.Image.new_from_buffer(response.content, "", n=-1)
+    assert image.get("n-pages") == 3 and "icc-profile-data" not in image.get_fields()
+    for index, colour in enumerate(colours):
+        assert close(pixel(image, 8, 16 * index + 8), colour, tolerance=8), index
+    kept = fetch(client, pixelpipe, f"/scp:0/rs:fit:16:16/plain/{url}@webp").content
+    assert "icc-profile-data" in pyvips.Image.new_from_buffer(kept, "", n=-1).get_fields()
 
 
 def test_base64_source_url_split_into_pieces(

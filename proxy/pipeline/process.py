@@ -34,7 +34,12 @@ from proxy.pipeline.load import (
 )
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.remembered import Remembered
-from proxy.pipeline.steps import PREPARE, STEPS, PipelineContext
+from proxy.pipeline.steps import (
+    PREPARE_ALL_FRAMES,
+    PREPARE_EACH_FRAME,
+    STEPS,
+    PipelineContext,
+)
 from proxy.pipeline.svg import sanitize_svg
 from proxy.pipeline.thumbor_box import resolve_thumbor_box
 from proxy.pipeline.watermark import shaped_mark, text_mark
@@ -381,10 +386,13 @@ def _render(
             all_frames=animate,
             thumbnail=options.enforce_thumbnail,
         )
-    frames = _split_frames(image, header.frames if animate else 1)
     if animate and options.trim is not None:
         options = replace(options, trim=None)  # imgproxy does not trim animations either
-    for prepare_step in PREPARE:
+    prepared = image
+    for prepare_step in PREPARE_ALL_FRAMES:
+        prepared = prepare_step(prepared, options)
+    frames = _split_frames(prepared, header.frames if animate else 1)
+    for prepare_step in PREPARE_EACH_FRAME:
         frames = [prepare_step(frame, options) for frame in frames]
     if plan is None:
         options = resolve_thumbor_box(options, frames[0].width, frames[0].height)

@@ -2,7 +2,8 @@
 
 Two stages, each a visible list:
   PREPARE  (image, options)       -> decode-side fixes before sizes are planned:
-           to sRGB, orientation (EXIF, rotate, flip), trim
+           to sRGB (over all of an animation's frames at once),
+           orientation (EXIF, rotate, flip), trim
   STEPS    (image, options, ctx)  -> with the geometry plan in `ctx`:
            crop, resize, fill crop, filters, extend, extend to aspect ratio,
            padding, flatten, watermark
@@ -146,7 +147,12 @@ def _thumbor_trim_box(image: pyvips.Image, settings: Trim) -> tuple[int, int, in
     return left, top, right - left, bottom - top
 
 
-PREPARE: tuple[PrepareStep, ...] = (to_processing_colourspace, orient, trim)
+# The first runs once over all of an animation's frames: it is pointwise, and
+# an ICC transform costs ~5 ms to set up, which per frame took a 60-frame
+# 400x250 WebP with a profile to 100 px in 1.0 s instead of 0.68 (in process,
+# median of 5). The others run frame by frame.
+PREPARE_ALL_FRAMES: tuple[PrepareStep, ...] = (to_processing_colourspace,)
+PREPARE_EACH_FRAME: tuple[PrepareStep, ...] = (orient, trim)
 
 
 # --- STEPS --------------------------------------------------------------------
