@@ -5,12 +5,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from tests.images import encode, gradient
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+from tests.images import encode, gradient, png_chunk
 
 
 def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
@@ -19,9 +14,9 @@ def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
     rows = zlib.compress(b"\x00" * (1 + width * 3) * 4, 9)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", rows)
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", rows)
+        + png_chunk(b"IEND", b"")
     )
 
 

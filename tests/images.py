@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import pyvips
 
 RED = (255, 0, 0)
@@ -140,3 +143,22 @@ def with_odd_resolution_unit(jpeg: bytes) -> bytes:
     )
     exif = b"Exif\x00\x00" + tiff
     return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + jpeg[2:]
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def png16(width: int, height: int, rgba: tuple[int, int, int, int], icc: bytes) -> bytes:
+    """A 16-bit RGBA PNG of one colour with an embedded ICC profile, written
+    by hand (Pillow writes 16 bits for grey only, and libvips is under test)."""
+    header = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    row = b"\x00" + struct.pack(">4H", *rgba) * width
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"iCCP", b"profile\x00\x00" + zlib.compress(icc))
+        + png_chunk(b"IDAT", zlib.compress(row * height))
+        + png_chunk(b"IEND", b"")
+    )

@@ -29,6 +29,7 @@ from tests.images import (
     loader_format,
     mean_abs_difference,
     pixel,
+    png16,
     quadrants,
     solid,
     with_alpha,
@@ -328,6 +329,29 @@ def test_colour_profile_is_converted_or_kept(
     assert close(pixel(stripped, 32, 32), (200, 60, 40), tolerance=6)
     kept = decode(fetch(client, pixelpipe, f"/scp:0/plain/{url}@png").content)
     assert "icc-profile-data" in kept.get_fields()
+
+
+@pytest.mark.parametrize("extension", ["png", "jpg"])
+def test_a_16_bit_source_with_a_colour_profile_is_processed_in_8_bits(
+    client: httpx.Client, pixelpipe: str, origin: Origin, extension: str
+) -> None:
+    """libvips' profile transform keeps 16 bits; the steps count in bytes, so a
+    16-bit PNG in Display P3 came out white where it was padded or brightened."""
+    colour = (200, 60, 40)
+    p3 = solid(1, 1, colour).icc_transform("p3", depth=16)
+    values = tuple(int(v) for v in p3(0, 0))
+    half = extension == "png"  # half transparent; a JPEG has no alpha
+    rgba = (*values, 32768 if half else 65535)
+    url = serve(origin, png16(200, 200, rgba, p3.get("icc-profile-data")))
+    options = "rs:fit:160:160/pd:20/br:0/sa:1" + ("" if half else "/bg:00ff00")
+    image = decode(fetch(client, pixelpipe, f"/{options}/plain/{url}@{extension}").content)
+    assert (image.width, image.height, image.format) == (200, 200, "uchar")
+    if half:  # the alpha is scaled to 8 bits, not clipped to opaque
+        assert close(pixel(image, 100, 100), (*colour, 128), tolerance=3), pixel(image, 100, 100)
+        assert pixel(image, 5, 5)[3] == 0  # padding is transparent without a background
+    else:
+        assert close(pixel(image, 100, 100), colour, tolerance=8), pixel(image, 100, 100)
+        assert close(pixel(image, 5, 5), GREEN, tolerance=8), pixel(image, 5, 5)
 
 
 def test_an_animation_with_a_colour_profile_is_converted_in_every_frame(

@@ -72,13 +72,15 @@ def to_processing_colourspace(image: pyvips.Image, options: ProcessingOptions) -
     is_rgb = image.interpretation in ("srgb", "rgb") and image.format == "uchar"
     if has_icc and is_rgb and not options.strip_color_profile:
         return image
+    # depth=8: libvips' transform keeps a 16-bit source 16-bit, and the steps
+    # count in bytes (a 16-bit PNG with a profile came out white once padded).
     if has_icc:
         try:
-            return image.icc_transform("srgb", embedded=True, intent="perceptual")
+            return image.icc_transform("srgb", embedded=True, intent="perceptual", depth=8)
         except VIPS_ERRORS:
             forget_vips_error()  # a broken profile: fall back to a plain conversion
     if image.interpretation == "cmyk":
-        return image.icc_transform("srgb", input_profile="cmyk", intent="perceptual")
+        return image.icc_transform("srgb", input_profile="cmyk", intent="perceptual", depth=8)
     if image.interpretation != "srgb" or image.format != "uchar":
         return image.colourspace("srgb").cast("uchar")
     return image
