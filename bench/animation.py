@@ -1,0 +1,78 @@
+"""Animations: what a request over many frames costs, in process.
+
+    .venv/bin/python bench/animation.py --corpus ../shared/corpus [--repeats 5]
+
+The animation: 60 frames of 400x250 panning across a corpus photograph
+(ColorfulCups.jpg, whose sRGB profile the frames keep), written by libvips
+as animated WebP (with the profile and without it) and as GIF. Per source
+and options: median ms of `process_image` (libvips' operation cache off, as
+the server runs) and the bytes of the answer. Run it in a worktree of an
+earlier commit and in this one, one after the other, to compare
+(BENCHMARKS.md, "Animations").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pyvips  # noqa: E402
+
+from bench.webp_lossless import median_ms  # noqa: E402
+from proxy.app import configure_libvips  # noqa: E402
+from proxy.options import ParserConfig, parse_options  # noqa: E402
+from proxy.pipeline.process import ProcessingLimits, process_image  # noqa: E402
+from proxy.settings import Settings  # noqa: E402
+
+FRAMES = 60
+OPTIONS = (
+    "rs:fit:100:100/f:webp",
+    "rs:fit:200:200/f:webp",
+    "rs:fill:100:100/g:sm/f:webp",
+    "rs:fit:200:200/f:gif",
+)
+
+
+def animations(photo: Path) -> dict[str, bytes]:
+    picture = pyvips.Image.new_from_file(str(photo)).thumbnail_image(400)
+    frames = [
+        picture.embed(3 * i % 50 - 25, 0, picture.width, picture.height, extend="copy")
+        for i in range(FRAMES)
+    ]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", picture.height)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [40] * FRAMES)
+    strip.set_type(pyvips.GValue.gint_type, "loop", 0)
+    plain = strip.copy()
+    plain.remove("icc-profile-data")
+    return {
+        "WebP with a profile": strip.webpsave_buffer(Q=90),
+        "WebP": plain.webpsave_buffer(Q=90),
+        "GIF": strip.gifsave_buffer(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    configure_libvips()
+    limits = ProcessingLimits.from_settings(Settings())
+    print("| source | options | median ms | bytes |")
+    print("|---|---|---:|---:|")
+    for name, data in animations(args.corpus / "ColorfulCups.jpg").items():
+        for text in OPTIONS:
+            options = parse_options(tuple(text.split("/")), "http://x/a", None, ParserConfig())
+            run = lambda o=options, d=data: process_image(d, o, limits)  # noqa: E731
+            ms, result = median_ms(run, args.repeats)
+            print(f"| {name} | `{text}` | {ms:.0f} | {len(result.data):,} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
