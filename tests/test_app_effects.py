@@ -23,6 +23,7 @@ from tests.images import (
     encode,
     gradient,
     loader_format,
+    mean_abs_difference,
     pixel,
     quadrants,
     solid,
@@ -418,6 +419,48 @@ def test_a_smart_crop_cuts_every_frame_of_an_animation_in_one_place(
     lefts = [mask.project()[0].crop(0, 0, 100, 1) for mask in red if mask.max() > 0]
     firsts = [next(x for x in range(100) if column(x, 0)[0] > 0) for column in lefts]
     assert firsts == sorted(firsts) and firsts[-1] > firsts[0], firsts
+
+
+def sixteen_colour_gif(frames: int = 6) -> bytes:
+    """320x240 frames (by Pillow) of 16 palette colours: discs over a field."""
+    from PIL import Image, ImageDraw
+
+    palette = [(16 * i, 255 - 16 * i, 40 * i % 256) for i in range(16)]
+    pictures = []
+    for index in range(frames):
+        picture = Image.new("P", (320, 240))
+        picture.putpalette([value for colour in palette for value in colour])
+        draw = ImageDraw.Draw(picture)
+        for disc in range(1, 16):
+            left, top = (disc * 37 + index * 9) % 260, (disc * 23 + index * 5) % 180
+            draw.ellipse([left, top, left + 59, top + 59], fill=disc)
+        pictures.append(picture)
+    out = io.BytesIO()
+    pictures[0].save(out, "GIF", save_all=True, append_images=pictures[1:], duration=80, loop=0)
+    return out.getvalue()
+
+
+def test_a_gif_keeps_the_palette_size_of_its_source(
+    client: httpx.Client, server: str, origin: Origin
+) -> None:
+    """As imgproxy: a 16-colour GIF made smaller stays 16 colours (4 bits), not
+    up to 256 from the resampling's in-between shades."""
+    source = sixteen_colour_gif()
+    url = serve(origin, source, "image/gif")
+    response = client.get(server + signed(f"/rs:fit:160:160/plain/{url}@gif"))
+    assert response.status_code == 200
+    image = pyvips.Image.new_from_buffer(response.content, "", n=-1)
+    assert (image.width, image.get("page-height"), image.get("n-pages")) == (160, 120, 6)
+    assert image.get("bits-per-sample") == 4
+    first = image.crop(0, 0, 160, 120)
+    colours = {tuple(first(x, y)[:3]) for x in range(0, 160, 3) for y in range(0, 120, 3)}
+    assert len(colours) <= 16
+    expected = pyvips.Image.new_from_buffer(source, "").resize(0.5)
+    assert mean_abs_difference(first[:3], expected[:3]) < 12
+    # A photograph-like GIF of 256 colours keeps 8 bits.
+    rich = serve(origin, moving_square_gif(), "image/gif")
+    response = client.get(server + signed(f"/rs:fit:200:200/plain/{rich}@gif"))
+    assert pyvips.Image.new_from_buffer(response.content, "").get("bits-per-sample") == 8
 
 
 def test_animation_to_a_still_format_is_the_first_frame(

@@ -66,6 +66,9 @@ class SourceHeader:
     frames: int = 1
     has_alpha: bool = False
     progressive: bool = False  # a progressive JPEG: decoding holds all its coefficients
+    # Bits per index of a palette source (GIF, palette PNG), else 0: a GIF
+    # result keeps that many (see encode.encode).
+    palette_bits: int = 0
     # For sources that hold several pictures (a PDF's pages, a video's frames).
     selection: foreign.Selection = foreign.FIRST
 
@@ -130,6 +133,7 @@ def read_header(
     if fmt != "svg" and max_pixels and image.width * image.height * frames > max_pixels:
         raise ImageTooLarge()
     orientation = int(image.get("orientation")) if "orientation" in fields else 1
+    palette = "palette" in fields and "bits-per-sample" in fields
     return SourceHeader(
         loader,
         fmt,
@@ -139,6 +143,7 @@ def read_header(
         max(1, frames),
         image.hasalpha(),
         progressive="interlaced" in fields and bool(image.get("interlaced")),
+        palette_bits=min(8, max(1, int(image.get("bits-per-sample")))) if palette else 0,
     )
 
 

@@ -318,6 +318,7 @@ def _encode(
         auto_quality=options.auto_quality,
         lossless_source=rendered.header.format in LOSSLESS_SOURCES,
         animated=frames > 1,
+        palette_bits=rendered.header.palette_bits,
         analysis_key=analysis_key,
     )
     encoded = encode_result(rendered.image, request, encoder, auto_memory)
