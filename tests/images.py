@@ -1,7 +1,8 @@
-"""Test images made with pyvips, and helpers to look at results as images."""
+"""Test images (made with pyvips, Pillow or by hand), and helpers to look at results as images."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -162,3 +163,22 @@ def png16(width: int, height: int, rgba: tuple[int, int, int, int], icc: bytes) 
         + png_chunk(b"IDAT", zlib.compress(row * height))
         + png_chunk(b"IEND", b"")
     )
+
+
+def moving_square_gif(frames: int = 8) -> bytes:
+    """400x200 frames (by Pillow): a field whose green rises from left to right
+    and a red square that moves 32 pixels right each frame."""
+    from PIL import Image, ImageDraw
+
+    pictures = []
+    for index in range(frames):
+        picture = Image.new("RGB", (400, 200))
+        draw = ImageDraw.Draw(picture)
+        for x in range(400):
+            draw.line([(x, 0), (x, 199)], fill=(60, x // 2, 60))
+        left = 20 + 32 * index
+        draw.rectangle([left, 70, left + 59, 129], fill=(250, 40, 40))
+        pictures.append(picture)
+    out = io.BytesIO()
+    pictures[0].save(out, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    return out.getvalue()

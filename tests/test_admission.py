@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -12,10 +13,11 @@ from proxy.admission import Admission
 from proxy.errors import ServiceOverloaded
 from proxy.options import ParserConfig, parse_options, split_path
 from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.load import read_header
 from proxy.pipeline.process import ProcessingLimits
 from proxy.settings import Settings
 from tests.conftest import make_settings, signed
-from tests.images import decode, encode, gradient
+from tests.images import decode, encode, gradient, moving_square_gif
 from tests.servers import Origin, running_apps, serve_pixelpipe
 
 MIB = 1024 * 1024
@@ -128,6 +130,17 @@ def test_footprint_counts_shrink_on_load_progressive_scans_and_frames() -> None:
     avif = job_footprint(baseline, _options("rs:fit:1200:0/f:avif"), limits)
     jpeg = job_footprint(baseline, _options("rs:fit:1200:0/f:jpg"), limits)
     assert avif > jpeg  # libaom's working set
+    # A smart crop holds one frame's copy (the 400x200 frames resized to 200x100;
+    # libvips loads a GIF as RGBA, a byte a band), however many frames: the
+    # others are cut where the first was.
+    animation = moving_square_gif()
+    assert read_header(animation, 0).frames == 8
+    attention_only = replace(limits, face_detection=False)
+    smart, centre = (
+        job_footprint(animation, _options(f"rs:fill:100:100/g:{gravity}/f:gif"), attention_only)
+        for gravity in ("sm", "ce")
+    )
+    assert smart - centre == 200 * 100 * 4
 
 
 def test_server_never_holds_more_than_its_budget(origin: Origin) -> None:

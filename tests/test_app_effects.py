@@ -24,6 +24,7 @@ from tests.images import (
     gradient,
     loader_format,
     mean_abs_difference,
+    moving_square_gif,
     pixel,
     quadrants,
     solid,
@@ -375,25 +376,6 @@ def test_animation_through_crop_and_effects(
     image = pyvips.Image.new_from_buffer(response.content, "", n=-1)
     assert frames_of(response.content) == 10
     assert (image.width, image.get("page-height")) == (34, 34)
-
-
-def moving_square_gif(frames: int = 8) -> bytes:
-    """400x200 frames (by Pillow): a field whose green rises from left to right
-    and a red square that moves 32 pixels right each frame."""
-    from PIL import Image, ImageDraw
-
-    pictures = []
-    for index in range(frames):
-        picture = Image.new("RGB", (400, 200))
-        draw = ImageDraw.Draw(picture)
-        for x in range(400):
-            draw.line([(x, 0), (x, 199)], fill=(60, x // 2, 60))
-        left = 20 + 32 * index
-        draw.rectangle([left, 70, left + 59, 129], fill=(250, 40, 40))
-        pictures.append(picture)
-    out = io.BytesIO()
-    pictures[0].save(out, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0)
-    return out.getvalue()
 
 
 @pytest.mark.parametrize("options", ["rs:fill:100:100/g:sm", "c:100:100:sm"])

@@ -176,7 +176,8 @@ def footprint_of(
         + encoder
         + convolution
         + detection
-        + _attention_pixels(options, plan, load_w * load_h) * bands * per_band * frames
+        # One frame's: an animation's other frames are cut where the first was.
+        + _attention_pixels(options, plan, load_w * load_h) * bands * per_band
         + _trim_bytes(options, load_w, load_h, bands, decoded)
         + filters
     )
