@@ -11,12 +11,17 @@ and options: median ms of `process_image` (libvips' operation cache off, as
 the server runs) and the bytes of the answer. Run it in a worktree of an
 earlier commit and in this one, one after the other, to compare
 (BENCHMARKS.md, "Animations").
+
+`--memory`: instead, each job's peak memory (RSS rise, in a fresh process)
+against the footprint admission reserves for it, over 100 frames of 400x400
+panning across the same photograph (16 MP in all, under MAX_SRC_RESOLUTION).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,11 +79,49 @@ def drawing() -> bytes:
     return strip.gifsave_buffer(bitdepth=4)
 
 
+MEMORY_JOBS = (
+    "rs:fit:400:400/f:webp",
+    "rs:fill:300:300/g:sm/f:webp",
+    "bl:10/f:webp",
+    "sh:5/f:webp",
+    "mc:0.5:ff0000/f:webp",
+    "pd:50/wmt:aGVsbG8/f:webp",
+    "fit-in/300x300/filters:fill(blur)",
+    "fit-in/300x300/filters:equalize():format(webp)",
+    "rs:fit:200:200/f:gif",
+)
+
+
+def memory(photo: Path) -> None:
+    from bench.thumbor_filters import measure_memories
+
+    picture = pyvips.Image.new_from_file(str(photo)).thumbnail_image(400, height=400, crop="centre")
+    frames = [
+        picture.embed(3 * i % 50 - 25, 0, picture.width, picture.height, extend="copy")
+        for i in range(100)
+    ]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+    strip.set_type(pyvips.GValue.gint_type, "page-height", picture.height)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [40] * 100)
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "animation.webp"
+        source.write_bytes(strip.webpsave_buffer(Q=90))
+        found = measure_memories(source, [(job, None) for job in MEMORY_JOBS])
+    print("| options | peak RSS rise MB | footprint estimate MB |")
+    print("|---|---:|---:|")
+    for job, measured in zip(MEMORY_JOBS, found, strict=True):
+        print(f"| `{job}` | {measured['measured'] / 1e6:.0f} | {measured['estimate'] / 1e6:.0f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--memory", action="store_true")
     args = parser.parse_args()
+    if args.memory:
+        memory(args.corpus / "ColorfulCups.jpg")
+        return 0
     configure_libvips()
     limits = ProcessingLimits.from_settings(Settings())
     print("| source | options | median ms | bytes |")

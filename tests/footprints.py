@@ -19,3 +19,22 @@ def assert_under_estimates(tmp_path: Path, jobs: list[str]) -> None:
     planned = [(job, patch if "frame(" in job else None) for job in jobs]
     for job, found in zip(jobs, measure_memories(source, planned), strict=True):
         assert found["estimate"] > 0 and found["measured"] <= found["estimate"], (job, found)
+
+
+def assert_animation_under_estimates(tmp_path: Path, jobs: list[str]) -> None:
+    """As assert_under_estimates, over an animated WebP (by Pillow) of 24 frames
+    of 320x320: every frame is processed, so every frame's work is counted."""
+    import io
+
+    from PIL import Image
+
+    picture = photo_like(320, 320, 3)
+    still = Image.frombytes("RGB", (320, 320), picture.write_to_memory())
+    frames = [still.rotate(15 * index) for index in range(24)]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=40, quality=90)
+    source = tmp_path / "animation.webp"
+    source.write_bytes(out.getvalue())
+    found = measure_memories(source, [(job, None) for job in jobs])
+    for job, memory in zip(jobs, found, strict=True):
+        assert memory["estimate"] > 0 and memory["measured"] <= memory["estimate"], (job, memory)
