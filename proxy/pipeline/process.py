@@ -416,8 +416,9 @@ def _render(
         thumbor_mark=_load_mark(mark_data, limits) if options.thumbor_watermark else None,
         thumbor_frame=_load_mark(frame_data, limits) if options.frame_url else None,
     )
-    with tracing.span("processing"):  # the steps' graph (computed in "encode")
-        frames = [_steps(frame, options, ctx, computed=animate) for frame in frames]
+    # The steps' graph, computed in "encode"; an animation's frames are computed here.
+    with tracing.span("processing"):
+        frames = [_through_steps(frame, options, ctx, animate) for frame in frames]
     result = _join_frames(frames, image) if animate else frames[0]
     if fmt == "ico":
         result = fit_ico(result)
@@ -427,7 +428,7 @@ def _render(
     return Rendered(result, keep, fmt, header, len(frames), findings)
 
 
-def _steps(
+def _through_steps(
     frame: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext, computed: bool
 ) -> pyvips.Image:
     """The steps over one frame; an animation's frames are each computed and
