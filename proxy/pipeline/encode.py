@@ -170,11 +170,12 @@ def encode_result(
         and settings.webp_lossless_sources
         and not request.animated
     )
-    if tries_lossless or request.max_bytes:
+    if (tries_lossless or request.max_bytes) and not request.animated:
         # The processed image is lazy: each encode would compute it again, from
         # the decode on. Where several encodes may read it (WebP's lossless
         # attempt, a byte budget's bisection) it is computed once and held:
-        # the result's pixels, counted in the footprint's working set.
+        # the result's pixels, counted in the footprint's working set. An
+        # animation's frames are held already (process._through_steps).
         image = image.copy_memory()
     # quality:auto where a slope was calibrated (COMPRESSION.md); elsewhere the
     # format's default quality, which the answer's X-Pixelpipe-Quality reports.
