@@ -13,8 +13,10 @@ earlier commit and in this one, one after the other, to compare
 (BENCHMARKS.md, "Animations").
 
 `--memory`: instead, each job's peak memory (RSS rise, in a fresh process)
-against the footprint admission reserves for it, over 100 frames of 400x400
-panning across the same photograph (16 MP in all, under MAX_SRC_RESOLUTION).
+against the footprint admission reserves for it, over frames panning across
+the same photograph: 25 and 100 frames of 400x400 and 25 of 800x600 as
+animated WebP, and 100 of 400x400 as GIF (at most 16 MP in all, under
+MAX_SRC_RESOLUTION).
 """
 
 from __future__ import annotations
@@ -85,32 +87,44 @@ MEMORY_JOBS = (
     "bl:10/f:webp",
     "sh:5/f:webp",
     "mc:0.5:ff0000/f:webp",
+    "sa:1.5/br:10/f:webp",
     "pd:50/wmt:aGVsbG8/f:webp",
     "fit-in/300x300/filters:fill(blur)",
     "fit-in/300x300/filters:equalize():format(webp)",
     "rs:fit:200:200/f:gif",
+    "rs:fit:400:400/f:gif",
+    "rs:fit:100:100/f:webp",
 )
+# (frame width, height, frames, container)
+MEMORY_SOURCES = ((400, 400, 25, "webp"), (400, 400, 100, "webp"), (800, 600, 25, "webp"),
+                  (400, 400, 100, "gif"))  # fmt: skip
 
 
 def memory(photo: Path) -> None:
     from bench.thumbor_filters import measure_memories
 
-    picture = pyvips.Image.new_from_file(str(photo)).thumbnail_image(400, height=400, crop="centre")
-    frames = [
-        picture.embed(3 * i % 50 - 25, 0, picture.width, picture.height, extend="copy")
-        for i in range(100)
-    ]
-    strip = pyvips.Image.arrayjoin(frames, across=1).copy()
-    strip.set_type(pyvips.GValue.gint_type, "page-height", picture.height)
-    strip.set_type(pyvips.GValue.array_int_type, "delay", [40] * 100)
-    with tempfile.TemporaryDirectory() as scratch:
-        source = Path(scratch) / "animation.webp"
-        source.write_bytes(strip.webpsave_buffer(Q=90))
-        found = measure_memories(source, [(job, None) for job in MEMORY_JOBS])
-    print("| options | peak RSS rise MB | footprint estimate MB |")
-    print("|---|---:|---:|")
-    for job, measured in zip(MEMORY_JOBS, found, strict=True):
-        print(f"| `{job}` | {measured['measured'] / 1e6:.0f} | {measured['estimate'] / 1e6:.0f} |")
+    print("| source | options | peak RSS rise MB | footprint estimate MB | peak / estimate |")
+    print("|---|---|---:|---:|---:|")
+    for width, height, count, container in MEMORY_SOURCES:
+        picture = pyvips.Image.new_from_file(str(photo)).thumbnail_image(
+            width, height=height, crop="centre"
+        )
+        frames = [
+            picture.embed(3 * i % 50 - 25, 0, width, height, extend="copy") for i in range(count)
+        ]
+        strip = pyvips.Image.arrayjoin(frames, across=1).copy()
+        strip.set_type(pyvips.GValue.gint_type, "page-height", height)
+        strip.set_type(pyvips.GValue.array_int_type, "delay", [40] * count)
+        data = strip.webpsave_buffer(Q=90) if container == "webp" else strip.gifsave_buffer()
+        with tempfile.TemporaryDirectory() as scratch:
+            source = Path(scratch) / f"animation.{container}"
+            source.write_bytes(data)
+            found = measure_memories(source, [(job, None) for job in MEMORY_JOBS])
+        name = f"{container.upper()}, {count} x {width}x{height}"
+        for job, measured in zip(MEMORY_JOBS, found, strict=True):
+            peak, estimate = measured["measured"], measured["estimate"]
+            ratio = peak / estimate
+            print(f"| {name} | `{job}` | {peak / 1e6:.0f} | {estimate / 1e6:.0f} | {ratio:.2f} |")
 
 
 def main() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ import pytest
 from proxy.admission import Admission
 from proxy.errors import ServiceOverloaded
 from proxy.options import ParserConfig, parse_options, split_path
-from proxy.pipeline.footprint import job_footprint
+from proxy.pipeline.footprint import JOB_BASE_BYTES, job_footprint
 from proxy.pipeline.load import read_header
 from proxy.pipeline.process import ProcessingLimits
 from proxy.settings import Settings
@@ -141,6 +142,26 @@ def test_footprint_counts_shrink_on_load_progressive_scans_and_frames() -> None:
         for gravity in ("sm", "ce")
     )
     assert smart - centre == 200 * 100 * 4
+
+
+def test_footprint_counts_an_animated_webp_decoded_at_full_size() -> None:
+    """libvips decodes an animated WebP at full size whatever scale is asked:
+    every frame when the result animates, the first when it does not (the
+    estimate took the shrink-on-load of a still WebP, 4x fewer pixels here)."""
+    from PIL import Image
+
+    limits = ProcessingLimits.from_settings(Settings())
+    gif = Image.open(io.BytesIO(moving_square_gif()))
+    out = io.BytesIO()
+    gif.save(out, "WEBP", save_all=True, duration=100, quality=90)  # Pillow's libwebp
+    animation = out.getvalue()
+    header = read_header(animation, 0)
+    assert header.frames == 8
+    frame = 400 * 200 * (4 if header.has_alpha else 3)
+    still = job_footprint(animation, _options("rs:fit:100:100/f:jpg"), limits)
+    animated = job_footprint(animation, _options("rs:fit:100:100/f:webp"), limits)
+    assert still >= JOB_BASE_BYTES + len(animation) + frame
+    assert animated - still >= 7 * frame
 
 
 def test_server_never_holds_more_than_its_budget(origin: Origin) -> None:

@@ -259,8 +259,16 @@ def test_effects_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
 
 def test_animations_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
     """Frame by frame: computed all at once by the encoder, these 24 frames of
-    `mc` took 802 MB against an estimate of 235 (72 MB now)."""
+    `mc` took 802 MB against an estimate of 235 (72 MB then, and an estimate
+    counting every frame's work that was 3.3x it)."""
     assert_animation_under_estimates(tmp_path, ["mc:0.5:ff0000/f:webp", "bl:10/f:webp"])
+
+
+def test_a_small_result_of_an_animated_webp_counts_its_full_size_decode(tmp_path: Path) -> None:
+    """libvips decodes an animated WebP at full size whatever the scale asked:
+    estimated at the shrunk size, 24 frames of 800x600 to 100 px were put at
+    20 MB and took about 78."""
+    assert_animation_under_estimates(tmp_path, ["rs:fit:100:100/f:webp"], size=(800, 600))
 
 
 # --- the settings, as a user sets them ----------------------------------------------

@@ -23,6 +23,7 @@ from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.process import (
     ProcessingLimits,
+    animates,
     known_header,
     output_format,
     source_header,
@@ -70,6 +71,17 @@ SHAPED_MARK_BYTES = 8 * MIB
 # in a fresh process and up to ~37 in one that had run other jobs before.
 EFFECT_BYTES_PER_PIXEL = 48
 
+
+# An animation (process._through_steps): the frames whose work is held at
+# once (the one being computed, the one the encoder reads), the threads'
+# buffers and the decoder's canvases besides, and the encoded output, at most
+# about a byte a pixel. Measured with bench/animation.py --memory (25-100
+# frames of 400x400 and 800x600, WebP and GIF, results of 100-500 px): peaks
+# 19-54 MB above the decoded frames and the held results; with these, each
+# peak is 0.31-0.81 of its estimate (0.72-0.80 for the tests' 24 frames).
+ANIMATION_FRAMES_IN_FLIGHT = 2
+ANIMATION_BASE_BYTES = 40 * MIB
+ENCODED_BYTES_PER_PIXEL = 1
 
 # OpenCV's cascade over a grey copy of DETECT_PIXELS: its integral images
 # and scaled copies (a few MB measured; bench/job_memory.py).
@@ -121,7 +133,8 @@ def footprint_of(
     limits: ProcessingLimits,
 ) -> int:
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
-    frames = header.frames if header.frames <= limits.max_animation_frames else 1
+    animated = animates(header, fmt, limits.max_animation_frames)
+    frames = header.frames if animated else 1
     width, height = upright_size(header, options)
     plan = plan_geometry(width, height, options, header.scalable)
     bands = 4 if header.has_alpha or header.vector else 3
@@ -144,15 +157,16 @@ def footprint_of(
         # each, full size whatever the shrink) until the last scan is read.
         decoded += width * height * 3 * 2
     result_width, result_height = plan.result_size
-    result_pixels = result_width * result_height * frames
+    # What one frame's work holds while it is computed (a still has one frame).
+    result_pixels = result_width * result_height
     # The resized image before encoding (float while resampling) and the encoder's own.
     working = result_pixels * bands * 4
     encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
         encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
-    convolution = _convolution_bytes(options, result_width, result_height, bands) * frames
+    convolution = _convolution_bytes(options, result_width, result_height, bands)
     # thumbor's filters that hold pixels; autojpg() keeps a PNG's result to read its alpha.
-    filters = working_bytes(options.adjustments, result_width, result_height, bands) * frames
+    filters = working_bytes(options.adjustments, result_width, result_height, bands)
     if options.png_to_jpeg and header.has_alpha:
         filters += result_pixels * bands
     # imgproxy Pro's effects and unsharp masking: float arithmetic, as thumbor's
@@ -168,18 +182,25 @@ def footprint_of(
         # The decoded image is held in memory once for detection and the steps
         # (a still; animations are read lazily), plus OpenCV's working set.
         detection = DETECTION_BYTES + (load_w * load_h * bands * per_band if frames == 1 else 0)
+    frame_work = working + encoder + convolution + filters
+    if animated:
+        # Frames are computed one at a time and held (process._through_steps):
+        # every frame's result in 8 bits, the work of the frames in flight,
+        # and what the encoder writes out.
+        frame_work = (
+            ANIMATION_BASE_BYTES
+            + frame_work * ANIMATION_FRAMES_IN_FLIGHT
+            + result_pixels * frames * (bands + ENCODED_BYTES_PER_PIXEL)
+        )
     return (
         JOB_BASE_BYTES
         + source_bytes
         + decoded
-        + working
-        + encoder
-        + convolution
+        + frame_work
         + detection
         # One frame's: an animation's other frames are cut where the first was.
         + _attention_pixels(options, plan, load_w * load_h) * bands * per_band
         + _trim_bytes(options, load_w, load_h, bands, decoded)
-        + filters
     )
 
 
@@ -242,6 +263,8 @@ def _loaded_size(header: SourceHeader, width: int, height: int, shrink: float) -
     """The size the decoder produces: shrink-on-load as `load_image` asks for it."""
     if header.format == "jpeg":
         factor: float = jpeg_shrink_factor(shrink)
+    elif header.format == "webp" and header.frames > 1:
+        factor = 1  # libvips decodes an animated WebP at full size, whatever the scale
     elif (header.format == "webp" or header.scalable) and shrink > 1:
         factor = shrink
     else:

@@ -358,11 +358,7 @@ def _render(
     if header.vector:
         data = sanitize_svg(data)  # librsvg is careful, but it never sees script at all
 
-    animate = (
-        header.frames > 1
-        and fmt in FORMATS_WITH_ANIMATION
-        and header.frames <= limits.max_animation_frames
-    )
+    animate = animates(header, fmt, limits.max_animation_frames)
     width, height = upright_size(header, options)
     trimming = options.trim is not None and not animate
     if not trimming:
@@ -426,6 +422,12 @@ def _render(
 
     result, keep = prepare_metadata(result, options)
     return Rendered(result, keep, fmt, header, len(frames), findings)
+
+
+def animates(header: SourceHeader, fmt: str, max_frames: int) -> bool:
+    """Whether the result keeps every frame: an animation into a format that
+    animates, within the frame limit (beyond it, the first frame alone)."""
+    return 1 < header.frames <= max_frames and fmt in FORMATS_WITH_ANIMATION
 
 
 def _through_steps(
