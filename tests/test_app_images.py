@@ -28,6 +28,7 @@ from tests.images import (
     gradient,
     loader_format,
     mean_abs_difference,
+    photo_like,
     pixel,
     png16,
     quadrants,
@@ -329,6 +330,26 @@ def test_colour_profile_is_converted_or_kept(
     assert close(pixel(stripped, 32, 32), (200, 60, 40), tolerance=6)
     kept = decode(fetch(client, pixelpipe, f"/scp:0/plain/{url}@png").content)
     assert "icc-profile-data" in kept.get_fields()
+
+
+def test_a_panorama_fills_a_square_larger_than_its_height(
+    client: httpx.Client, pixelpipe: str, origin: Origin
+) -> None:
+    """12000x400 filling 600x600 is scaled to 18000x600 and cut: the side limit
+    (16383) is the result's, not this canvas's. The canvas still counts
+    against the 50 megapixels, and a result past the side limit is refused."""
+    panorama = photo_like(12000, 400, 11)
+    url = serve(origin, encode(panorama, "jpg", Q=95), "image/jpeg")
+    for options in ("rs:fill:600:600/el:1", "rs:fill:600:600/el:1/g:ea"):
+        image = decode(fetch(client, pixelpipe, f"/{options}/plain/{url}@png").content)
+        assert (image.width, image.height) == (600, 600)
+        scaled = decode(encode(panorama, "jpg", Q=95)).resize(1.5, kernel="lanczos3")
+        left = scaled.width - 600 if options.endswith("g:ea") else (scaled.width - 600) // 2
+        reference = scaled.crop(left, 0, 600, 600)
+        assert mean_abs_difference(image, reference) < 3, options
+    too_wide = client.get(pixelpipe + signed(f"/rs:fill:17000:600/el:1/plain/{url}"))
+    assert (too_wide.status_code, too_wide.text) == (422, "result image would be too large\n")
+    assert fetch(client, pixelpipe, f"/rs:fit:100:100/plain/{url}").status_code == 200
 
 
 @pytest.mark.parametrize("extension", ["png", "jpg"])

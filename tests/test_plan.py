@@ -123,3 +123,13 @@ def test_calc_position(gravity: Gravity, expected: tuple[int, int]) -> None:
 
 def test_absolute_offsets_follow_dpr() -> None:
     assert calc_position(400, 200, 100, 50, Gravity(GravityType.NORTH_WEST, 10, 5), 2.0) == (20, 10)
+
+
+def test_a_fill_is_limited_by_its_cut_not_by_the_canvas_it_is_cut_from() -> None:
+    """A 12000x400 panorama filling 600x600 is scaled to 18000x600 first: that
+    canvas counts for memory (result_size), the 600x600 for the side limit."""
+    p = plan_geometry(12000, 400, opts(width=600, height=600, resizing_type=FILL, enlarge=True))
+    assert p.result_size == (18000, 600)
+    assert p.output_size == (600, 600)
+    padded = plan_geometry(400, 400, opts(width=100, height=100, padding=(1, 2, 3, 4)))
+    assert padded.output_size == (106, 104)

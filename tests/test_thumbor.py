@@ -396,6 +396,20 @@ def test_same_picture_as_thumbor(options: str, both: tuple[str, str], photo: str
     assert mean_abs_difference(a, b) <= THRESHOLD
 
 
+def test_a_panorama_fills_a_square_as_thumbor(origin: Origin, both: tuple[str, str]) -> None:
+    """3000x100 filling 600x600 is scaled to 18000x600 before it is cut: past
+    the 16383 px a result may have on a side, which the cut result is not
+    (it was refused with 422 'result image would be too large')."""
+    thumbor, pixelpipe = both
+    url = origin.add("/thumbor/panorama.jpg", encode(photo_like(3000, 100, 7), "jpg", Q=95))
+    path = thumbor_path(f"600x600/{url.removeprefix('http://')}")
+    theirs, ours = httpx.get(thumbor + path, timeout=60), httpx.get(pixelpipe + path, timeout=60)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (a.width, a.height) == (b.width, b.height) == (600, 600)
+    assert mean_abs_difference(a, b) <= THRESHOLD
+
+
 def test_alpha_png_fits_as_thumbor(origin: Origin, both: tuple[str, str]) -> None:
     thumbor, pixelpipe = both
     url = origin.add("/thumbor/alpha.png", encode(with_alpha(quadrants(200, 100), 160), "png"))

@@ -74,6 +74,19 @@ class Plan:
         height = max(self.scaled_height, self.target_height, self.aspect_height) + pad_h
         return width, height
 
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """At most what is encoded: the scaled picture cut to a fill's box (the
+        scaled one can be far larger: a panorama filling a square), then
+        extended to the box or the aspect ratio, plus padding."""
+        pad_w = self.padding[1] + self.padding[3]
+        pad_h = self.padding[0] + self.padding[2]
+        cut_w = min_non_zero(self.result_crop_width, self.scaled_width)
+        cut_h = min_non_zero(self.result_crop_height, self.scaled_height)
+        width = max(cut_w, self.target_width, self.aspect_width) + pad_w
+        height = max(cut_h, self.target_height, self.aspect_height) + pad_h
+        return width, height
+
 
 def _resolve_auto(src_w: float, src_h: float, dst_w: float, dst_h: float) -> ResizingType:
     same_orientation = (src_w - src_h >= 0) == (dst_w - dst_h >= 0)

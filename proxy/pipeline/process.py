@@ -553,8 +553,13 @@ def _join_frames(frames: list[pyvips.Image], source: pyvips.Image) -> pyvips.Ima
 
 
 def _check_result_size(plan: Plan, max_side: int, frames: int = 1) -> None:
-    """Every frame is made: an animation's result counts them all (as imgproxy's
-    source limit does), so 100 frames of 2000x2000 from a 1 KB GIF are refused."""
-    width, height = plan.result_size
-    if width > max_side or height > max_side or width * height * frames > MAX_RESULT_PIXELS:
+    """The sides of what is encoded, and the pixels of the largest canvas built
+    on the way (a 12000x400 panorama filling 600x600 is scaled to 18000x600
+    first, then cut). Every frame is made: an animation's result counts them
+    all (as imgproxy's source limit does), so 100 frames of 2000x2000 from a
+    1 KB GIF are refused."""
+    width, height = plan.output_size
+    canvas_width, canvas_height = plan.result_size
+    too_many = canvas_width * canvas_height * frames > MAX_RESULT_PIXELS
+    if width > max_side or height > max_side or too_many:
         raise ImageTooLarge("result image would be too large")
