@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -54,6 +55,48 @@ def test_the_edge_search_finds_libvips_box() -> None:
             assert 0 in found[2:], (image.width, image.height, threshold, expected, found)
         else:
             assert found == expected, (image.width, image.height, threshold, expected, found)
+
+
+def test_pictures_narrower_than_the_median_are_trimmed_too() -> None:
+    """libvips' find_trim refuses a picture under 3 px on a side (the request
+    answered 422); the box is the one libvips finds in the picture with its
+    edges repeated (what its median does at an edge), one pixel in."""
+    rng = random.Random(20261201)
+    for _ in range(60):
+        image, threshold, background = scattered(rng)
+        thin = image.crop(0, 0, min(image.width, rng.randint(1, 2)), image.height)
+        if rng.random() < 0.5:
+            thin = thin.rot90()
+        grown = thin.embed(1, 1, thin.width + 2, thin.height + 2, extend="copy")
+        left, top, width, height = grown.find_trim(threshold=threshold, background=list(background))
+        found = find_trim(thin, threshold, background)
+        if 0 in (width, height):
+            assert 0 in found[2:], (thin.width, thin.height, found)
+            continue
+        x0, y0 = max(left - 1, 0), max(top - 1, 0)
+        x1, y1 = min(left + width - 1, thin.width), min(top + height - 1, thin.height)
+        assert found == (x0, y0, x1 - x0, y1 - y0)
+
+
+def test_a_rule_one_pixel_wide_is_trimmed_and_a_dot_is_kept(
+    origin: Origin, client: httpx.Client, pixelpipe: str
+) -> None:
+    """A 1x40 rule by Pillow, white at both ends and red between, and a 1x1 dot."""
+    from PIL import Image
+
+    rule = Image.new("RGB", (1, 40), (255, 255, 255))
+    for y in range(10, 30):
+        rule.putpixel((0, y), (220, 20, 20))
+    dot = Image.new("RGB", (1, 1), (220, 20, 20))
+    for name, picture, size in (("rule", rule, (1, 20)), ("dot", dot, (1, 1))):
+        out = io.BytesIO()
+        picture.save(out, "PNG")
+        url = origin.add(f"/trim/{name}.png", out.getvalue(), "image/png")
+        answer = client.get(pixelpipe + signed(f"/t:10:ffffff/plain/{url}@png"))
+        assert answer.status_code == 200, answer.text
+        image = decode(answer.content)
+        assert (image.width, image.height) == size
+        assert tuple(image(0, image.height // 2))[:3] == (220, 20, 20)
 
 
 def test_a_product_on_white_is_trimmed_to_itself(

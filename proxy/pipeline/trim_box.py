@@ -36,8 +36,18 @@ def find_trim(
     it is all background). `image` is read in strips, some rows twice: it
     should be cheap to read again, as the loader's random-access decode is."""
     width, height = image.width, image.height
-    if width < 3 or height < 3:  # no 3x3 window fits: libvips' own answer (its error)
-        return tuple(image.find_trim(threshold=threshold, background=list(background)))
+    if width < 3 or height < 3:
+        # libvips' find_trim refuses a picture its 3x3 median does not fit (a
+        # 1x300 rule, a 2x2 icon), which answered 422. Its median repeats the
+        # picture's edges, so the picture with its edges repeated once gives
+        # the box it would find, one pixel in.
+        grown = image.embed(1, 1, width + 2, height + 2, extend="copy")
+        left, top, found_w, found_h = find_trim(grown, threshold, background)
+        if found_w == 0 or found_h == 0:
+            return 0, 0, 0, 0
+        x0, y0 = max(left - 1, 0), max(top - 1, 0)
+        x1, y1 = min(left - 1 + found_w, width), min(top - 1 + found_h, height)
+        return x0, y0, x1 - x0, y1 - y0
 
     def hits(left: int, top: int, right: int, bottom: int) -> tuple[list[bool], list[bool]]:
         """Which columns of [left, right) and rows of [top, bottom) hold a pixel
