@@ -31,7 +31,17 @@ from proxy.pipeline.thumbor_filters import nine_patch_padding
 from signing.thumbor import thumbor_signature, thumbor_url, thumbor_verify
 from tests.conftest import make_settings, signed
 from tests.footprints import assert_under_estimates
-from tests.images import decode, encode, mean_abs_difference, photo_like, quadrants, with_alpha
+from tests.images import (
+    close,
+    decode,
+    encode,
+    mean_abs_difference,
+    photo_like,
+    pixel,
+    quadrants,
+    solid,
+    with_alpha,
+)
 from tests.servers import Origin, serve_pixelpipe
 from tests.thumbor_server import THUMBOR, THUMBOR_KEY, thumbor_server
 
@@ -72,7 +82,12 @@ def test_filters_become_imgproxy_options() -> None:
         "strip_icc():max_bytes(9000):upscale()/example.com/a.jpg"
     )
     assert options.quality == 55 and options.format == "webp" and options.blur == 4
-    assert options.background == (255, 0, 0) and options.extend
+    # fill(red) paints the new area and keeps the picture's transparency;
+    # fill(red, true) paints that too: imgproxy's background with extend.
+    assert (options.thumbor_fill, options.thumbor_fill_transparent) == ("ff0000", False)
+    assert options.extend and options.background is None
+    merged = parse("fit-in/300x200/filters:fill(red,true)/example.com/a.jpg")
+    assert merged.background == (255, 0, 0) and merged.extend and not merged.thumbor_fill
     assert options.strip_color_profile and options.max_bytes == 9000 and options.enlarge
     assert parse("300x200/filters:stretch()/a.jpg").resizing_type is ResizingType.FORCE
     assert parse("300x200/filters:no_upscale()/a.jpg").enlarge is False
@@ -408,6 +423,35 @@ def test_a_panorama_fills_a_square_as_thumbor(origin: Origin, both: tuple[str, s
     a, b = decode(theirs.content), decode(ours.content)
     assert (a.width, a.height) == (b.width, b.height) == (600, 600)
     assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+@pytest.mark.parametrize("paint", ["ff0000", "auto", "blur", "transparent"])
+def test_fill_keeps_a_transparent_picture_as_thumbor(
+    paint: str, origin: Origin, both: tuple[str, str]
+) -> None:
+    """thumbor pastes the picture on the fill as it is: its alpha stays (the
+    new area is opaque but for fill(blur)); fill(..., true) blends the picture
+    onto the paint. Both were blended here, whatever the flag."""
+    thumbor, pixelpipe = both
+    picture = with_alpha(solid(200, 100, (20, 40, 230)), 128)
+    url = origin.add("/thumbor/half-blue.png", encode(picture, "png")).removeprefix("http://")
+    for flag in ("", ",true"):
+        if paint == "transparent" and flag:
+            continue
+        path = thumbor_path(f"fit-in/300x300/filters:fill({paint}{flag})/{url}")
+        theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+        assert theirs.status_code == ours.status_code == 200, ours.text
+        assert ours.headers["content-type"] == theirs.headers["content-type"] == "image/png"
+        a, b = decode(theirs.content), decode(ours.content)
+        assert (a.width, a.height) == (b.width, b.height) == (300, 300)
+        if a.bands == 4 and a[3].min() == 255:
+            a = a[:3]  # thumbor keeps an alpha band that is opaque everywhere
+        # Blended onto an opaque paint the result is opaque; fill(blur)'s canvas
+        # is the picture blurred, as transparent as the picture.
+        bands = 3 if flag and paint != "blur" else 4
+        assert (a.bands, b.bands) == (bands, bands), (paint, flag)
+        for x, y in ((150, 150), (150, 20)):  # the picture, the new area
+            assert close(pixel(a, x, y), pixel(b, x, y), tolerance=2), (paint, flag, x, y)
 
 
 def test_alpha_png_fits_as_thumbor(origin: Origin, both: tuple[str, str]) -> None:

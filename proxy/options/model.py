@@ -313,9 +313,13 @@ class ProcessingOptions:
     # Only thumbor URLs set them (imgproxy OSS has no such options).
     adjustments: tuple[tuple[str, tuple[int | float | str, ...]], ...] = ()
     thumbor_box: ThumborBox | None = None
-    # thumbor's fill(auto|blur): the extended area painted with the image's mean
-    # colour, or with the image itself blurred and stretched; "": `background`.
+    # thumbor's fill(colour|auto|blur[, fill_transparent]): the extended area
+    # painted with a colour ("rrggbb"), the image's mean colour, or the image
+    # blurred and stretched; the picture's own transparency is kept unless
+    # fill_transparent paints it too. "": none, or fill(colour, true), which is
+    # `background` with `extend`.
     thumbor_fill: str = ""
+    thumbor_fill_transparent: bool = False
     # thumbor's round_corner: (a, b, r, g, b, transparent) radii in pixels, the colour.
     round_corner: tuple[int, int, int, int, int, int] | None = None
     thumbor_watermark: ThumborWatermark | None = None
@@ -406,7 +410,8 @@ class ProcessingOptions:
         if self.thumbor_watermark is not None:
             parts.append(f"twm:{self.thumbor_watermark.canonical_args()}")
         if self.thumbor_fill:
-            parts.append(f"tfill:{self.thumbor_fill}")
+            merged = ":1" if self.thumbor_fill_transparent else ""
+            parts.append(f"tfill:{self.thumbor_fill}{merged}")
         if self.round_corner is not None:
             parts.append("rc:" + ":".join(map(str, self.round_corner)))
         if self.max_age is not None:

@@ -118,7 +118,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     filters = _filters(part["filters"] or "")
     resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
     adjustments: list[tuple[str, AdjustmentArgs]] = []
-    thumbor_fill = ""
+    thumbor_fill, fill_transparent = "", False
     round_corner: tuple[int, int, int, int, int, int] | None = None
     watermark: ThumborWatermark | None = None
     max_age: int | None = None
@@ -155,10 +155,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             _arity("autojpg", args, 0, 1)
             png_to_jpeg = _boolean("autojpg", args[0]) if args else True
             continue
-        if name == "fill" and args and args[0].lower() in ("auto", "blur"):
-            _arity("fill", args, 1, 2)
-            thumbor_fill = args[0].lower()
-            segments.append("ex:1")
+        if name == "fill":
+            thumbor_fill, fill_transparent = _fill(args, segments)
             continue
         if name == "round_corner":
             round_corner = _round_corner(args)
@@ -196,6 +194,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         extra["trim"] = trim
     if thumbor_fill:
         extra["thumbor_fill"] = thumbor_fill
+        extra["thumbor_fill_transparent"] = fill_transparent
     if round_corner is not None:
         extra["round_corner"] = round_corner
     if watermark is not None:
@@ -422,17 +421,27 @@ def _background(args: list[str], segments: list[str], enlarge: bool, _r: int | N
     return enlarge
 
 
-def _fill(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
-    """fill(colour|transparent): a fit-in result padded to the asked size with it.
-
-    fill(auto) and fill(blur) are kept apart (see parse_thumbor): their paint
-    depends on the image.
+def _fill(args: list[str], segments: list[str]) -> tuple[str, bool]:
+    """fill(colour|transparent|auto|blur[, fill_transparent]): a fit-in result
+    extended to the asked size, the new area painted (a colour, nothing, the
+    image's mean colour, the image blurred). thumbor pastes the picture as it
+    is, its transparency kept, unless fill_transparent blends it onto the
+    paint: that case with a colour is imgproxy's `background` with `extend`.
+    Returns the thumbor_fill mode ("" when the segments say it all) and the flag.
     """
     _arity("fill", args, 1, 2)
-    if args[0].lower() != "transparent":
-        segments.append(f"bg:{_colour('fill', args[0])}")
+    fill_transparent = _boolean("fill", args[1]) if len(args) > 1 else False
+    mode = args[0].lower()
     segments.append("ex:1")
-    return enlarge
+    if mode == "transparent":
+        return "", False
+    if mode in ("auto", "blur"):
+        return mode, fill_transparent
+    colour = _colour("fill", args[0])
+    if fill_transparent:
+        segments.append(f"bg:{colour}")
+        return "", False
+    return colour, False
 
 
 # Where each gravity points after the source turns a quarter clockwise.
@@ -718,7 +727,6 @@ _FILTERS: dict[str, FilterHandler] = {
     "format": _format,
     "blur": _blur,
     "sharpen": _sharpen,
-    "fill": _fill,
     "background_color": _background,
     "rotate": _rotate,
     "strip_exif": _strip_exif,
