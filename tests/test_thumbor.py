@@ -454,6 +454,38 @@ def test_fill_keeps_a_transparent_picture_as_thumbor(
             assert close(pixel(a, x, y), pixel(b, x, y), tolerance=2), (paint, flag, x, y)
 
 
+def test_a_webp_stays_webp_as_in_thumbor(origin: Origin, both: tuple[str, str]) -> None:
+    """thumbor writes its source's format; imgproxy's preferred formats (JPEG,
+    PNG, GIF) made a WebP source JPEG here."""
+    thumbor, pixelpipe = both
+    url = origin.add("/thumbor/photo.webp", encode(photo_like(640, 480, 3), "webp", Q=90))
+    for options in ("300x200", "fit-in/200x200/filters:brightness(10)"):
+        path = thumbor_path(f"{options}/{url.removeprefix('http://')}")
+        theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+        assert theirs.status_code == ours.status_code == 200, ours.text
+        assert ours.headers["content-type"] == theirs.headers["content-type"] == "image/webp"
+        a, b = decode(theirs.content), decode(ours.content)
+        assert (a.width, a.height) == (b.width, b.height)
+        assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+def test_thumbor_runs_no_filter_over_a_gif_and_pixelpipe_does(
+    origin: Origin, both: tuple[str, str]
+) -> None:
+    """Deliberate: thumbor 7.8 runs its filters only when USE_GIFSICLE_ENGINE is
+    unset, and it defaults to false, so a GIF comes back unturned and unlit."""
+    thumbor, pixelpipe = both
+    url = origin.add("/thumbor/photo.gif", encode(photo_like(640, 480, 3), "gif"))
+    image = url.removeprefix("http://")
+    plain = decode(httpx.get(thumbor + thumbor_path(f"300x200/{image}")).content)
+    turned = thumbor_path(f"300x200/filters:rotate(90):brightness(30)/{image}")
+    theirs, ours = httpx.get(thumbor + turned), httpx.get(pixelpipe + turned)
+    assert ours.headers["content-type"] == theirs.headers["content-type"] == "image/gif"
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (a.width, a.height) == (300, 200) and mean_abs_difference(a, plain) < 1
+    assert (b.width, b.height) == (200, 300) and b.avg() > plain.avg() + 20
+
+
 def test_alpha_png_fits_as_thumbor(origin: Origin, both: tuple[str, str]) -> None:
     thumbor, pixelpipe = both
     url = origin.add("/thumbor/alpha.png", encode(with_alpha(quadrants(200, 100), 160), "png"))

@@ -327,6 +327,10 @@ class ProcessingOptions:
     max_age: int | None = None
     # thumbor's autojpg(): a PNG source without transparency is written as JPEG.
     png_to_jpeg: bool = False
+    # Without a format asked, the source's own is written when it is one of
+    # these, before PREFERRED_FORMATS are consulted: thumbor's engines write
+    # their source's format (a WebP stays WebP), imgproxy's rule would not.
+    source_formats_kept: tuple[str, ...] = ()
 
     @property
     def frame_url(self) -> str | None:
@@ -418,6 +422,8 @@ class ProcessingOptions:
             parts.append(f"tma:{self.max_age}")
         if self.png_to_jpeg:
             parts.append("autojpg:1")
+        if self.source_formats_kept:
+            parts.append("keep:" + ":".join(self.source_formats_kept))
         if self.thumbor_box is not None:
             parts.append(f"tbox:{self.thumbor_box.canonical_args()}")
         if self.adjustments:

@@ -182,7 +182,9 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         _check_allowed(
             trim, adjustments, box, thumbor_fill, round_corner, watermark, png_to_jpeg, config
         )
-    extra: dict[str, object] = {}
+    # thumbor writes its source's format when no format() is asked (a WebP
+    # stays WebP; imgproxy's preferred formats would make it JPEG).
+    extra: dict[str, object] = {"source_formats_kept": THUMBOR_WRITES}
     if options.gravity.type is GravityType.SMART:
         # thumbor's smart: its detectors (faces, then features), not imgproxy's crop.
         extra["gravity"] = Gravity(GravityType.SMART, objects=THUMBOR_SMART)
@@ -203,8 +205,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         extra["max_age"] = max_age
     if png_to_jpeg:
         extra["png_to_jpeg"] = True
-    if extra:
-        options = replace(options, **extra)  # type: ignore[arg-type]
+    options = replace(options, **extra)  # type: ignore[arg-type]
     return ThumborRequest(options, meta=bool(part["meta"]))
 
 
@@ -387,6 +388,9 @@ def _colour(name: str, text: str) -> str:
         raise InvalidOptionArgument(f"invalid thumbor {name}() colour: {text[:20]}")
     return value
 
+
+# The source formats thumbor's PIL engine writes back as they came.
+THUMBOR_WRITES = ("jpeg", "png", "gif", "webp")
 
 FilterHandler = Callable[[list[str], list[str], bool, int | None], bool]
 

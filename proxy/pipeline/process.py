@@ -172,8 +172,9 @@ def output_format(
     Order: a vector source asked for no processing stays SVG; then the formats
     negotiated from Accept (AVIF and JPEG XL are skipped for animations: no
     sequences are written in either, as imgproxy); then the URL's format; then
-    imgproxy's preferred-formats rule: the source's format if listed, else the
-    first listed that can carry the image's animation and alpha, else the first.
+    imgproxy's preferred-formats rule: the source's format if listed (or kept,
+    as thumbor keeps it), else the first listed that can carry the image's
+    animation and alpha, else the first.
     """
     if header.vector and options.format is None and not asks_processing(options):
         return "svg"
@@ -186,7 +187,7 @@ def output_format(
         return options.format
     if options.png_to_jpeg and header.format == "png" and not header.has_alpha:
         return "jpeg"  # thumbor's autojpg(); with an alpha band see _opaque_png_as_jpeg
-    if header.format in preferred:
+    if header.format in preferred or header.format in options.source_formats_kept:
         return header.format
     alpha = header.has_alpha and options.background is None
     for fmt in preferred:
