@@ -472,8 +472,9 @@ def test_a_webp_stays_webp_as_in_thumbor(origin: Origin, both: tuple[str, str]) 
 def test_thumbor_runs_no_filter_over_a_gif_and_pixelpipe_does(
     origin: Origin, both: tuple[str, str]
 ) -> None:
-    """Deliberate: thumbor 7.8 runs its filters only when USE_GIFSICLE_ENGINE is
-    unset, and it defaults to false, so a GIF comes back unturned and unlit."""
+    """Deliberate: thumbor 7.8 runs its filters only when its gifsicle-engine
+    option is None, and it defaults to False, so a GIF comes back unturned and
+    unlit."""
     thumbor, pixelpipe = both
     url = origin.add("/thumbor/photo.gif", encode(photo_like(640, 480, 3), "gif"))
     image = url.removeprefix("http://")
