@@ -349,6 +349,9 @@ def test_a_panorama_fills_a_square_larger_than_its_height(
         assert mean_abs_difference(image, reference) < 3, options
     too_wide = client.get(pixelpipe + signed(f"/rs:fill:17000:600/el:1/plain/{url}"))
     assert (too_wide.status_code, too_wide.text) == (422, "result image would be too large\n")
+    # 2000x2000 cut from a canvas of 60000x2000: 120 megapixels built.
+    too_many = client.get(pixelpipe + signed(f"/rs:fill:2000:2000/el:1/plain/{url}"))
+    assert (too_many.status_code, too_many.text) == (422, "result image would be too large\n")
     assert fetch(client, pixelpipe, f"/rs:fit:100:100/plain/{url}").status_code == 200
 
 
