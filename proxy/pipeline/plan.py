@@ -68,24 +68,25 @@ class Plan:
     @property
     def result_size(self) -> tuple[int, int]:
         """The largest canvas the steps build: scaled, cropped or extended, plus padding."""
-        pad_w = self.padding[1] + self.padding[3]
-        pad_h = self.padding[0] + self.padding[2]
-        width = max(self.scaled_width, self.target_width, self.aspect_width) + pad_w
-        height = max(self.scaled_height, self.target_height, self.aspect_height) + pad_h
-        return width, height
+        return self._extended(self.scaled_width, self.scaled_height)
 
     @property
     def output_size(self) -> tuple[int, int]:
         """At most what is encoded: the scaled picture cut to a fill's box (the
         scaled one can be far larger: a panorama filling a square), then
         extended to the box or the aspect ratio, plus padding."""
-        pad_w = self.padding[1] + self.padding[3]
-        pad_h = self.padding[0] + self.padding[2]
-        cut_w = min_non_zero(self.result_crop_width, self.scaled_width)
-        cut_h = min_non_zero(self.result_crop_height, self.scaled_height)
-        width = max(cut_w, self.target_width, self.aspect_width) + pad_w
-        height = max(cut_h, self.target_height, self.aspect_height) + pad_h
-        return width, height
+        return self._extended(
+            min_non_zero(self.result_crop_width, self.scaled_width),
+            min_non_zero(self.result_crop_height, self.scaled_height),
+        )
+
+    def _extended(self, width: int, height: int) -> tuple[int, int]:
+        """A picture of this size extended to the box or the aspect ratio, and padded."""
+        top, right, bottom, left = self.padding
+        return (
+            max(width, self.target_width, self.aspect_width) + left + right,
+            max(height, self.target_height, self.aspect_height) + top + bottom,
+        )
 
 
 def _resolve_auto(src_w: float, src_h: float, dst_w: float, dst_h: float) -> ResizingType:

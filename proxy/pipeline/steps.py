@@ -266,7 +266,7 @@ def _thumbor_fill(
         canvas = canvas.crop(0, 0, min(width, canvas.width), min(height, canvas.height))
         canvas = canvas.embed(0, 0, width, height, extend="copy")
     else:
-        paint = [int(mode[i : i + 2], 16) for i in (0, 2, 4)]
+        paint = list(bytes.fromhex(mode))  # "rrggbb", as thumbor_filters reads colours
         canvas = (pyvips.Image.black(width, height, bands=3) + paint).cast("uchar")
     canvas = canvas.copy(interpretation=image.interpretation)
     if not image.hasalpha():
