@@ -49,6 +49,7 @@ def image_report(
         auto_memory,
         source_digest,
         findings_memory,
+        hold=True,  # the metrics below read the pixels again: computed once
     )
     header = rendered.header if rendered is not None else source_header(data, options, limits)
     findings = rendered.findings if rendered is not None else None

@@ -273,8 +273,11 @@ def inspect_image(
     source_digest: str = "",
     findings_memory: FindingsMemory | None = None,
     frame_data: bytes | None = None,
+    hold: bool = False,
 ) -> tuple[ProcessedImage, Rendered | None]:
-    """The result, and the unencoded image it came from (None for pass-through)."""
+    """The result, and the unencoded image it came from (None for pass-through).
+    With `hold`, that image is computed once and held in memory, for a caller
+    that reads it again (/info measures the result against it)."""
     try:
         remembered = FindingsRecall(findings_memory, source_digest)
         rendered = _render(data, options, limits, watermark, mark_data, remembered, frame_data)
@@ -283,6 +286,9 @@ def inspect_image(
         interrupt.check()
         # The pixels are computed while encoding: that is where a stop can land.
         interrupt.watch(rendered.image)
+        if hold and rendered.frames == 1:  # an animation's frames are held already
+            # Computed from the watched image, so a stop still reaches it.
+            rendered = replace(rendered, image=rendered.image.copy_memory())
         # Only quality:auto remembers anything: other requests skip the key.
         remembering = source_digest and options.auto_quality
         analysis_key = (
