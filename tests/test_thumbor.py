@@ -369,6 +369,21 @@ SAME = [
     "[(0,0),(255,255)],[(0,40)])",
     "300x200/filters:convolution(1;2;1;2;4;2;1;2;1,3,true)",
     "300x200/filters:convolution(1;1;1;1;1,5):format(png)",
+    # thumbor cuts, then flips and turns: the alignment, the manual crop and
+    # the focal regions are found in the mirrored place of a flipped source.
+    "300x-200/left/bottom",
+    "-300x-200/right/top",
+    "10x20:400x300/-200x100",
+    "10x20:400x300/200x-100",
+    "300x-200/filters:focal(100x50:200x100)",
+    "10x20:400x300/-200x200/filters:focal(300x200:340x240)",
+    "300x-200/left/bottom/filters:rotate(270)",
+    "10x20:400x300/200x100/filters:rotate(180)",
+    "300x200/filters:focal(100x50:200x100):rotate(180)",
+    # A crop past the source's edge keeps what is left of it (640x480 here).
+    "400x0:700x100",
+    "600x0:900x400",
+    "500x400:700x600/100x100",
 ]
 
 

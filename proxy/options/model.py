@@ -117,9 +117,13 @@ class ThumborBox:
     orig_height: bool = False
     # focal(AxB:CxD) regions in source pixels: left, top, right, bottom.
     focal: tuple[tuple[int, int, int, int], ...] = ()
+    # The crop (`c:`) is thumbor's AxB:CxD: each edge is clamped to the source,
+    # and it is cut from the picture before the flips and turns.
+    crop: bool = False
 
     def canonical_args(self) -> str:
         flags = f"{int(self.adaptive)}{int(self.full)}{int(self.orig_width)}{int(self.orig_height)}"
+        flags += "1" if self.crop else ""
         regions = ":".join("{}x{}-{}x{}".format(*region) for region in self.focal)
         return f"{flags}:{regions}"
 

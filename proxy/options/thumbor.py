@@ -75,6 +75,8 @@ _NAMED_COLOURS = {
     "aqua": "00ffff", "orange": "ffa500",
 }  # fmt: skip
 
+_MIRRORED = {"left": "right", "right": "left", "top": "bottom", "bottom": "top"}
+
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "gif": "gif",
             "avif": "avif"}  # fmt: skip
 
@@ -275,14 +277,21 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         right, bottom = int(part["crop_right"] or 0), int(part["crop_bottom"] or 0)
         if right > left and bottom > top:  # thumbor ignores an empty crop too
             segments.append(f"c:{right - left}:{bottom - top}:nowe:{left}:{top}")
+            box = replace(box, crop=True)
     width = 0 if box.orig_width else int(part["width"] or 0)
     height = 0 if box.orig_height else int(part["height"] or 0)
     sized = bool(width or height or box.orig_width or box.orig_height)
     if part["hflip"] or part["vflip"]:
         segments.append(f"fl:{int(bool(part['hflip']))}:{int(bool(part['vflip']))}")
-    gravity = "sm" if part["smart"] else _GRAVITY[
-        (part["halign"] or "center", part["valign"] or "middle")
-    ]  # fmt: skip
+    # thumbor flips the result; the pipeline flips the source before cutting
+    # it, so the kept side is the mirrored one (left kept, then flipped, is
+    # the flipped picture's right).
+    halign, valign = part["halign"] or "center", part["valign"] or "middle"
+    if part["hflip"]:
+        halign = _MIRRORED.get(halign, halign)
+    if part["vflip"]:
+        valign = _MIRRORED.get(valign, valign)
+    gravity = "sm" if part["smart"] else _GRAVITY[(halign, valign)]
     if part["fit_in"]:
         if not sized:
             raise InvalidURL("invalid thumbor URL: fit-in needs a width or a height")

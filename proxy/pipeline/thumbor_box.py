@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from proxy.options.model import Gravity, GravityType, ProcessingOptions, ResizingType
+from proxy.options.model import Crop, Gravity, GravityType, ProcessingOptions, ResizingType
 from proxy.pipeline.plan import crop_size
 
 
@@ -21,14 +21,23 @@ def resolve_thumbor_box(
     box = options.thumbor_box
     if box is None:
         return options
+    changes: dict[str, Any] = {"thumbor_box": None}
+    # thumbor cuts, then flips and turns the result; the pipeline turns and
+    # flips the source first (a half turn is both flips): what thumbor keeps
+    # is found in the mirrored place.
+    half_turn = options.rotate == 180
+    mirrored = (options.flip_horizontal != half_turn, options.flip_vertical != half_turn)
     crop = options.crop
+    corner = (0, 0)  # where the crop starts in the unmirrored source
+    if box.crop and crop.enabled and crop.gravity is not None:
+        crop, corner = _thumbor_crop(crop, source_width, source_height, mirrored)
+        changes["crop"] = crop
     width_in = crop_size(source_width, crop.width) or source_width
     height_in = crop_size(source_height, crop.height) or source_height
     width = width_in if box.orig_width else options.width
     height = height_in if box.orig_height else options.height
-    changes: dict[str, Any] = {"thumbor_box": None}
     if box.focal:
-        changes["gravity"] = _focal_gravity(box.focal, options, width_in, height_in)
+        changes["gravity"] = _focal_gravity(box.focal, corner, mirrored, width_in, height_in)
     fit_in = options.resizing_type is ResizingType.FIT
     if fit_in and box.adaptive and _turned(width_in, height_in, width, height):
         width, height = height, width
@@ -52,20 +61,39 @@ def _turned(source_width: int, source_height: int, width: int, height: int) -> b
     )
 
 
+def _thumbor_crop(
+    crop: Crop, width: int, height: int, mirrored: tuple[bool, bool]
+) -> tuple[Crop, tuple[int, int]]:
+    """thumbor's AxB:CxD on a `width` x `height` source: each edge clamped to
+    it (a box past the right edge keeps what is left of it, not a box of the
+    asked width moved back inside), nothing cut when nothing is left; placed
+    where the mirrored source has it. Also the box's unmirrored corner."""
+    assert crop.gravity is not None
+    left, top = min(int(crop.gravity.x), width), min(int(crop.gravity.y), height)
+    right = min(left + int(crop.width), width)
+    bottom = min(top + int(crop.height), height)
+    if left >= right or top >= bottom:
+        return Crop(), (0, 0)
+    x = width - right if mirrored[0] else left
+    y = height - bottom if mirrored[1] else top
+    kept = Crop(right - left, bottom - top, Gravity(GravityType.NORTH_WEST, x, y))
+    return kept, (left, top)
+
+
 def _focal_gravity(
     regions: tuple[tuple[int, int, int, int], ...],
-    options: ProcessingOptions,
+    corner: tuple[int, int],
+    mirrored: tuple[bool, bool],
     width: int,
     height: int,
 ) -> Gravity:
-    """The regions' centre of mass (weighted by area, as thumbor), as a focus point."""
-    offset_x = offset_y = 0.0
-    gravity = options.crop.gravity
-    if options.crop.enabled and gravity is not None:
-        offset_x, offset_y = gravity.x, gravity.y  # a manual crop: nowe with its offsets
+    """The regions' centre of mass (weighted by area, as thumbor), as a focus
+    point in the (cropped, mirrored) picture."""
     total = sum(max(1, (r - left) * (b - top)) for left, top, r, b in regions)
     x = sum(max(1, (r - le) * (b - t)) * (le + r) / 2 for le, t, r, b in regions) / total
     y = sum(max(1, (r - le) * (b - t)) * (t + b) / 2 for le, t, r, b in regions) / total
-    fx = min(max((x - offset_x) / width, 0.0), 1.0)
-    fy = min(max((y - offset_y) / height, 0.0), 1.0)
-    return Gravity(GravityType.FOCUS_POINT, fx, fy)
+    fx = min(max((x - corner[0]) / width, 0.0), 1.0)
+    fy = min(max((y - corner[1]) / height, 0.0), 1.0)
+    return Gravity(
+        GravityType.FOCUS_POINT, 1 - fx if mirrored[0] else fx, 1 - fy if mirrored[1] else fy
+    )
