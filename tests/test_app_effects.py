@@ -160,10 +160,18 @@ CASES: list[tuple[str, str, str, tuple[int, int], str, list[Check]]] = [
         "png",
         (300, 400),
         "png",
-        [at(5, 5, BLUE), at(-5, 5, RED), at(-5, -5, GREEN)],
+        # The corner pixels too: an affine rotate left a black line on one edge.
+        [at(0, 0, BLUE), at(-1, 0, RED), at(-1, -1, GREEN), at(0, -1, YELLOW)],
     ),
-    ("quad", "rotate:180", "png", (400, 300), "png", [at(5, 5, YELLOW), at(-5, -5, RED)]),
-    ("quad", "rot:270", "png", (300, 400), "png", [at(5, 5, GREEN), at(-5, -5, BLUE)]),
+    (
+        "quad",
+        "rotate:180",
+        "png",
+        (400, 300),
+        "png",
+        [at(0, 0, YELLOW), at(-1, -1, RED), at(-1, 0, BLUE), at(0, -1, GREEN)],
+    ),
+    ("quad", "rot:270", "png", (300, 400), "png", [at(0, 0, GREEN), at(-1, -1, BLUE)]),
     ("quad", "rot:-90", "png", (300, 400), "png", [at(5, 5, GREEN)]),
     ("quad", "rot:360", "png", (400, 300), "png", [at(5, 5, RED)]),
     (

@@ -13,6 +13,7 @@ A wrong crop, alignment, flip or rotation measures 20 and more.
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import subprocess
 from collections.abc import Iterator
@@ -421,6 +422,41 @@ def test_same_picture_as_thumbor(options: str, both: tuple[str, str], photo: str
     theirs, ours = httpx.get(thumbor + path, timeout=60), httpx.get(pixelpipe + path, timeout=60)
     assert theirs.status_code == 200 and ours.status_code == 200, ours.text
     assert ours.headers["content-type"] == theirs.headers["content-type"]
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (b.width, b.height) == (a.width, a.height)
+    assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        "trim/-200x200",
+        "trim/fit-in/-400x400",
+        "trim/200x-200",
+        "trim:bottom-right/-200x-200",
+        "trim/fit-in/400x400/filters:rotate(180)",
+        "trim/fit-in/400x400/filters:rotate(90)",
+    ],
+)
+def test_thumbor_trims_before_it_flips_and_turns(
+    options: str, origin: Origin, both: tuple[str, str]
+) -> None:
+    """thumbor reads its trim corner's colour on the source as it came; the
+    pipeline flips and turns first, so the corner moves with them. White
+    ground, a red block and a black one in the top-right corner (by Pillow):
+    the top-left corner's trim keeps 300x180, the top-right's nothing."""
+    from PIL import Image
+
+    picture = Image.new("RGB", (400, 300), "white")
+    picture.paste((200, 30, 30), (100, 60, 250, 180))
+    picture.paste((0, 0, 0), (350, 0, 400, 40))
+    written = io.BytesIO()
+    picture.save(written, "PNG")
+    url = origin.add("/thumbor/corners.png", written.getvalue()).removeprefix("http://")
+    thumbor, pixelpipe = both
+    path = thumbor_path(f"{options}/{url}")
+    theirs, ours = httpx.get(thumbor + path, timeout=60), httpx.get(pixelpipe + path, timeout=60)
+    assert theirs.status_code == ours.status_code == 200, ours.text
     a, b = decode(theirs.content), decode(ours.content)
     assert (b.width, b.height) == (a.width, a.height)
     assert mean_abs_difference(a, b) <= THRESHOLD

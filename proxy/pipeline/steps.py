@@ -95,7 +95,9 @@ def orient(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
         image = image.copy()
         image.remove("orientation")
     if options.rotate:
-        image = image.rotate(options.rotate)
+        # rot, not rotate: the affine rotate resamples, and left a 1 px black
+        # line along an edge and the picture a pixel off (imgproxy uses rot too).
+        image = image.rot(f"d{options.rotate}")
     if options.flip_horizontal:
         image = image.fliphor()
     if options.flip_vertical:
@@ -113,7 +115,7 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     if image.hasalpha():
         search = image.flatten(background=list(MAGENTA))
     if settings.thumbor_corner:
-        left, top, width, height = _thumbor_trim_box(search, settings)
+        left, top, width, height = _thumbor_trim_box(search, settings, _turned_corner(options))
     else:
         colour = settings.colour or tuple(search(0, 0)[:3])
         left, top, width, height = find_trim(search, settings.threshold, colour)
@@ -130,11 +132,26 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     return image.crop(left, top, width, height)
 
 
-def _thumbor_trim_box(image: pyvips.Image, settings: Trim) -> tuple[int, int, int, int]:
+def _turned_corner(options: ProcessingOptions) -> tuple[bool, bool]:
+    """Where thumbor's trim corner is once `orient` has turned and flipped the
+    source (thumbor trims before its flips and turns): whether it is on the
+    right, and whether at the bottom; thumbor's top-left is (False, False)."""
+    far = options.trim is not None and options.trim.thumbor_corner == "bottom-right"
+    right, bottom = far, far
+    for _quarter in range(options.rotate // 90):  # clockwise: the left edge goes to the top
+        right, bottom = not bottom, right
+    return right != options.flip_horizontal, bottom != options.flip_vertical
+
+
+def _thumbor_trim_box(
+    image: pyvips.Image, settings: Trim, corner: tuple[bool, bool]
+) -> tuple[int, int, int, int]:
     """thumbor's trim: the box of pixels farther than the tolerance (Euclidean, in RGB)
-    from the top-left or bottom-right pixel. No smoothing, unlike libvips' find_trim.
+    from the top-left or bottom-right pixel (`corner`: where it now is, right
+    and bottom or not). No smoothing, unlike libvips' find_trim.
     """
-    x, y = (0, 0) if settings.thumbor_corner == "top-left" else (image.width - 1, image.height - 1)
+    x = image.width - 1 if corner[0] else 0
+    y = image.height - 1 if corner[1] else 0
     colour = image[:3] if image.bands >= 3 else image
     reference = colour(x, y)
     distance = ((colour - reference) ** 2).bandmean() * colour.bands
