@@ -8,6 +8,7 @@ alone cost: bytes, compression ratio, MSE, PSNR and SSIM.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import pyvips
@@ -61,7 +62,8 @@ def image_report(
             "bytes": len(data),
             "orientation": header.orientation,
             "frames": header.frames,
-            "faces": faces_report(findings, *upright_size(header, options)),
+            # Detection looks at the source before `rotate` and the flips.
+            "faces": faces_report(findings, *upright_size(header, replace(options, rotate=0))),
         },
         "result": result_report(processed, rendered, len(data)),
         # imgproxy Pro's colour effects that ran, in their order, and its text
@@ -81,7 +83,8 @@ def watermark_effects(options: ProcessingOptions) -> list[str]:
 
 
 def faces_report(findings: Findings | None, width: int, height: int) -> list[dict[str, int]] | None:
-    """Faces as boxes in the upright source's pixels; None when detection did
+    """Faces as boxes in the upright source's pixels (EXIF orientation
+    applied, `rotate` and the flips not); None when detection did
     not run: no smart gravity with a crop to place, or switched off. (Always
     detecting made every /info pay a second decode and the detector.)"""
     if findings is None:

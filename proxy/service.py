@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import pyvips
 from cachetools import LRUCache
@@ -83,12 +84,19 @@ from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.faces import FindingsMemory
 from proxy.pipeline.footprint import job_footprint, known_footprint
 from proxy.pipeline.interrupt import stoppable
-from proxy.pipeline.process import ProcessedImage, ProcessingLimits, process_image, raw_result
+from proxy.pipeline.process import (
+    ProcessedImage,
+    ProcessingLimits,
+    process_image,
+    raw_result,
+    render_image,
+)
 from proxy.responses import PreparedResponse
 from proxy.result_store import ResultStore
 from proxy.settings import Settings
 from proxy.shared_cache import SharedCache
 from proxy.sources import SourceImage, Sources
+from proxy.thumbor_meta import thumbor_meta
 from signing import KeyRing
 from signing.thumbor import thumbor_verify
 
@@ -127,7 +135,7 @@ class ImageService:
         self.result_flights: SingleFlight[str, CachedResult] = SingleFlight()
         self.fetch_flights: SingleFlight[str, SourceImage] = SingleFlight()
         self.fetches = 0
-        self.parsed: LRUCache[str, tuple[ProcessingOptions, str, bool]] = LRUCache(
+        self.parsed: LRUCache[str, tuple[ProcessingOptions, str, str | None]] = LRUCache(
             maxsize=PARSED_PATHS
         )
         self.thumbor_on = settings.thumbor_key is not None or settings.thumbor_allow_unsafe
@@ -170,8 +178,9 @@ class ImageService:
         ):
             raise Unauthorized()
 
-    def parse(self, raw_path: str) -> tuple[ProcessingOptions, bool]:
-        """The options a path asks for, and whether it is a thumbor `meta/` request.
+    def parse(self, raw_path: str) -> tuple[ProcessingOptions, str | None]:
+        """The options a path asks for, and for a thumbor `meta/` request the
+        image as its path names it (None for any other request).
 
         imgproxy's dialect first: a path both dialects could read is imgproxy's,
         so no imgproxy URL changes meaning when thumbor's is switched on. A
@@ -182,7 +191,7 @@ class ImageService:
         if self.thumbor_on and prefix and raw_path.startswith(prefix + "/"):
             return self._parse_thumbor(raw_path[len(prefix) :])
         try:
-            return self._parse_imgproxy(raw_path), False
+            return self._parse_imgproxy(raw_path), None
         except (InvalidURL, InvalidSignature) as refused:
             if not self.thumbor_on and _reads_as_thumbor(raw_path):
                 # A thumbor user moving over would otherwise read only
@@ -214,7 +223,7 @@ class ImageService:
         source = rewrite_source(split.source_url, self.settings.base_url, self.url_replacements)
         return parse_options(split.option_segments, source, split.extension, self.parser_config)
 
-    def _parse_thumbor(self, raw_path: str) -> tuple[ProcessingOptions, bool]:
+    def _parse_thumbor(self, raw_path: str) -> tuple[ProcessingOptions, str | None]:
         signature, signed_path = split_signature(raw_path)
         if signature == "unsafe":
             if not self.settings.thumbor_allow_unsafe:
@@ -224,7 +233,7 @@ class ImageService:
         ):
             raise InvalidSignature()
         request = parse_thumbor(signed_path, self.parser_config)
-        return request.options, request.meta
+        return request.options, request.image if request.meta else None
 
     def parse_cached(self, raw_path: str) -> tuple[ProcessingOptions, str]:
         """parse() and canonical(), remembered per exact raw path.
@@ -241,10 +250,11 @@ class ImageService:
             known = self.parsed[raw_path] = (options, options.canonical(), meta)
         return known[0], known[1]
 
-    def is_meta(self, raw_path: str) -> bool:
-        """A thumbor `meta/` path (ask after parse_cached, which remembers it)."""
+    def meta_image(self, raw_path: str) -> str | None:
+        """The image a thumbor `meta/` path names, None for other paths (ask
+        after parse_cached, which remembers it)."""
         known = self.parsed.get(raw_path)
-        return known is not None and known[2]
+        return known[2] if known is not None else None
 
     def negotiated(
         self, raw_path: str, headers: Mapping[str, str]
@@ -281,7 +291,7 @@ class ImageService:
             options, key, vary = self.live(raw_path, headers, now)
         except ProxyError:
             return None
-        if self.thumbor_on and self.is_meta(raw_path):
+        if self.thumbor_on and self.meta_image(raw_path) is not None:
             return None  # a thumbor meta/ request shares the image's key, not its answer
         result = self.cache.get(key)
         if result is None:
@@ -305,8 +315,9 @@ class ImageService:
         now = time.time()
         with tracing.span("parse"):  # URL, signature, negotiation
             options, key, vary = self.live(raw_path, headers, now)
-        if self.thumbor_on and self.is_meta(raw_path):
-            return await self.info(raw_path, headers)
+        image = self.meta_image(raw_path) if self.thumbor_on else None
+        if image is not None:
+            return await self.thumbor_meta(raw_path, image, headers)
         record = current()
         with tracing.span("cache.memory"):
             result = self.cache.get(key)
@@ -328,13 +339,31 @@ class ImageService:
         asks share one run, and it is kept in the result tiers under its own key.
         """
         options, key, vary = self.live(raw_path, headers, time.time())
-        info_key = "info/" + key
-        result = self.cache.get(info_key)
+        return await self._report_response("info/" + key, options, vary, self._produce_info)
+
+    async def thumbor_meta(self, raw_path: str, image: str, headers: Mapping[str, str]) -> Response:
+        """thumbor's `meta/`: its JSON of the operations (proxy.thumbor_meta),
+        kept like a report under its own key (the image's spelling is in it)."""
+        options, key, vary = self.live(raw_path, headers, time.time())
+
+        async def produce(options: ProcessingOptions, key: str) -> CachedResult:
+            return await self._produce_meta(options, key, image)
+
+        meta_key = f"meta/{quote(image, safe='')}/{key}"
+        return await self._report_response(meta_key, options, vary, produce)
+
+    async def _report_response(
+        self,
+        key: str,
+        options: ProcessingOptions,
+        vary: tuple[str, ...],
+        produce: Callable[[ProcessingOptions, str], Awaitable[CachedResult]],
+    ) -> Response:
+        """A JSON report from the result tiers, or made once for concurrent asks."""
+        result = self.cache.get(key)
         if result is None:
             MEMORY_MISS.inc()
-            result = await self.result_flights.run(
-                info_key, lambda: self._miss(options, info_key, self._produce_info)
-            )
+            result = await self.result_flights.run(key, lambda: self._miss(options, key, produce))
         else:
             MEMORY_HIT.inc()
             current().cache = "memory"
@@ -362,6 +391,27 @@ class ImageService:
             raise
         body = json.dumps(report, separators=(",", ":")).encode()
         return CachedResult(body, "application/json", make_etag(key, source.digest or ""), "")
+
+    async def _produce_meta(self, options: ProcessingOptions, key: str, image: str) -> CachedResult:
+        source = await self._source(options.source_url)
+        self.pipeline_runs += 1
+        digest = source.digest or ""
+        try:
+            report = await self._run_job(
+                source.data, options, self._meta_report, options, image, digest, digest=digest
+            )
+        except ProxyError as error:
+            self._forget_unreadable(error, options)
+            raise
+        body = json.dumps(report, separators=(",", ":")).encode()
+        return CachedResult(body, "application/json", make_etag(key, digest), "")
+
+    def _meta_report(
+        self, data: bytes, options: ProcessingOptions, image: str, digest: str
+    ) -> dict[str, Any]:
+        with running_job():
+            rendered = render_image(data, options, self.limits, digest, self.findings_memory)
+            return thumbor_meta(image, options, rendered)
 
     def _report(
         self, data: bytes, options: ProcessingOptions, digest: str = ""

@@ -18,6 +18,7 @@ import itertools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -273,15 +274,22 @@ def test_prefix_keeps_thumbor_urls_apart(client: httpx.Client, photo: str) -> No
         assert outside.status_code in (403, 404)  # read as imgproxy's only
 
 
-def test_meta_answers_the_info_report(client: httpx.Client, photo: str) -> None:
+def test_meta_answers_thumbor_json_beside_the_image(client: httpx.Client, photo: str) -> None:
+    """meta/ and the image of the same request keep apart in the cache, and
+    two spellings of one image report their own. (Against real thumbor:
+    tests/test_faces.py::test_meta_answers_thumbor_json.)"""
     with serve_pixelpipe(make_settings(thumbor_key=THUMBOR_KEY)) as base:
         # The image of the same request is cached first: meta/ must still report.
         for _ in range(2):
             assert client.get(base + thumbor_path(f"300x200/{photo}")).status_code == 200
-        answer = client.get(base + thumbor_path(f"meta/300x200/{photo}"))
-        assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
-        report = answer.json()
-        assert report["source"]["width"] == 640 and report["result"]["width"] == 300
+        for spelling in (photo, "http://" + photo, photo):
+            answer = client.get(base + thumbor_path(f"meta/300x200/{spelling}"))
+            assert answer.status_code == 200
+            assert answer.headers["content-type"] == "application/json"
+            report = answer.json()["thumbor"]
+            assert report["source"]["url"] == quote(spelling)
+            assert report["source"]["width"] == 300 and report["target"]["height"] == 200
+            assert report["operations"][-1] == {"type": "resize", "width": 300, "height": 200}
 
 
 # --- against thumbor itself ---------------------------------------------------------

@@ -84,7 +84,8 @@ _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png", "webp": "webp", "gif": 
 @dataclass(frozen=True, slots=True)
 class ThumborRequest:
     options: ProcessingOptions
-    meta: bool  # `meta/`: the /info report instead of the image
+    meta: bool  # `meta/`: thumbor's JSON of the operations instead of the image
+    image: str = ""  # the image as the path names it (meta/ reports it, quoted)
 
 
 _THUMBOR_SIGNATURE = re.compile(r"/?(?:unsafe|[A-Za-z0-9_-]{27}=)/")
@@ -208,7 +209,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     if png_to_jpeg:
         extra["png_to_jpeg"] = True
     options = replace(options, **extra)  # type: ignore[arg-type]
-    return ThumborRequest(options, meta=bool(part["meta"]))
+    return ThumborRequest(options, meta=bool(part["meta"]), image=part["image"])
 
 
 # What a thumbor operation outside the option segments counts as under

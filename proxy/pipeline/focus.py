@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pyvips
+
 from proxy.options.model import THUMBOR_SMART, Gravity, GravityType, ProcessingOptions
 from proxy.pipeline.faces import Box, Findings, faces_window
-from proxy.pipeline.plan import Plan
+from proxy.pipeline.plan import Plan, calc_position
 
 # thumbor's face detector raises each face by this much of its height (hair).
 HAIR_OFFSET = 0.12
@@ -42,11 +44,10 @@ def wants_features(options: ProcessingOptions) -> bool:
 
 
 def findings_key(digest: str, options: ProcessingOptions) -> str:
-    """What detection depends on: the source and what turns or cuts it first."""
+    """What detection depends on: the source and what cuts it first. Not the
+    `rotate` and flips: detection looks at the picture before them."""
     picture = [
         f"ar:{int(options.auto_rotate)}",
-        f"rot:{options.rotate}",
-        f"fl:{int(options.flip_horizontal)}:{int(options.flip_vertical)}",
         f"pg:{options.page}",
         f"vts:{options.video_second}",
         f"t:{options.trim.canonical_args() if options.trim else ''}",
@@ -55,8 +56,42 @@ def findings_key(digest: str, options: ProcessingOptions) -> str:
     return f"{digest}/{'/'.join(picture)}"
 
 
+def untouched(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
+    """The oriented picture before the `rotate` option and the flips, which
+    `image` has had: the cascade finds upright faces only (a face turned a
+    quarter was missed), and thumbor detects before its flips and rotate()."""
+    if options.flip_vertical:
+        image = image.flipver()
+    if options.flip_horizontal:
+        image = image.fliphor()
+    if options.rotate:
+        image = image.rot(f"d{360 - options.rotate}")
+    return image
+
+
+def turned(findings: Findings, options: ProcessingOptions) -> Findings:
+    """Findings on the untouched picture, as they lie once it is turned by
+    `rotate` (clockwise) and then flipped."""
+    faces = [(f.left, f.top, f.left + f.width, f.top + f.height) for f in findings.faces]
+    points = [(x, y, x, y) for x, y in findings.features]
+    for edges in (faces, points):
+        for index, (left, top, right, bottom) in enumerate(edges):
+            for _quarter in range(options.rotate // 90):  # (x, y) goes to (1 - y, x)
+                left, top, right, bottom = 1 - bottom, left, 1 - top, right
+            if options.flip_horizontal:
+                left, right = 1 - right, 1 - left
+            if options.flip_vertical:
+                top, bottom = 1 - bottom, 1 - top
+            edges[index] = (left, top, right, bottom)
+    return Findings(
+        tuple(Box(left, top, right - left, bottom - top) for left, top, right, bottom in faces),
+        tuple((left, top) for left, top, _right, _bottom in points),
+    )
+
+
 def focused(options: ProcessingOptions, findings: Findings, plan: Plan) -> ProcessingOptions:
-    """`options` with its detecting gravities replaced by focus points."""
+    """`options` with its detecting gravities replaced by focus points;
+    `findings` are the untouched picture's (see `untouched`)."""
     changes: dict[str, object] = {}
     crop = options.crop
     cut = bool(plan.crop_width or plan.crop_height)
@@ -65,42 +100,97 @@ def focused(options: ProcessingOptions, findings: Findings, plan: Plan) -> Proce
             plan.crop_width / plan.source_width if plan.crop_width else 1.0,
             plan.crop_height / plan.source_height if plan.crop_height else 1.0,
         )
-        changes["crop"] = replace(crop, gravity=_concrete(crop.gravity, findings, window))
-    # After a crop the resized image shows part of the source, which the
-    # findings do not describe: the main gravity is placed on it as before.
-    if options.gravity.detects and not cut:
+        crop = replace(crop, gravity=_concrete(crop.gravity, findings, window, options))
+        changes["crop"] = crop
+    if options.gravity.detects:
+        # After a crop the findings inside it count, from its corner (as
+        # thumbor counts its focal points after a manual crop).
+        region = _crop_region(crop.gravity or options.gravity, plan) if cut else (0, 0, 1, 1)
         window = (
             min(1.0, plan.result_crop_width / plan.scaled_width) if plan.result_crop_width else 1.0,
             min(1.0, plan.result_crop_height / plan.scaled_height)
             if plan.result_crop_height
             else 1.0,
         )
-        changes["gravity"] = _concrete(options.gravity, findings, window)
+        changes["gravity"] = _concrete(options.gravity, findings, window, options, region)
     return replace(options, **changes) if changes else options
 
 
-def _concrete(gravity: Gravity, findings: Findings, window: tuple[float, float]) -> Gravity:
+Region = tuple[float, float, float, float]  # left, top, right, bottom: fractions
+
+
+def _crop_region(gravity: Gravity, plan: Plan) -> Region:
+    """Where the `crop` option cut, as fractions of the picture it cut."""
+    width, height = plan.source_width, plan.source_height
+    kept_width, kept_height = plan.crop_width or width, plan.crop_height or height
+    if gravity.detects:
+        gravity = Gravity()  # placed by libvips' attention crop: not known here
+    left, top = calc_position(width, height, kept_width, kept_height, gravity)
+    return (
+        left / width,
+        top / height,
+        (left + kept_width) / width,
+        (top + kept_height) / height,
+    )
+
+
+def _concrete(
+    gravity: Gravity,
+    findings: Findings,
+    window: tuple[float, float],
+    options: ProcessingOptions,
+    region: Region = (0, 0, 1, 1),
+) -> Gravity:
     if gravity.objects == THUMBOR_SMART:
-        return _thumbor_centre(findings) or Gravity(GravityType.SMART)
-    box = faces_window(findings.faces, *window)
+        # thumbor's points (faces with their hair raised upwards, or features)
+        # on the untouched picture, then turned.
+        points = _thumbor_points(findings)
+        spots = turned(Findings((), tuple((x, y) for x, y, _weight in points)), options)
+        inside = [
+            (_within(x, region[0], region[2]), _within(y, region[1], region[3]), weight)
+            for (x, y), (_x, _y, weight) in zip(spots.features, points, strict=True)
+            if region[0] <= x <= region[2] and region[1] <= y <= region[3]
+        ]
+        if not inside:
+            return Gravity(GravityType.SMART)
+        total = sum(weight for _x, _y, weight in inside)
+        x = sum(x * weight for x, _y, weight in inside) / total
+        y = sum(y * weight for _x, y, weight in inside) / total
+        return Gravity(GravityType.FOCUS_POINT, x, y)
+    faces = [
+        _face_within(face, region)
+        for face in turned(findings, options).faces
+        if region[0] <= face.left + face.width / 2 <= region[2]
+        and region[1] <= face.top + face.height / 2 <= region[3]
+    ]
+    box = faces_window(tuple(faces), *window)
     if box is None:
         return Gravity(GravityType.SMART)  # libvips' attention crop
     return Gravity(GravityType.FOCUS_POINT, box.left + box.width / 2, box.top + box.height / 2)
 
 
-def _thumbor_centre(findings: Findings) -> Gravity | None:
+def _within(value: float, start: float, end: float) -> float:
+    return (value - start) / (end - start)
+
+
+def _face_within(face: Box, region: Region) -> Box:
+    """A face as fractions of the region, cut to it."""
+    left = max(0.0, _within(face.left, region[0], region[2]))
+    top = max(0.0, _within(face.top, region[1], region[3]))
+    right = min(1.0, _within(face.left + face.width, region[0], region[2]))
+    bottom = min(1.0, _within(face.top + face.height, region[1], region[3]))
+    return Box(left, top, right - left, bottom - top)
+
+
+def _thumbor_points(findings: Findings) -> list[tuple[float, float, float]]:
+    """thumbor's focal points: each face's centre with its hair, weighted by
+    its area; else the feature points, of weight 1."""
     if findings.faces:
         raised = [_with_hair(face) for face in findings.faces]
-        total = sum(face.area for face in raised)
-        x = sum(face.area * (face.left + face.width / 2) for face in raised) / total
-        y = sum(face.area * (face.top + face.height / 2) for face in raised) / total
-        return Gravity(GravityType.FOCUS_POINT, x, y)
-    if findings.features:
-        count = len(findings.features)
-        x = sum(point[0] for point in findings.features) / count
-        y = sum(point[1] for point in findings.features) / count
-        return Gravity(GravityType.FOCUS_POINT, x, y)
-    return None
+        return [
+            (face.left + face.width / 2, face.top + face.height / 2, face.area) for face in raised
+        ]
+    return [(x, y, 1.0) for x, y in findings.features]
 
 
 def _with_hair(face: Box) -> Box:

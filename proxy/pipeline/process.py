@@ -23,7 +23,13 @@ from proxy.pipeline.encode import (
     prepare_metadata,
 )
 from proxy.pipeline.faces import Findings, FindingsMemory, detect, detection_shrink
-from proxy.pipeline.focus import findings_key, focused, needs_findings, wants_features
+from proxy.pipeline.focus import (
+    findings_key,
+    focused,
+    needs_findings,
+    untouched,
+    wants_features,
+)
 from proxy.pipeline.foreign import Selection
 from proxy.pipeline.load import (
     VIPS_ERRORS,
@@ -38,6 +44,7 @@ from proxy.pipeline.steps import (
     PREPARE_ALL_FRAMES,
     PREPARE_EACH_FRAME,
     STEPS,
+    TRIM_BOX,
     PipelineContext,
 )
 from proxy.pipeline.svg import sanitize_svg
@@ -208,7 +215,15 @@ class Rendered:
     format: str
     header: SourceHeader
     frames: int
-    findings: Findings | None = None  # what a smart gravity's detection found
+    # What a smart gravity's detection found, on the picture before `rotate`
+    # and the flips (focus.untouched).
+    findings: Findings | None = None
+    # The geometry the steps followed (thumbor's meta/ reports it): the plan,
+    # the options with thumbor's sizes and detected gravities made concrete,
+    # and the box trim kept (left, top, width, height of the upright source).
+    plan: Plan | None = None
+    options: ProcessingOptions | None = None
+    trim_box: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +237,7 @@ class FindingsRecall:
         key = findings_key(self.digest, options) if self.memory and self.digest else ""
         found = self.memory.get(key) if self.memory and key else None
         if found is None:
-            found = detect(image, features=wants_features(options))
+            found = detect(untouched(image, options), features=wants_features(options))
             if self.memory and key:
                 self.memory.put(key, found)
         return found
@@ -309,6 +324,31 @@ def inspect_image(
         raise ProcessingFailed() from None
 
 
+def render_image(
+    data: bytes,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    source_digest: str = "",
+    findings_memory: FindingsMemory | None = None,
+) -> Rendered:
+    """The result as the steps describe it, not computed (libvips is lazy;
+    detection and trim read pixels, an animation's frames are computed):
+    its geometry for thumbor's meta/. Never passed through untouched."""
+    try:
+        remembered = FindingsRecall(findings_memory, source_digest)
+        everything = replace(options, skip_processing=())
+        rendered = _render(data, everything, limits, None, None, remembered, detect_anyway=True)
+        assert isinstance(rendered, Rendered)  # nothing is skipped
+        interrupt.check()
+        return rendered
+    except ProxyError:
+        raise
+    except VIPS_ERRORS:
+        forget_vips_error()
+        interrupt.check()
+        raise ProcessingFailed() from None
+
+
 def _encode(
     rendered: Rendered,
     options: ProcessingOptions,
@@ -351,7 +391,10 @@ def _render(
     mark_data: bytes | None = None,
     remembered: FindingsRecall | None = None,
     frame_data: bytes | None = None,
+    detect_anyway: bool = False,
 ) -> Rendered | ProcessedImage:
+    """The steps' image, lazy; `detect_anyway`: a smart gravity detects even
+    when it has nothing to cut (thumbor's meta/ reports what was found)."""
     digest = remembered.digest if remembered else ""
     passed = _pass_through(data, options, limits, digest)
     if passed is not None:
@@ -376,7 +419,9 @@ def _render(
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     recall = remembered or FindingsRecall()
     # A smart gravity with a crop to place: detection steers it.
-    steering = limits.face_detection and needs_findings(options, plan)
+    steering = limits.face_detection and (
+        needs_findings(options, plan) or (detect_anyway and options.gravity.detects)
+    )
     shrink = plan.shrink if plan else 1.0
     if steering:
         shrink = detection_shrink(shrink, width, height)
@@ -428,7 +473,18 @@ def _render(
     result, fmt = _opaque_png_as_jpeg(result, fmt, header, options)
 
     result, keep = prepare_metadata(result, options)
-    return Rendered(result, keep, fmt, header, len(frames), findings)
+    trimmed = frames[0].get(TRIM_BOX) if frames[0].get_typeof(TRIM_BOX) else None
+    return Rendered(
+        result,
+        keep,
+        fmt,
+        header,
+        len(frames),
+        findings,
+        plan,
+        options,
+        (trimmed[0], trimmed[1], trimmed[2], trimmed[3]) if trimmed else None,
+    )
 
 
 def animates(header: SourceHeader, fmt: str, max_frames: int) -> bool:

@@ -105,6 +105,10 @@ def orient(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     return image
 
 
+# The metadata field the trim step records its box in (left, top, width, height).
+TRIM_BOX = "pixelpipe-trim-box"
+
+
 def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
     settings = options.trim
     if settings is None:
@@ -129,7 +133,10 @@ def trim(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
         bottom = image.height - top - height
         top = min(top, bottom)
         height = image.height - 2 * top
-    return image.crop(left, top, width, height)
+    trimmed = image.crop(left, top, width, height)
+    # Where the box was, for thumbor's meta/ (a new image: setting is safe).
+    trimmed.set_type(pyvips.GValue.array_int_type, TRIM_BOX, [left, top, width, height])
+    return trimmed
 
 
 def _turned_corner(options: ProcessingOptions) -> tuple[bool, bool]:
