@@ -324,6 +324,8 @@ SAME = [
     "100x300/right",
     "fit-in/1000x1000",
     "fit-in/1000x1000/filters:upscale()",
+    "fit-in/1000x0/filters:upscale()",  # thumbor's upscale() ignores a box with a 0 side
+    "fit-in/0x1000/filters:upscale()",
     "1000x100",
     "100x100/filters:no_upscale()",
     "300x200/filters:quality(40)",

@@ -513,8 +513,12 @@ def _no_upscale(args: list[str], segments: list[str], enlarge: bool, _r: int | N
     return False
 
 
-def _upscale(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+def _upscale(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
     _arity("upscale", args, 0, 0)
+    if resize is not None and "0" in segments[resize].split(":")[2:4]:
+        # thumbor's upscale() does nothing when a side is 0: the image already
+        # "reaches" that side (fit-in/1000x0 keeps a 640 px image 640 px).
+        return enlarge
     return True
 
 
