@@ -604,6 +604,36 @@ def test_watermark_as_thumbor(args: str, mark: str, both: tuple[str, str], photo
     assert mean_abs_difference(a, b) < mean_abs_difference(plain, b)
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [
+        "grayscale():fill(red)",  # the fill stays red (mean difference 27.8 before)
+        "brightness(-50):fill(ff8000,true)",
+        "round_corner(40,255,0,0):fill(blue)",
+        "watermark(MARK,10,10,0):fill(red)",  # the mark on the picture, not the canvas
+        "grayscale():watermark(MARK,10,10,0)",  # the mark keeps its colours
+        "equalize():watermark(MARK,repeat,repeat,30)",
+        "grayscale():fill(transparent):format(png)",  # was 422: grey and alpha embedded
+        "fill(blue):round_corner(40,255,0,0)",
+        "watermark(MARK,0,0,0):round_corner(40,255,0,0)",
+    ],
+)
+def test_filters_run_in_url_order_as_thumbor(
+    filters: str, mark: str, both: tuple[str, str], photo: str
+) -> None:
+    """thumbor runs fill, round_corner, watermark and its pixel filters in the
+    order the URL names them."""
+    thumbor, pixelpipe = both
+    path = thumbor_path(f"fit-in/300x300/filters:{filters.replace('MARK', mark)}/{photo}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    # thumbor writes RGBA where a grey picture with alpha stays grey here.
+    a, b = (decode(answer.content).colourspace("srgb") for answer in (theirs, ours))
+    assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands)
+    assert a.width == 300 and a.height == (300 if "fill" in filters else 225)
+    assert mean_abs_difference(a, b) <= THRESHOLD
+
+
 @pytest.fixture(scope="module")
 def stripes(origin: Origin) -> str:
     """Hard vertical edges: a kernel applied mirrored answers visibly otherwise."""

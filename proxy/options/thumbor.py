@@ -88,6 +88,11 @@ class ThumborRequest:
     image: str = ""  # the image as the path names it (meta/ reports it, quoted)
 
 
+# Filters with options of their own that thumbor runs in URL order with its
+# pixel filters (a grayscale() before fill(red) leaves the fill red): each is
+# also listed among the adjustments, with no arguments, where it stands.
+ORDERED = frozenset({"fill", "round_corner", "watermark"})
+
 _THUMBOR_SIGNATURE = re.compile(r"/?(?:unsafe|[A-Za-z0-9_-]{27}=)/")
 
 
@@ -160,12 +165,15 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             continue
         if name == "fill":
             thumbor_fill, fill_transparent = _fill(args, segments)
+            adjustments.append(("fill", ()))  # its place among the filters (see ORDERED)
             continue
         if name == "round_corner":
             round_corner = _round_corner(args)
+            adjustments.append(("round_corner", ()))
             continue
         if name == "watermark":
             watermark = _watermark(args)
+            adjustments.append(("watermark", ()))
             continue
         handler = _FILTERS.get(name)
         if handler is None:
@@ -248,7 +256,7 @@ def _check_allowed(
     png_to_jpeg: bool,
     config: ParserConfig,
 ) -> None:
-    used = [name for name, _ in adjustments]
+    used = [name for name, _ in adjustments if name not in ORDERED]
     used += ["trim"] if trim is not None else []
     used += ["focal"] if box.focal else []
     fitted = box.orig_width or box.orig_height or box.adaptive or box.full

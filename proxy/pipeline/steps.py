@@ -241,13 +241,46 @@ def colour_effects(
 
 
 def extend(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
-    if not options.extend:
-        return image
+    if not options.extend or any(name == "fill" for name, _ in options.adjustments):
+        return image  # thumbor's fill() is done in its place among its filters
+    width = max(ctx.plan.target_width, image.width)
+    height = max(ctx.plan.target_height, image.height)
+    return _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
+
+
+def thumbor_filters(
+    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+) -> pyvips.Image:
+    """thumbor's filters that run after its crop and resize, in URL order, as
+    thumbor runs them (a grayscale() before fill(red) leaves the fill red; a
+    watermark() after brightness() is not darkened): fill, round_corner,
+    watermark, frame and the pixel filters with thumbor's arithmetic."""
+    for name, args in options.adjustments:
+        if name == "fill":
+            image = _fill(image, options, ctx)
+        elif name == "round_corner":
+            image = round_corners(image, options, ctx)
+        elif name == "watermark":
+            image = thumbor_watermark(image, options, ctx)
+        elif name == "frame":
+            # Drawn where it stands among the filters; /info runs without the patch.
+            image = image if ctx.thumbor_frame is None else frame(image, ctx.thumbor_frame)
+        else:
+            image = ADJUSTMENTS[name](image, args)
+    return image
+
+
+def _fill(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
+    """thumbor's fill(): the picture extended to the asked box."""
     width = max(ctx.plan.target_width, image.width)
     height = max(ctx.plan.target_height, image.height)
     if options.thumbor_fill:
         return _thumbor_fill(image, width, height, options)
-    return _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
+    image = _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
+    if options.background is not None:
+        # fill(colour, true): painted now, so the filters after it see the colour.
+        image = image.flatten(background=list(options.background)).cast("uchar")
+    return image
 
 
 def held(image: pyvips.Image) -> pyvips.Image:
@@ -462,19 +495,6 @@ def _repeats(length: int, size: int) -> tuple[int, int]:
     return divmod(length, size)
 
 
-def adjust_colours(
-    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
-) -> pyvips.Image:
-    """thumbor's pixel filters, in URL order, with thumbor's arithmetic."""
-    for name, args in options.adjustments:
-        if name == "frame":
-            # Drawn where it stands among the filters; /info runs without the patch.
-            image = image if ctx.thumbor_frame is None else frame(image, ctx.thumbor_frame)
-        else:
-            image = ADJUSTMENTS[name](image, args)
-    return image
-
-
 STEPS: tuple[Step, ...] = (
     crop,
     resize,
@@ -482,13 +502,11 @@ STEPS: tuple[Step, ...] = (
     apply_filters,
     colour_effects,
     extend,
+    thumbor_filters,  # before flatten: transparent corners become the background
     extend_aspect_ratio,
     padding,
-    round_corners,  # before flatten: transparent corners become the background
     flatten,
     watermark,
-    thumbor_watermark,
-    adjust_colours,
 )
 
 
@@ -533,7 +551,9 @@ def _embed(
     left, top = calc_position(width, height, image.width, image.height, gravity, offset_scale)
     # Transparent now; `flatten` paints it when asked or when the format has no alpha.
     base = image if image.hasalpha() else image.addalpha()
-    return base.embed(left, top, width, height, extend="background", background=[0, 0, 0, 0])
+    # As many zeros as bands: thumbor's grayscale() leaves grey and alpha.
+    transparent = [0] * base.bands
+    return base.embed(left, top, width, height, extend="background", background=transparent)
 
 
 def _premultiplied(
