@@ -634,6 +634,35 @@ def test_filters_run_in_url_order_as_thumbor(
     assert mean_abs_difference(a, b) <= THRESHOLD
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        "300x200/filters:watermark(MARK,10,10,0):rotate(90)",  # the mark turns too
+        "300x200/filters:watermark(MARK,-10,10,0):rotate(180)",
+        "-300x200/filters:watermark(MARK,10,-10,0):rotate(90)",
+        "300x200/left/filters:watermark(MARK,20p,center,0,30,none):rotate(270)",
+        "fit-in/300x200/filters:fill(red):rotate(90)",
+        "fit-in/300x200/filters:rotate(90):fill(red)",  # the box is the URL's: 267 px cut to 200
+        "300x200/filters:round_corner(40|10,0,0,255):rotate(90)",
+        "300x200/filters:convolution(1;0;-1;2;0;-2;1;0;-1,3,false):rotate(90)",
+        "300x200/filters:brightness(-30):rotate(90):watermark(MARK,10,10,0)",
+    ],
+)
+def test_filters_before_rotate_see_the_unturned_result_as_thumbor(
+    options: str, mark: str, both: tuple[str, str], photo: str
+) -> None:
+    """thumbor turns its result where rotate() stands among its filters; the
+    pipeline turns the source first, so the filters named before it run on
+    the result turned back."""
+    thumbor, pixelpipe = both
+    path = thumbor_path(f"{options.replace('MARK', mark)}/{photo}")
+    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    a, b = decode(theirs.content), decode(ours.content)
+    assert (a.width, a.height) == (b.width, b.height)
+    assert mean_abs_difference(a, b) <= THRESHOLD
+
+
 @pytest.fixture(scope="module")
 def stripes(origin: Origin) -> str:
     """Hard vertical edges: a kernel applied mirrored answers visibly otherwise."""

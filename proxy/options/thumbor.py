@@ -90,8 +90,10 @@ class ThumborRequest:
 
 # Filters with options of their own that thumbor runs in URL order with its
 # pixel filters (a grayscale() before fill(red) leaves the fill red): each is
-# also listed among the adjustments, with no arguments, where it stands.
-ORDERED = frozenset({"fill", "round_corner", "watermark"})
+# also listed among the adjustments, with no arguments, where it stands. The
+# pipeline turns the source first; the filters before rotate() are run on the
+# result turned back.
+ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate"})
 
 _THUMBOR_SIGNATURE = re.compile(r"/?(?:unsafe|[A-Za-z0-9_-]{27}=)/")
 
@@ -179,6 +181,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if handler is None:
             raise UnknownOption(f"unknown or unsupported thumbor filter: {name[:40]}")
         enlarge = handler(args, segments, enlarge, resize_index)
+        if name == "rotate":
+            adjustments.append(("rotate", ()))  # the filters before it see the unturned result
     if enlarge and resize_index is not None:
         segments.append("el:1")
     turned = any(s in ("rot:90", "rot:270") for s in segments)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyvips
 
@@ -254,10 +254,29 @@ def thumbor_filters(
     """thumbor's filters that run after its crop and resize, in URL order, as
     thumbor runs them (a grayscale() before fill(red) leaves the fill red; a
     watermark() after brightness() is not darkened): fill, round_corner,
-    watermark, frame and the pixel filters with thumbor's arithmetic."""
+    watermark, frame and the pixel filters with thumbor's arithmetic.
+
+    thumbor turns its result with rotate() where the URL names it; the
+    pipeline turned the source first. So the filters named before rotate()
+    run on the result turned back (a watermark turns with the picture), and
+    the turn is made again after them.
+    """
+    names = [name for name, _ in options.adjustments]
+    turned_back = options.rotate if "rotate" in names[1:] else 0
+    if turned_back:
+        image = image.rot(f"d{360 - turned_back}")
+    box = ctx
+    if options.rotate in (90, 270):
+        # fill() fills the URL's box, before the turn or after it: the plan's turned back.
+        plan = ctx.plan
+        unturned = replace(plan, target_width=plan.target_height, target_height=plan.target_width)
+        box = replace(ctx, plan=unturned)
     for name, args in options.adjustments:
-        if name == "fill":
-            image = _fill(image, options, ctx)
+        if name == "rotate":
+            if turned_back:
+                image, turned_back = image.rot(f"d{turned_back}"), 0
+        elif name == "fill":
+            image = _fill(image, options, box)
         elif name == "round_corner":
             image = round_corners(image, options, ctx)
         elif name == "watermark":
@@ -271,9 +290,14 @@ def thumbor_filters(
 
 
 def _fill(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext) -> pyvips.Image:
-    """thumbor's fill(): the picture extended to the asked box."""
-    width = max(ctx.plan.target_width, image.width)
-    height = max(ctx.plan.target_height, image.height)
+    """thumbor's fill(): the picture on a canvas of the asked box, centred;
+    what overflows it is cut (a fit-in result turned by rotate() first)."""
+    width = ctx.plan.target_width or image.width
+    height = ctx.plan.target_height or image.height
+    if image.width > width or image.height > height:
+        # thumbor's offsets, (box - picture) // 2, are floored below zero too.
+        left, top = -min(0, (width - image.width) // 2), -min(0, (height - image.height) // 2)
+        image = image.crop(left, top, min(width, image.width), min(height, image.height))
     if options.thumbor_fill:
         return _thumbor_fill(image, width, height, options)
     image = _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
