@@ -616,6 +616,9 @@ def test_watermark_as_thumbor(args: str, mark: str, both: tuple[str, str], photo
         "grayscale():fill(transparent):format(png)",  # was 422: grey and alpha embedded
         "fill(blue):round_corner(40,255,0,0)",
         "watermark(MARK,0,0,0):round_corner(40,255,0,0)",
+        "fill(red):blur(10)",  # the fill's edge blurred too (5.1 before)
+        "watermark(MARK,10,10,0):blur(8)",
+        "blur(8):watermark(MARK,10,10,0)",
     ],
 )
 def test_filters_run_in_url_order_as_thumbor(

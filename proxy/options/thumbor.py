@@ -93,7 +93,7 @@ class ThumborRequest:
 # also listed among the adjustments, with no arguments, where it stands. The
 # pipeline turns the source first; the filters before rotate() are run on the
 # result turned back.
-ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate"})
+ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "sharpen"})
 
 _THUMBOR_SIGNATURE = re.compile(r"/?(?:unsafe|[A-Za-z0-9_-]{27}=)/")
 
@@ -181,8 +181,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if handler is None:
             raise UnknownOption(f"unknown or unsupported thumbor filter: {name[:40]}")
         enlarge = handler(args, segments, enlarge, resize_index)
-        if name == "rotate":
-            adjustments.append(("rotate", ()))  # the filters before it see the unturned result
+        if name in ("rotate", "blur", "sharpen"):
+            adjustments.append((name, ()))  # where it stands among the filters (ORDERED)
     if enlarge and resize_index is not None:
         segments.append("el:1")
     turned = any(s in ("rot:90", "rot:270") for s in segments)

@@ -220,13 +220,18 @@ def crop_to_result(
 def apply_filters(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
-    if options.blur > 0:
-        image = _premultiplied(image, lambda im: gaussian_blur(im, options.blur))
-    if options.sharpen > 0:
+    ordered = {name for name, _ in options.adjustments}  # thumbor's: in URL order, later
+    if options.blur > 0 and "blur" not in ordered:
+        image = _blurred(image, options)
+    if options.sharpen > 0 and "sharpen" not in ordered:
         image = _sharpen(image, options.sharpen)
     if options.pixelate > 1:
         image = _pixelate(image, options.pixelate)
     return image
+
+
+def _blurred(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
+    return _premultiplied(image, lambda im: gaussian_blur(im, options.blur))
 
 
 def colour_effects(
@@ -253,8 +258,9 @@ def thumbor_filters(
 ) -> pyvips.Image:
     """thumbor's filters that run after its crop and resize, in URL order, as
     thumbor runs them (a grayscale() before fill(red) leaves the fill red; a
-    watermark() after brightness() is not darkened): fill, round_corner,
-    watermark, frame and the pixel filters with thumbor's arithmetic.
+    watermark() after brightness() is not darkened): blur, sharpen, fill,
+    round_corner, watermark, frame and the pixel filters with thumbor's
+    arithmetic.
 
     thumbor turns its result with rotate() where the URL names it; the
     pipeline turned the source first. So the filters named before rotate()
@@ -275,6 +281,10 @@ def thumbor_filters(
         if name == "rotate":
             if turned_back:
                 image, turned_back = image.rot(f"d{turned_back}"), 0
+        elif name == "blur":
+            image = _blurred(image, options)
+        elif name == "sharpen":
+            image = _sharpen(image, options.sharpen)
         elif name == "fill":
             image = _fill(image, options, box)
         elif name == "round_corner":
