@@ -426,6 +426,7 @@ META = [
     ("astronaut", "300x200/smart/filters:rotate(90)"),
     ("astronaut", "10x10:300x400/100x100/smart"),
     ("astronaut", "fit-in/300x200"),
+    ("astronaut", "fit-in/300x200/smart"),  # no cut, but the faces reported
     ("photo", "300x200"),
     ("photo", "-300x-200/left/top"),
     ("photo", "10x20:400x300/200x100"),

@@ -309,6 +309,10 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         if not sized:
             raise InvalidURL("invalid thumbor URL: fit-in needs a width or a height")
         segments.append(f"rs:fit:{width}:{height}")
+        if part["smart"]:
+            # Nothing is cut, so nothing is detected for the picture; meta/
+            # still reports the faces found, as thumbor does.
+            segments.append("g:sm")
         return False, box  # fit-in never enlarges unless upscale() says so
     if sized:
         # Both sizes: cropped to fill them, as thumbor does (enlarging too);
