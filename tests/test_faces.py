@@ -399,6 +399,21 @@ def test_a_turned_picture_is_searched_upright(server: str, scenes: dict[str, str
     assert keeps(left, 400, face, 0.5)
 
 
+def test_after_a_crop_the_faces_inside_it_place_the_smart_gravity(
+    server: str, scenes: dict[str, str]
+) -> None:
+    """`c:` keeps the person and the flower's edge; g:sm then fills 300x300
+    around her face (the attention crop took the flower's edge before)."""
+    url = scenes["left"]
+    (face,) = faces_of(server, url)
+    result = pyvips.Image.new_from_buffer(
+        get(server, f"/c:1100:800:nowe/rs:fill:300:300/g:sm/plain/{url}@png").content, ""
+    )
+    assert (result.width, result.height) == (300, 300)
+    cropped = flower_and_person(False).crop(0, 0, 1100, 800).resize(300 / 800)
+    assert keeps(crop_left(result, cropped), 300, face, 300 / 800)
+
+
 @pytest.mark.parametrize(
     "options", ["400x400/smart/filters:rotate(90)", "-400x400/smart", "10x50:700x750/300x300/smart"]
 )
