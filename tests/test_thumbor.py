@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+import pyvips
 from libthumbor import CryptoURL
 
 from bench.thumbor_filters import nine_patch
@@ -425,6 +426,14 @@ def test_filters_alone_give_thumbors_pixels(
     assert mean_abs_difference(a, b) < 0.001
 
 
+def answers(both: tuple[str, str], path: str) -> tuple[pyvips.Image, pyvips.Image]:
+    """thumbor's picture and pixelpipe's for one path, both answered 200."""
+    thumbor, pixelpipe = both
+    theirs, ours = httpx.get(thumbor + path, timeout=60), httpx.get(pixelpipe + path, timeout=60)
+    assert theirs.status_code == ours.status_code == 200, ours.text
+    return decode(theirs.content), decode(ours.content)
+
+
 @pytest.mark.parametrize("options", SAME)
 def test_same_picture_as_thumbor(options: str, both: tuple[str, str], photo: str) -> None:
     thumbor, pixelpipe = both
@@ -463,11 +472,7 @@ def test_thumbor_trims_before_it_flips_and_turns(
     written = io.BytesIO()
     picture.save(written, "PNG")
     url = origin.add("/thumbor/corners.png", written.getvalue()).removeprefix("http://")
-    thumbor, pixelpipe = both
-    path = thumbor_path(f"{options}/{url}")
-    theirs, ours = httpx.get(thumbor + path, timeout=60), httpx.get(pixelpipe + path, timeout=60)
-    assert theirs.status_code == ours.status_code == 200, ours.text
-    a, b = decode(theirs.content), decode(ours.content)
+    a, b = answers(both, thumbor_path(f"{options}/{url}"))
     assert (b.width, b.height) == (a.width, a.height)
     assert mean_abs_difference(a, b) <= THRESHOLD
 
@@ -568,13 +573,9 @@ def test_alpha_png_fits_as_thumbor(origin: Origin, both: tuple[str, str]) -> Non
 @pytest.mark.parametrize("options", ["trim/200x150", "trim:top-left:40/fit-in/300x300",
                                      "trim:bottom-right/300x100"])  # fmt: skip
 def test_trim_as_thumbor(options: str, origin: Origin, both: tuple[str, str]) -> None:
-    thumbor, pixelpipe = both
     framed = photo_like(320, 200, 5).embed(40, 30, 400, 280, extend="white")
     url = origin.add(f"/thumbor/framed-{next(_names)}.png", encode(framed, "png"))
-    path = thumbor_path(f"{options}/{url.removeprefix('http://')}")
-    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
-    assert theirs.status_code == ours.status_code == 200, ours.text
-    a, b = decode(theirs.content), decode(ours.content)
+    a, b = answers(both, thumbor_path(f"{options}/{url.removeprefix('http://')}"))
     assert (a.width, a.height) == (b.width, b.height)
     assert mean_abs_difference(a, b) <= THRESHOLD
 
@@ -626,12 +627,9 @@ def test_filters_run_in_url_order_as_thumbor(
 ) -> None:
     """thumbor runs fill, round_corner, watermark and its pixel filters in the
     order the URL names them."""
-    thumbor, pixelpipe = both
     path = thumbor_path(f"fit-in/300x300/filters:{filters.replace('MARK', mark)}/{photo}")
-    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
-    assert theirs.status_code == ours.status_code == 200, ours.text
     # thumbor writes RGBA where a grey picture with alpha stays grey here.
-    a, b = (decode(answer.content).colourspace("srgb") for answer in (theirs, ours))
+    a, b = (picture.colourspace("srgb") for picture in answers(both, path))
     assert (a.width, a.height, a.bands) == (b.width, b.height, b.bands)
     assert a.width == 300 and a.height == (300 if "fill" in filters else 225)
     assert mean_abs_difference(a, b) <= THRESHOLD
@@ -657,11 +655,7 @@ def test_filters_before_rotate_see_the_unturned_result_as_thumbor(
     """thumbor turns its result where rotate() stands among its filters; the
     pipeline turns the source first, so the filters named before it run on
     the result turned back."""
-    thumbor, pixelpipe = both
-    path = thumbor_path(f"{options.replace('MARK', mark)}/{photo}")
-    theirs, ours = httpx.get(thumbor + path), httpx.get(pixelpipe + path)
-    assert theirs.status_code == ours.status_code == 200, ours.text
-    a, b = decode(theirs.content), decode(ours.content)
+    a, b = answers(both, thumbor_path(f"{options.replace('MARK', mark)}/{photo}"))
     assert (a.width, a.height) == (b.width, b.height)
     assert mean_abs_difference(a, b) <= THRESHOLD
 
