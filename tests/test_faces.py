@@ -414,6 +414,25 @@ def test_after_a_crop_the_faces_inside_it_place_the_smart_gravity(
     assert keeps(crop_left(result, cropped), 300, face, 300 / 800)
 
 
+def test_a_crop_without_its_own_gravity_is_placed_on_the_faces_too() -> None:
+    """`c:1000:800` takes g:sm's gravity: the crop is placed on the face (in
+    the source's fractions), and the fill on it within the crop."""
+    from proxy.options.model import GravityType
+    from proxy.pipeline.faces import Box, Findings
+    from proxy.pipeline.focus import focused
+    from proxy.pipeline.plan import plan_geometry
+
+    options = parse_options(("c:1000:800", "rs:fill:300:300", "g:sm"), "x", "jpg", ParserConfig())
+    face = Findings((Box(0.2, 0.1, 0.1, 0.2),))  # its centre at 400 x 160 of 1600x800
+    placed = focused(options, face, plan_geometry(1600, 800, options))
+    crop_gravity = placed.crop.gravity
+    assert crop_gravity is not None and crop_gravity.type is GravityType.FOCUS_POINT
+    assert (round(crop_gravity.x, 3), round(crop_gravity.y, 3)) == (0.25, 0.2)
+    # The crop keeps 0..1000 (pushed inside the source): the face is at 0.4 of it.
+    assert placed.gravity.type is GravityType.FOCUS_POINT
+    assert (round(placed.gravity.x, 3), round(placed.gravity.y, 3)) == (0.4, 0.2)
+
+
 @pytest.mark.parametrize(
     "options", ["400x400/smart/filters:rotate(90)", "-400x400/smart", "10x50:700x750/300x300/smart"]
 )

@@ -95,6 +95,10 @@ def focused(options: ProcessingOptions, findings: Findings, plan: Plan) -> Proce
     changes: dict[str, object] = {}
     crop = options.crop
     cut = bool(plan.crop_width or plan.crop_height)
+    if crop.enabled and crop.gravity is None and options.gravity.detects:
+        # A crop without a gravity of its own is placed by the main one (the
+        # steps read it so): made explicit, so it is placed on the faces too.
+        crop = replace(crop, gravity=options.gravity)
     if crop.enabled and crop.gravity is not None and crop.gravity.detects and cut:
         window = (
             plan.crop_width / plan.source_width if plan.crop_width else 1.0,
