@@ -8,8 +8,8 @@ reports them, computed from the geometry the pipeline followed.
                  "target": {"width", "height"},
                  "focal_points": [{"x", "y", "z", "height", "width", "origin"}, ...]}}
 
-thumbor's own rules, kept as they are (real thumbor 7.8 checks this in
-tests/test_thumbor.py):
+thumbor's own rules, kept as they are (checked against real thumbor 7.8 by
+tests/test_faces.py::test_meta_answers_thumbor_json):
 - boxes and points are in the pixels of the upright source (after EXIF
   orientation and trim), before the flips and `rotate()`, which thumbor
   applies last; a crop after a crop counts in the first one's pixels;

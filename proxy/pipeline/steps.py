@@ -271,12 +271,12 @@ def thumbor_filters(
     turned_back = options.rotate if "rotate" in names[1:] else 0
     if turned_back:
         image = image.rot(f"d{360 - turned_back}")
-    box = ctx
+    fill_ctx = ctx
     if options.rotate in (90, 270):
         # fill() fills the URL's box, before the turn or after it: the plan's turned back.
         plan = ctx.plan
         unturned = replace(plan, target_width=plan.target_height, target_height=plan.target_width)
-        box = replace(ctx, plan=unturned)
+        fill_ctx = replace(ctx, plan=unturned)
     for name, args in options.adjustments:
         if name == "rotate":
             if turned_back:
@@ -286,7 +286,7 @@ def thumbor_filters(
         elif name == "sharpen":
             image = _sharpen(image, options.sharpen)
         elif name == "fill":
-            image = _fill(image, options, box)
+            image = _fill(image, options, fill_ctx)
         elif name == "round_corner":
             image = round_corners(image, options, ctx)
         elif name == "watermark":
