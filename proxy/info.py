@@ -27,6 +27,7 @@ from proxy.pipeline.process import (
     source_header,
     upright_size,
 )
+from proxy.pipeline.turn import Turn
 
 
 def image_report(
@@ -62,8 +63,7 @@ def image_report(
             "bytes": len(data),
             "orientation": header.orientation,
             "frames": header.frames,
-            # Detection looks at the source before `rotate` and the flips.
-            "faces": faces_report(findings, *upright_size(header, replace(options, rotate=0))),
+            "faces": faces_report(findings, rendered, options),
         },
         "result": result_report(processed, rendered, len(data)),
         # imgproxy Pro's colour effects that ran, in their order, and its text
@@ -82,22 +82,36 @@ def watermark_effects(options: ProcessingOptions) -> list[str]:
     return ["watermark_text"] + [name for name, value in shaped if value]
 
 
-def faces_report(findings: Findings | None, width: int, height: int) -> list[dict[str, int]] | None:
+def faces_report(
+    findings: Findings | None, rendered: Rendered | None, options: ProcessingOptions
+) -> list[dict[str, int]] | None:
     """Faces as boxes in the upright source's pixels (EXIF orientation
     applied, `rotate` and the flips not); None when detection did
     not run: no smart gravity with a crop to place, or switched off. (Always
     detecting made every /info pay a second decode and the detector.)"""
-    if findings is None:
+    if findings is None or rendered is None:
         return None
+    # Detection looked at the picture trim kept, before `rotate` and the flips.
+    left, top, right, bottom = 0.0, 0.0, *upright_size(rendered.header, _unturned(options))
+    if rendered.trim_box is not None:
+        x, y, width, height = rendered.trim_box
+        turn = Turn(options.rotate, options.flip_horizontal, options.flip_vertical)
+        before_trim = upright_size(rendered.header, options)
+        left, top, right, bottom = turn.box((x, y, x + width, y + height), before_trim)
+    width, height = right - left, bottom - top
     return [
         {
-            "left": round(face.left * width),
-            "top": round(face.top * height),
+            "left": round(left + face.left * width),
+            "top": round(top + face.top * height),
             "width": round(face.width * width),
             "height": round(face.height * height),
         }
         for face in findings.faces
     ]
+
+
+def _unturned(options: ProcessingOptions) -> ProcessingOptions:
+    return replace(options, rotate=0, flip_horizontal=False, flip_vertical=False)
 
 
 # Pixels the quality metrics are measured on at most (about 1600x1250).

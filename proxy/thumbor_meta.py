@@ -28,7 +28,6 @@ few pixels) and the feature points (found on that copy too).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -37,8 +36,7 @@ from proxy.pipeline.faces import Findings
 from proxy.pipeline.focus import HAIR_OFFSET
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 from proxy.pipeline.process import Rendered, upright_size
-
-BoxEdges = tuple[float, float, float, float]  # left, top, right, bottom
+from proxy.pipeline.turn import BoxEdges, Turn
 
 # Where each gravity's anchor is, as fractions: thumbor's alignment point.
 _ANCHORS = {
@@ -51,39 +49,6 @@ _ANCHORS = {
     GravityType.SOUTH: (0.5, 1.0),
     GravityType.SOUTH_EAST: (1.0, 1.0),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """How the pipeline turned and flipped the upright source (`rotate`
-    clockwise, then the flips): boxes in its pixels are turned back."""
-
-    rotate: int
-    flip_horizontal: bool
-    flip_vertical: bool
-
-    @property
-    def quarter(self) -> bool:
-        return self.rotate in (90, 270)
-
-    def box(self, edges: BoxEdges, size: tuple[int, int]) -> BoxEdges:
-        """`edges` of a box in a turned picture of `size`, in the upright one."""
-        left, top, right, bottom = edges
-        width, height = size
-        if self.flip_vertical:
-            top, bottom = height - bottom, height - top
-        if self.flip_horizontal:
-            left, right = width - right, width - left
-        if self.rotate == 90:  # upright (x, y) went to (its height - y, x)
-            return top, width - right, bottom, width - left
-        if self.rotate == 180:
-            return width - right, height - bottom, width - left, height - top
-        if self.rotate == 270:  # upright (x, y) went to (y, its width - x)
-            return height - bottom, left, height - top, right
-        return left, top, right, bottom
-
-    def size(self, size: tuple[int, int]) -> tuple[int, int]:
-        return (size[1], size[0]) if self.quarter else size
 
 
 def thumbor_meta(image: str, requested: ProcessingOptions, rendered: Rendered) -> dict[str, Any]:

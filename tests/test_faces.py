@@ -414,6 +414,24 @@ def test_after_a_crop_the_faces_inside_it_place_the_smart_gravity(
     assert keeps(crop_left(result, cropped), 300, face, 300 / 800)
 
 
+def test_info_reports_the_faces_of_a_trimmed_source_where_they_are(
+    server: str, scenes: dict[str, str], origin: Origin
+) -> None:
+    """Detection looks at the picture trim kept: its boxes are reported in
+    the source's pixels all the same (they were the trimmed picture's,
+    scaled to the whole source). The scene framed in 200 px of white; the
+    framed source loads at another shrink, so the cascade sees other pixels
+    (6 px of slack)."""
+    (face,) = faces_of(server, scenes["left"])
+    framed = flower_and_person(False).embed(200, 200, 2000, 1200, extend="white")
+    url = origin.add("/faces/framed.png", encode(framed, "png"))
+    for turn in ("", "rot:90/", "fl:1/"):
+        (found,) = faces_of(server, url, f"t:10/{turn}{SMART_CROP}")
+        assert abs(found["left"] - face["left"] - 200) <= 6, (turn, found, face)
+        assert abs(found["top"] - face["top"] - 200) <= 6, (turn, found, face)
+        assert abs(found["width"] - face["width"]) <= 6, (turn, found, face)
+
+
 def test_a_crop_without_its_own_gravity_is_placed_on_the_faces_too() -> None:
     """`c:1000:800` takes g:sm's gravity: the crop is placed on the face (in
     the source's fractions), and the fill on it within the crop."""
