@@ -293,6 +293,23 @@ def test_meta_answers_thumbor_json_beside_the_image(client: httpx.Client, photo:
             assert report["operations"][-1] == {"type": "resize", "width": 300, "height": 200}
 
 
+def test_meta_refuses_what_the_image_refuses(client: httpx.Client, origin: Origin) -> None:
+    """A missing source, a page that is no image, an unknown filter: the image's
+    status and one line, and the server answers the next request."""
+    page = origin.add("/thumbor/page.html", b"<html><script>alert(1)</script></html>", "text/html")
+    host = origin.base.removeprefix("http://")
+    with serve_pixelpipe(make_settings(thumbor_key=THUMBOR_KEY)) as base:
+        for path, status in [
+            (f"meta/300x200/{host}/thumbor/missing.jpg", 404),
+            (f"meta/300x200/{page.removeprefix('http://')}", 422),
+            (f"meta/300x200/filters:nope()/{host}/a.jpg", 404),
+        ]:
+            answer = client.get(base + thumbor_path(path))
+            assert answer.status_code == status, answer.text
+            assert answer.text.count("\n") == 1 and "script" not in answer.text
+        assert client.get(base + "/health").status_code == 200
+
+
 # --- against thumbor itself ---------------------------------------------------------
 
 # thumbor's documented example of curve(): all channels, then red, green and blue.
