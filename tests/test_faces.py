@@ -25,7 +25,14 @@ import pyvips
 import skimage
 
 from proxy.options import ParserConfig, parse_options
-from proxy.pipeline.faces import DETECT_PIXELS, FindingsMemory, detect, grey_copy
+from proxy.pipeline.faces import (
+    DETECT_PIXELS,
+    FindingsMemory,
+    detect,
+    feature_points,
+    grey_copy,
+    thumbor_grey,
+)
 from proxy.pipeline.process import ProcessingLimits, inspect_image
 from proxy.settings import Settings
 from signing.thumbor import thumbor_url
@@ -280,8 +287,45 @@ def test_smart_crops_stay_under_their_footprint(tmp_path: Path) -> None:
     stays under the estimate admission reserves for it."""
     assert_under_estimates(
         tmp_path,
-        ["rs:fill:1200:800/g:sm", "rs:fill:400:1600/g:sm", "c:3000:2000:sm/rs:fit:800:800"],
+        [
+            "rs:fill:1200:800/g:sm",
+            "rs:fill:400:1600/g:sm",
+            "c:3000:2000:sm/rs:fit:800:800",
+            # thumbor's smart without a face: feature points at full size.
+            "300x300/smart/filters:quality(80)",
+        ],
     )
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        photo_like(640, 480, 3),
+        photo_like(1000, 700, 7),  # strips of 256 rows: their seams inside
+        photo_like(300, 257, 1),
+        photo_like(5, 4, 2),
+        # A checkerboard: every corner equally strong, so OpenCV's order of ties counts.
+        (((pyvips.Image.xyz(300, 300)[0] // 16 + pyvips.Image.xyz(300, 300)[1] // 16) % 2) * 255)
+        .cast("uchar")
+        .colourspace("srgb"),
+        solid(300, 300, (128, 128, 128)),
+    ],
+)
+def test_feature_points_in_strips_are_opencvs(picture: pyvips.Image) -> None:
+    """thumbor's feature detector, computed in strips to hold little memory,
+    finds what OpenCV's goodFeaturesToTrack finds on the whole picture, in its
+    order."""
+    import cv2
+
+    grey = thumbor_grey(picture)
+    corners = cv2.goodFeaturesToTrack(grey, maxCorners=20, qualityLevel=0.04, minDistance=1.0)
+    height, width = grey.shape
+    expected = (
+        ()
+        if corners is None
+        else tuple((float(x) / width, float(y) / height) for x, y in corners.reshape(-1, 2))
+    )
+    assert feature_points(picture) == expected
 
 
 def test_the_detector_on_labelled_faces() -> None:
@@ -468,9 +512,11 @@ def test_thumbor_smart_turned_flipped_or_cut_agrees_with_thumbor(
     assert mean_abs_difference(ours, theirs) < 6
 
 
-# thumbor's meta/: (source, options); "photo" has no face and is left out where
-# the feature points decide (found on a reduced copy here: other points).
+# thumbor's meta/: (source, options); "photo" has no face: its feature points decide.
 META = [
+    ("photo", "300x200/smart"),
+    ("photo", "200x400/smart"),
+    ("photo", "-300x200/smart/filters:rotate(90)"),
     ("astronaut", "300x200/smart"),
     ("astronaut", "200x300/smart"),
     ("astronaut", "100x100/smart"),
@@ -548,21 +594,28 @@ def test_meta_answers_thumbor_json(
         assert abs(x - their_x) <= 6 and abs(y - their_y) <= 6, (points, expected)
 
 
-def test_meta_keeps_focal_first_and_reports_features(
-    server: str, meta_sources: dict[str, str]
-) -> None:
-    """Deliberate differences: focal() wins over detection (thumbor 7.8 adds
-    the faces it finds to the regions), and feature points are found on the
-    reduced copy (thumbor's on the whole picture: other corners)."""
+def test_meta_keeps_focal_first(server: str, meta_sources: dict[str, str]) -> None:
+    """Deliberate difference: focal() wins over detection (thumbor 7.8 adds
+    the faces it finds to the regions)."""
     path = thumbor_url(
         f"meta/300x200/smart/filters:focal(10x10:50x60)/{meta_sources['astronaut']}", THUMBOR_KEY
     )
     (point,) = thumbor_get(server, path).json()["thumbor"]["focal_points"]
     assert point == {"x": 30, "y": 35, "z": 2000, "height": 50, "width": 40, "origin": "Explicit"}
-    path = thumbor_url(f"meta/300x200/smart/{meta_sources['photo']}", THUMBOR_KEY)
-    points = thumbor_get(server, path).json()["thumbor"]["focal_points"]
-    assert 1 < len(points) <= 20 and {point["origin"] for point in points} == {"alignment"}
-    assert all(0 <= point["x"] < 640 and 0 <= point["y"] < 480 for point in points)
+
+
+@pytest.mark.parametrize("options", ["300x200/smart", "200x400/smart", "-300x300/smart"])
+def test_thumbor_smart_without_a_face_crops_as_thumbor(
+    server: str, thumbor: str, meta_sources: dict[str, str], options: str
+) -> None:
+    """No face: thumbor's feature points decide, looked for at full size as
+    thumbor does (on the reduced copy they were other corners, and the crop
+    moved: 0-800 px on the corpus' photographs). The same picture."""
+    path = thumbor_url(f"{options}/{meta_sources['photo']}", THUMBOR_KEY)
+    theirs = pyvips.Image.new_from_buffer(thumbor_get(thumbor, path).content, "")
+    ours = pyvips.Image.new_from_buffer(thumbor_get(server, path).content, "")
+    assert (ours.width, ours.height) == (theirs.width, theirs.height)
+    assert mean_abs_difference(ours, theirs) < 3
 
 
 # --- thumbor's red_eye(): the eyes of the faces found ---------------------------------

@@ -16,8 +16,8 @@ import pyvips
 
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import LOSSLESS_SOURCES
-from proxy.pipeline.faces import detection_shrink
-from proxy.pipeline.focus import needs_findings
+from proxy.pipeline.faces import FEATURE_STRIP_ROWS, detection_shrink
+from proxy.pipeline.focus import needs_findings, wants_features
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
 from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
 from proxy.pipeline.plan import Plan, plan_geometry
@@ -86,6 +86,14 @@ ENCODED_BYTES_PER_PIXEL = 1
 # OpenCV's cascade over a grey copy of DETECT_PIXELS: its integral images
 # and scaled copies (a few MB measured; bench/job_memory.py).
 DETECTION_BYTES = 4 * MIB
+
+# thumbor's feature points, looked for at full size when no face is found
+# (faces.feature_points): the full-size decode, its grey in libvips and in
+# numpy, and one strip's float maps, with room for libvips' buffers. A 10 MP
+# JPEG measured 114 MB (tests/test_faces.py holds peaks under this).
+FEATURE_BYTES_PER_PIXEL = 6
+FEATURE_STRIP_FLOATS = 8
+FEATURE_BASE_BYTES = 24 * MIB
 
 # A Gaussian mask spans about 3 sigma each side of its centre.
 CONVOLUTION_ROWS_PER_SIGMA = 3
@@ -182,6 +190,8 @@ def footprint_of(
         # The decoded image is held in memory once for detection and the steps
         # (a still; animations are read lazily), plus OpenCV's working set.
         detection = DETECTION_BYTES + (load_w * load_h * bands * per_band if frames == 1 else 0)
+        if wants_features(options):
+            detection += _feature_bytes(width, height, bands * per_band)
     frame_work = working + encoder + convolution + filters
     if animated:
         # Frames are computed one at a time and held (process._through_steps):
@@ -202,6 +212,14 @@ def footprint_of(
         + _attention_pixels(options, plan, load_w * load_h) * bands * per_band
         + _trim_bytes(options, load_w, load_h, bands, decoded)
     )
+
+
+def _feature_bytes(width: int, height: int, decoded_per_pixel: int) -> int:
+    """thumbor's smart without a face: its feature detector reads the source at
+    full size (`width` x `height`), in strips (faces.feature_points)."""
+    strip = (FEATURE_STRIP_ROWS + 6) * width * 4 * FEATURE_STRIP_FLOATS
+    pixels = width * height
+    return FEATURE_BASE_BYTES + pixels * (decoded_per_pixel + FEATURE_BYTES_PER_PIXEL) + strip
 
 
 def _trim_bytes(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -233,11 +234,24 @@ class FindingsRecall:
     memory: FindingsMemory | None = None
     digest: str = ""
 
-    def find(self, image: pyvips.Image, options: ProcessingOptions) -> Findings:
+    def find(
+        self,
+        image: pyvips.Image,
+        options: ProcessingOptions,
+        full_size: Callable[[], pyvips.Image] | None = None,
+    ) -> Findings:
+        """What `image` (the prepared source, reduced) shows; `full_size`
+        makes the prepared source at full size, where thumbor's feature
+        points are looked for."""
         key = findings_key(self.digest, options) if self.memory and self.digest else ""
         found = self.memory.get(key) if self.memory and key else None
         if found is None:
-            found = detect(untouched(image, options), features=wants_features(options))
+
+            def whole() -> pyvips.Image:
+                return untouched(full_size() if full_size else image, options)
+
+            features = whole if wants_features(options) else None
+            found = detect(untouched(image, options), features=features)
             if self.memory and key:
                 self.memory.put(key, found)
         return found
@@ -453,7 +467,7 @@ def _render(
             # Detection and the steps read the same pixels: decoded once.
             frames = [frames[0].copy_memory()]
         with tracing.span("faces"):
-            findings = recall.find(frames[0], options)
+            findings = recall.find(frames[0], options, lambda: _full_size(data, header, options))
         options = focused(options, findings, plan)
     ctx = PipelineContext(
         plan=plan,
@@ -485,6 +499,17 @@ def _render(
         options,
         (trimmed[0], trimmed[1], trimmed[2], trimmed[3]) if trimmed else None,
     )
+
+
+def _full_size(data: bytes, header: SourceHeader, options: ProcessingOptions) -> pyvips.Image:
+    """The source decoded at full size (its first frame) and prepared as the
+    steps' picture is: thumbor's feature detector looks at every pixel."""
+    image = load_image(data, header, 1.0)
+    for prepare_all in PREPARE_ALL_FRAMES:
+        image = prepare_all(image, options)
+    for prepare_step in PREPARE_EACH_FRAME:
+        image = prepare_step(image, options)
+    return image
 
 
 def animates(header: SourceHeader, fmt: str, max_frames: int) -> bool:
