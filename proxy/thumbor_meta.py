@@ -21,9 +21,9 @@ tests/test_faces.py::test_meta_answers_thumbor_json):
   outside a manual crop are dropped and the rest counted from its corner.
 
 The pipeline turns and flips the source first and cuts after, so its boxes
-are turned back here (`Turn`). What differs from thumbor is the detector
-(pixelpipe's finds its faces on a reduced copy: the boxes agree within a
-few pixels) and the feature points (found on that copy too).
+are turned back here (`Turn`). What differs from thumbor is the face
+detector (pixelpipe's looks at a reduced copy: the boxes agree within a few
+pixels); the feature points are thumbor's own (found at full size).
 """
 
 from __future__ import annotations
