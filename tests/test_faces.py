@@ -328,6 +328,18 @@ def test_feature_points_in_strips_are_opencvs(picture: pyvips.Image) -> None:
     assert feature_points(picture) == expected
 
 
+def test_feature_points_stop_when_nobody_waits() -> None:
+    """Up to a second on a large picture: a stopped run ends between strips."""
+    import threading
+
+    from proxy.pipeline.interrupt import Interrupted, stoppable
+
+    stop = threading.Event()
+    stop.set()
+    with stoppable(stop), pytest.raises(Interrupted):
+        feature_points(photo_like(1000, 700, 7))
+
+
 def test_the_detector_on_labelled_faces() -> None:
     """scikit-image's LFW subset: 100 faces and 100 non-faces, 25x25, shown
     at 100x100 on a plain 200x200 ground. At least 93 faces found, at most 2

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyvips
 
+from proxy.pipeline import interrupt
 from proxy.pipeline.remembered import Remembered
 
 # Sized by area, not by the long side: a panorama's faces are small across
@@ -162,13 +163,15 @@ def feature_points(image: pyvips.Image) -> tuple[tuple[float, float], ...]:
     for a 10 MP picture, measured."""
     import cv2
 
-    grey = thumbor_grey(image)
+    interrupt.check()  # a second or more on a large picture: stoppable between strips
+    grey = thumbor_grey(interrupt.watch(image))
     height, width = grey.shape
     if height < 3 or width < 3:
         return ()
     strongest = 0.0
     candidates: list[tuple[float, int]] = []  # value, index (y * width + x)
     for top in range(0, height, FEATURE_STRIP_ROWS):
+        interrupt.check()
         bottom = min(height, top + FEATURE_STRIP_ROWS)
         # A corner value reads 2 rows around it (Sobel, then a 3x3 sum); a
         # local maximum 1 more: the strip is read with 3 rows of margin.
