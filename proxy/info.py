@@ -95,7 +95,7 @@ def faces_report(
     left, top, right, bottom = 0.0, 0.0, *upright_size(rendered.header, _unturned(options))
     if rendered.trim_box is not None:
         x, y, width, height = rendered.trim_box
-        turn = Turn(options.rotate, options.flip_horizontal, options.flip_vertical)
+        turn = Turn.of(options)
         before_trim = upright_size(rendered.header, options)
         left, top, right, bottom = turn.box((x, y, x + width, y + height), before_trim)
     width, height = right - left, bottom - top

@@ -56,7 +56,7 @@ def thumbor_meta(image: str, requested: ProcessingOptions, rendered: Rendered) -
     as parsed (their focal regions) and what the pipeline made of them."""
     plan, options = rendered.plan, rendered.options
     assert plan is not None and options is not None  # a rendered image always has them
-    turn = Turn(options.rotate, options.flip_horizontal, options.flip_vertical)
+    turn = Turn.of(options)
     operations: list[dict[str, Any]] = []
     if rendered.trim_box is not None:
         left, top, width, height = rendered.trim_box

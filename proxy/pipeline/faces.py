@@ -55,6 +55,11 @@ class Box:
     height: float
 
     @property
+    def edges(self) -> tuple[float, float, float, float]:
+        """Left, top, right, bottom."""
+        return self.left, self.top, self.left + self.width, self.top + self.height
+
+    @property
     def area(self) -> float:
         return self.width * self.height
 

@@ -19,6 +19,7 @@ import pyvips
 from proxy.options.model import THUMBOR_SMART, Gravity, GravityType, ProcessingOptions
 from proxy.pipeline.faces import Box, Findings, faces_window
 from proxy.pipeline.plan import Plan, calc_position
+from proxy.pipeline.turn import Turn
 
 # thumbor's face detector raises each face by this much of its height (hair).
 HAIR_OFFSET = 0.12
@@ -72,17 +73,9 @@ def untouched(image: pyvips.Image, options: ProcessingOptions) -> pyvips.Image:
 def turned(findings: Findings, options: ProcessingOptions) -> Findings:
     """Findings on the untouched picture, as they lie once it is turned by
     `rotate` (clockwise) and then flipped."""
-    faces = [(f.left, f.top, f.left + f.width, f.top + f.height) for f in findings.faces]
-    points = [(x, y, x, y) for x, y in findings.features]
-    for edges in (faces, points):
-        for index, (left, top, right, bottom) in enumerate(edges):
-            for _quarter in range(options.rotate // 90):  # (x, y) goes to (1 - y, x)
-                left, top, right, bottom = 1 - bottom, left, 1 - top, right
-            if options.flip_horizontal:
-                left, right = 1 - right, 1 - left
-            if options.flip_vertical:
-                top, bottom = 1 - bottom, 1 - top
-            edges[index] = (left, top, right, bottom)
+    turn = Turn.of(options)
+    faces = (turn.forward(face.edges) for face in findings.faces)
+    points = (turn.forward((x, y, x, y)) for x, y in findings.features)
     return Findings(
         tuple(Box(left, top, right - left, bottom - top) for left, top, right, bottom in faces),
         tuple((left, top) for left, top, _right, _bottom in points),

@@ -38,6 +38,7 @@ from proxy.pipeline.thumbor_filters import (
     split_alpha,
 )
 from proxy.pipeline.trim_box import find_trim, projections
+from proxy.pipeline.turn import Turn
 
 WHITE = (255, 255, 255)
 MAGENTA = (255, 0, 255)  # imgproxy's transparency key for trim
@@ -143,11 +144,9 @@ def _turned_corner(options: ProcessingOptions) -> tuple[bool, bool]:
     """Where thumbor's trim corner is once `orient` has turned and flipped the
     source (thumbor trims before its flips and turns): whether it is on the
     right, and whether at the bottom; thumbor's top-left is (False, False)."""
-    far = options.trim is not None and options.trim.thumbor_corner == "bottom-right"
-    right, bottom = far, far
-    for _quarter in range(options.rotate // 90):  # clockwise: the left edge goes to the top
-        right, bottom = not bottom, right
-    return right != options.flip_horizontal, bottom != options.flip_vertical
+    far = float(options.trim is not None and options.trim.thumbor_corner == "bottom-right")
+    x, y, _x, _y = Turn.of(options).forward((far, far, far, far))
+    return x == 1, y == 1
 
 
 def _thumbor_trim_box(
