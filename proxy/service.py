@@ -398,7 +398,14 @@ class ImageService:
         digest = source.digest or ""
         try:
             report = await self._run_job(
-                source.data, options, self._meta_report, options, image, digest, digest=digest
+                source.data,
+                options,
+                self._meta_report,
+                options,
+                image,
+                digest,
+                digest=digest,
+                detect_anyway=True,  # as render_image: its footprint counts detection
             )
         except ProxyError as error:
             self._forget_unreadable(error, options)
@@ -569,17 +576,21 @@ class ImageService:
         work: Callable[..., T],
         *args: object,
         digest: str = "",
+        detect_anyway: bool = False,
     ) -> T:
-        """work(data, *args) on a processing thread, once its memory fits the budget.
+        """work(data, *args) on a processing thread, once its memory fits the budget
+        (`detect_anyway`: the work detects even with nothing to cut, thumbor's meta/).
 
         Cancelled (nobody waits any more), the run is told to stop (see
         proxy.pipeline.interrupt); its memory stays reserved until the thread
         has actually let go of it.
         """
         # A remembered header makes the estimate arithmetic: no thread hop for it.
-        estimate = known_footprint(len(data), options, self.limits, digest)
+        estimate = known_footprint(len(data), options, self.limits, digest, detect_anyway)
         if estimate is None:
-            estimate = await asyncio.to_thread(job_footprint, data, options, self.limits, digest)
+            estimate = await asyncio.to_thread(
+                job_footprint, data, options, self.limits, digest, detect_anyway
+            )
         JOBS_QUEUED.inc()
         admitted = False
         # The wait for a slot and memory, as a span of its own: it ends when admitted.

@@ -328,6 +328,22 @@ def test_feature_points_in_strips_are_opencvs(picture: pyvips.Image) -> None:
     assert feature_points(picture) == expected
 
 
+def test_meta_reserves_the_detection_it_runs() -> None:
+    """thumbor's meta/ detects for fit-in/.../smart, which cuts nothing: its
+    reservation counts that detection (the feature points at full size when
+    there is no face); the image of the same URL detects nothing."""
+    from proxy.options.thumbor import parse_thumbor
+    from proxy.pipeline.footprint import FEATURE_BYTES_PER_PIXEL, job_footprint
+    from proxy.pipeline.process import ProcessingLimits
+
+    limits = ProcessingLimits.from_settings(Settings())
+    data = encode(photo_like(2000, 1500, 4), "jpg")
+    options = parse_thumbor("fit-in/300x300/smart/a.com/b.jpg", ParserConfig()).options
+    image = job_footprint(data, options, limits)
+    meta = job_footprint(data, options, limits, detect_anyway=True)
+    assert meta - image >= 2000 * 1500 * FEATURE_BYTES_PER_PIXEL
+
+
 def test_feature_points_stop_when_nobody_waits() -> None:
     """Up to a second on a large picture: a stopped run ends between strips."""
     import threading

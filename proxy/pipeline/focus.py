@@ -40,6 +40,17 @@ def needs_findings(options: ProcessingOptions, plan: Plan | None) -> bool:
     return cuts_width or cuts_height
 
 
+def steers(
+    options: ProcessingOptions, plan: Plan | None, face_detection: bool, anyway: bool = False
+) -> bool:
+    """Whether a job detects: detection switched on and a smart gravity with a
+    crop to place; `anyway`, a smart gravity detects with nothing to cut
+    (thumbor's meta/ reports what was found). The footprint counts the same."""
+    if not face_detection:
+        return False
+    return needs_findings(options, plan) or (anyway and options.gravity.detects)
+
+
 def wants_features(options: ProcessingOptions) -> bool:
     return options.gravity.objects == THUMBOR_SMART
 

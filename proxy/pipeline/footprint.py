@@ -17,7 +17,7 @@ import pyvips
 from proxy.options.model import ProcessingOptions
 from proxy.pipeline.encode import LOSSLESS_SOURCES
 from proxy.pipeline.faces import FEATURE_STRIP_ROWS, detection_shrink
-from proxy.pipeline.focus import needs_findings, wants_features
+from proxy.pipeline.focus import needs_findings, steers, wants_features
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
 from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
 from proxy.pipeline.plan import Plan, plan_geometry
@@ -119,19 +119,30 @@ _BYTES_PER_BAND = {
 
 
 def job_footprint(
-    data: bytes, options: ProcessingOptions, limits: ProcessingLimits, digest: str = ""
+    data: bytes,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    digest: str = "",
+    detect_anyway: bool = False,
 ) -> int:
-    """Estimated peak bytes of processing `data` with `options` (raises what read_header raises)."""
+    """Estimated peak bytes of processing `data` with `options` (raises what
+    read_header raises); `detect_anyway` as focus.steers."""
     header = source_header(data, options, limits, digest)
-    return footprint_of(header, len(data), options, limits)
+    return footprint_of(header, len(data), options, limits, detect_anyway)
 
 
 def known_footprint(
-    source_bytes: int, options: ProcessingOptions, limits: ProcessingLimits, digest: str
+    source_bytes: int,
+    options: ProcessingOptions,
+    limits: ProcessingLimits,
+    digest: str,
+    detect_anyway: bool = False,
 ) -> int | None:
     """job_footprint() without reading anything, when the header is remembered (else None)."""
     header = known_header(options, limits, digest)
-    return None if header is None else footprint_of(header, source_bytes, options, limits)
+    if header is None:
+        return None
+    return footprint_of(header, source_bytes, options, limits, detect_anyway)
 
 
 def footprint_of(
@@ -139,6 +150,7 @@ def footprint_of(
     source_bytes: int,
     options: ProcessingOptions,
     limits: ProcessingLimits,
+    detect_anyway: bool = False,
 ) -> int:
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     animated = animates(header, fmt, limits.max_animation_frames)
@@ -148,7 +160,7 @@ def footprint_of(
     bands = 4 if header.has_alpha or header.vector else 3
     per_band = _BYTES_PER_BAND.get(header.format, 2)
 
-    detecting = limits.face_detection and needs_findings(options, plan)
+    detecting = steers(options, plan, limits.face_detection, detect_anyway)
     shrink = detection_shrink(plan.shrink, width, height) if detecting else plan.shrink
     if options.trim is not None:
         # Trimming searches the whole picture before the geometry is known:

@@ -27,7 +27,7 @@ from proxy.pipeline.faces import Findings, FindingsMemory, detect, detection_shr
 from proxy.pipeline.focus import (
     findings_key,
     focused,
-    needs_findings,
+    steers,
     untouched,
     wants_features,
 )
@@ -433,9 +433,7 @@ def _render(
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     recall = remembered or FindingsRecall()
     # A smart gravity with a crop to place: detection steers it.
-    steering = limits.face_detection and (
-        needs_findings(options, plan) or (detect_anyway and options.gravity.detects)
-    )
+    steering = steers(options, plan, limits.face_detection, detect_anyway)
     shrink = plan.shrink if plan else 1.0
     if steering:
         shrink = detection_shrink(shrink, width, height)

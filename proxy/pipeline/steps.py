@@ -266,6 +266,8 @@ def thumbor_filters(
     run on the result turned back (a watermark turns with the picture), and
     the turn is made again after them.
     """
+    if not options.adjustments:
+        return image  # an imgproxy URL, or a thumbor one without filters
     names = [name for name, _ in options.adjustments]
     turned_back = options.rotate if "rotate" in names[1:] else 0
     if turned_back:
