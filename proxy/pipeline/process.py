@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -307,7 +308,7 @@ def inspect_image(
     """The result, and the unencoded image it came from (None for pass-through).
     With `hold`, that image is computed once and held in memory, for a caller
     that reads it again (/info measures the result against it)."""
-    try:
+    with _libvips_failures():
         remembered = FindingsRecall(findings_memory, source_digest)
         rendered = _render(data, options, limits, watermark, mark_data, remembered, frame_data)
         if isinstance(rendered, ProcessedImage):
@@ -329,13 +330,6 @@ def inspect_image(
                 rendered, options, encoder or EncoderSettings(), auto_memory, analysis_key
             )
         return encoded, rendered
-    except ProxyError:
-        raise
-    except VIPS_ERRORS:
-        forget_vips_error()
-        interrupt.check()  # killed because nobody waits: not the source's fault
-        # libvips decodes lazily: a corrupt file may only fail here, at encode.
-        raise ProcessingFailed() from None
 
 
 def render_image(
@@ -348,18 +342,27 @@ def render_image(
     """The result as the steps describe it, not computed (libvips is lazy;
     detection and trim read pixels, an animation's frames are computed):
     its geometry for thumbor's meta/. Never passed through untouched."""
-    try:
+    with _libvips_failures():
         remembered = FindingsRecall(findings_memory, source_digest)
         everything = replace(options, skip_processing=())
         rendered = _render(data, everything, limits, None, None, remembered, detect_anyway=True)
         assert isinstance(rendered, Rendered)  # nothing is skipped
         interrupt.check()
         return rendered
+
+
+@contextmanager
+def _libvips_failures() -> Iterator[None]:
+    """A libvips error in a run is the source's: ProcessingFailed, unless the
+    run was stopped (Interrupted). libvips decodes lazily, so a corrupt file
+    may only fail at the encode."""
+    try:
+        yield
     except ProxyError:
         raise
     except VIPS_ERRORS:
         forget_vips_error()
-        interrupt.check()
+        interrupt.check()  # killed because nobody waits: not the source's fault
         raise ProcessingFailed() from None
 
 
