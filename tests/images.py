@@ -182,3 +182,17 @@ def moving_square_gif(frames: int = 8) -> bytes:
     out = io.BytesIO()
     pictures[0].save(out, "GIF", save_all=True, append_images=pictures[1:], duration=100, loop=0)
     return out.getvalue()
+
+
+def trim_corners_png() -> bytes:
+    """400x300, by Pillow: white ground, a red block (100-250 x 60-180) and a
+    black one in the top-right corner (350-400 x 0-40). thumbor's trim by its
+    top-left corner keeps 300x180; by its top-right one, nothing."""
+    from PIL import Image
+
+    picture = Image.new("RGB", (400, 300), "white")
+    picture.paste((200, 30, 30), (100, 60, 250, 180))
+    picture.paste((0, 0, 0), (350, 0, 400, 40))
+    written = io.BytesIO()
+    picture.save(written, "PNG")
+    return written.getvalue()

@@ -38,7 +38,14 @@ from proxy.settings import Settings
 from signing.thumbor import thumbor_url
 from tests.conftest import make_settings, signed
 from tests.footprints import assert_under_estimates
-from tests.images import encode, gradient, mean_abs_difference, photo_like, solid
+from tests.images import (
+    encode,
+    gradient,
+    mean_abs_difference,
+    photo_like,
+    solid,
+    trim_corners_png,
+)
 from tests.servers import Origin, serve_pixelpipe
 from tests.test_settings_served import serving
 from tests.thumbor_server import THUMBOR_KEY, thumbor_server
@@ -577,19 +584,10 @@ META = [
 def meta_sources(origin: Origin) -> dict[str, str]:
     """The astronaut; a 640x480 photograph-like JPEG; white with a red block
     and a black top-right corner (Pillow), for trim."""
-    import io
-
-    from PIL import Image
-
-    corners = Image.new("RGB", (400, 300), "white")
-    corners.paste((200, 30, 30), (100, 60, 250, 180))
-    corners.paste((0, 0, 0), (350, 0, 400, 40))
-    written = io.BytesIO()
-    corners.save(written, "PNG")
     added = {
         "astronaut": origin.add("/meta/astronaut.png", ASTRONAUT.read_bytes()),
         "photo": origin.add("/meta/photo.jpg", encode(photo_like(640, 480, 3), "jpg", Q=92)),
-        "corners": origin.add("/meta/corners.png", written.getvalue()),
+        "corners": origin.add("/meta/corners.png", trim_corners_png()),
     }
     return {name: url.removeprefix("http://") for name, url in added.items()}
 

@@ -13,7 +13,6 @@ A wrong crop, alignment, flip or rotation measures 20 and more.
 from __future__ import annotations
 
 import base64
-import io
 import itertools
 import subprocess
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from tests.images import (
     pixel,
     quadrants,
     solid,
+    trim_corners_png,
     with_alpha,
 )
 from tests.servers import Origin, serve_pixelpipe
@@ -481,14 +481,7 @@ def test_thumbor_trims_before_it_flips_and_turns(
     pipeline flips and turns first, so the corner moves with them. White
     ground, a red block and a black one in the top-right corner (by Pillow):
     the top-left corner's trim keeps 300x180, the top-right's nothing."""
-    from PIL import Image
-
-    picture = Image.new("RGB", (400, 300), "white")
-    picture.paste((200, 30, 30), (100, 60, 250, 180))
-    picture.paste((0, 0, 0), (350, 0, 400, 40))
-    written = io.BytesIO()
-    picture.save(written, "PNG")
-    url = origin.add("/thumbor/corners.png", written.getvalue()).removeprefix("http://")
+    url = origin.add("/thumbor/corners.png", trim_corners_png()).removeprefix("http://")
     a, b = answers(both, thumbor_path(f"{options}/{url}"))
     assert (b.width, b.height) == (a.width, a.height)
     assert mean_abs_difference(a, b) <= THRESHOLD
