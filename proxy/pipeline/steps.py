@@ -312,8 +312,12 @@ def _fill(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext)
     if options.thumbor_fill:
         return _thumbor_fill(image, width, height, options)
     image = _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
-    if options.background is not None:
+    if options.background is not None and image.hasalpha():
         # fill(colour, true): painted now, so the filters after it see the colour.
+        # An opaque picture already the box's size has nothing to paint; a grey
+        # one (grayscale() before) goes on a coloured paint.
+        if image.bands < 4:
+            image = image.colourspace("srgb")
         image = image.flatten(background=list(options.background)).cast("uchar")
     return image
 
