@@ -409,6 +409,8 @@ SAME = [
     "300x-200/left/bottom/filters:rotate(270)",
     "10x20:400x300/200x100/filters:rotate(180)",
     "300x200/filters:focal(100x50:200x100):rotate(180)",
+    "300x200/top/filters:rotate(180)",  # the kept side turns too (11.2 apart before)
+    "-300x200/top/filters:rotate(-180)",
     # A crop past the source's edge keeps what is left of it (640x480 here).
     "400x0:700x100",
     "600x0:900x400",

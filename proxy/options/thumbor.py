@@ -503,11 +503,16 @@ def _rotate(args: list[str], segments: list[str], enlarge: bool, resize: int | N
                 values[1], values[2] = values[2], values[1]
             elif name == "fl":
                 values = values[::-1]
-            elif name == "g":
-                for _turn in range(clockwise // 90):
-                    values[0] = _QUARTER_TURN[values[0]]
             segments[index] = ":".join([name, *values])
     if clockwise:
+        # The gravity turns with the source, a half turn too (top kept, then
+        # turned, is the turned picture's bottom).
+        for index, segment in enumerate(segments):
+            name, *values = segment.split(":")
+            if name == "g":
+                for _turn in range(clockwise // 90):
+                    values[0] = _QUARTER_TURN[values[0]]
+                segments[index] = ":".join([name, *values])
         segments.append(f"rot:{clockwise}")
     return enlarge
 
