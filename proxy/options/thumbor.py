@@ -307,7 +307,8 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
     gravity = "sm" if part["smart"] else _GRAVITY[(halign, valign)]
     if part["fit_in"]:
         if not sized:
-            raise InvalidURL("invalid thumbor URL: fit-in needs a width or a height")
+            # thumbor's box is then the picture's own size: nothing to fit.
+            return False, replace(box, adaptive=False, full=False)
         segments.append(f"rs:fit:{width}:{height}")
         if part["smart"]:
             # Nothing is cut, so nothing is detected for the picture; meta/

@@ -56,6 +56,10 @@ def resolve_thumbor_box(
 
 
 def _turned(source_width: int, source_height: int, width: int, height: int) -> bool:
+    # thumbor first gives a missing side in proportion, so a box with one
+    # side has the picture's own orientation and never turns.
+    if not (width and height):
+        return False
     return (source_width < source_height and width > height) or (
         source_width > source_height and width < height
     )
