@@ -247,6 +247,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "red_eye": None,
     "autojpg": "format",
     "frame": None,
+    "background_color": "background",
 }
 
 
@@ -446,10 +447,12 @@ def _blur(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -
     return enlarge
 
 
-def _background(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+def _background(args: list[str]) -> AdjustmentArgs:
+    """background_color(colour): the transparent parts painted where the filter
+    stands, so the filters after it see the paint (thumbor pastes the picture
+    on a canvas of the colour there)."""
     _arity("background_color", args, 1, 1)
-    segments.append(f"bg:{_colour('background_color', args[0])}")
-    return enlarge
+    return (_colour("background_color", args[0]),)
 
 
 def _fill(args: list[str], segments: list[str]) -> tuple[str, bool]:
@@ -687,6 +690,7 @@ _ADJUSTMENTS: dict[str, Callable[[list[str]], AdjustmentArgs]] = {
     "convolution": _convolution,
     "noise": _noise,
     "red_eye": _no_arguments("red_eye"),
+    "background_color": _background,
 }
 
 
@@ -767,7 +771,6 @@ _FILTERS: dict[str, FilterHandler] = {
     "format": _format,
     "blur": _blur,
     "sharpen": _sharpen,
-    "background_color": _background,
     "rotate": _rotate,
     "strip_exif": _strip_exif,
     "strip_icc": _strip_icc,

@@ -84,6 +84,19 @@ def grayscale(image: pyvips.Image, args: Args) -> pyvips.Image:
     return join_alpha(colour, alpha).copy(interpretation="b-w")
 
 
+def background_color(image: pyvips.Image, args: Args) -> pyvips.Image:
+    """The transparent parts painted with the colour ("rrggbb"), here and not at
+    the encode, as thumbor pastes the picture on a canvas of it; a grey
+    picture (grayscale() before) goes on the coloured canvas."""
+    if not image.hasalpha():
+        return image
+    if image.bands < 4:
+        image = image.colourspace("srgb")
+    colour = str(args[0])
+    paint = [int(colour[i : i + 2], 16) for i in (0, 2, 4)]
+    return image.flatten(background=paint).cast("uchar")
+
+
 # --- saturation, colorize, noise ---------------------------------------------------
 
 
@@ -461,4 +474,5 @@ ADJUSTMENTS: dict[str, Callable[[pyvips.Image, Args], pyvips.Image]] = {
     "convolution": convolution,
     "noise": noise,
     "red_eye": lambda image, _args: red_eye(image),
+    "background_color": background_color,
 }
