@@ -94,7 +94,8 @@ def test_filters_become_imgproxy_options() -> None:
     assert options.strip_color_profile and options.max_bytes == 9000 and options.enlarge
     assert parse("300x200/filters:stretch()/a.jpg").resizing_type is ResizingType.FORCE
     assert parse("300x200/filters:no_upscale()/a.jpg").enlarge is False
-    assert parse("300x200/filters:proportion(0.5)/a.jpg").zoom_x == 0.5
+    scaled = parse("300x200/filters:proportion(0.5)/a.jpg")
+    assert scaled.adjustments == (("proportion", (0.5,)),) and scaled.zoom_x == 1
     coloured = parse("300x200/filters:brightness(20):grayscale():rgb(1,-2,3)/a.jpg")
     assert coloured.adjustments == (("brightness", (20,)), ("grayscale", ()), ("rgb", (1, -2, 3)))
     assert "adj:brightness(20):grayscale():rgb(1,-2,3)" in coloured.canonical()
@@ -363,6 +364,8 @@ SAME = [
     "fit-in/300x300/filters:fill(blue)",
     "300x200/filters:stretch()",
     "300x200/filters:proportion(0.5)",
+    "300x0/filters:proportion(0.5)",  # 300x225 halved: 112 high, truncated (113 before)
+    "100x0/filters:proportion(0.5):fill(red)",  # the box: 100 wide, the halved height
     "300x200/filters:strip_exif():strip_icc()",
     "300x200/filters:quality(90):format(webp)",
     "300x200/filters:brightness(20)",
@@ -684,6 +687,25 @@ def test_filters_before_rotate_see_the_unturned_result_as_thumbor(
     the result turned back."""
     a, b = answers(both, thumbor_path(f"{options.replace('MARK', mark)}/{photo}"))
     assert (a.width, a.height) == (b.width, b.height)
+    assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        # The mark before proportion() shrinks with the picture (16.5 apart before).
+        "watermark(MARK,10,-10,30):proportion(0.5)",
+        "proportion(0.5):watermark(MARK,10,-10,30)",
+        "fill(blue):proportion(0.5)",
+    ],
+)
+def test_proportion_scales_where_it_stands_as_thumbor(
+    filters: str, mark: str, both: tuple[str, str], photo: str
+) -> None:
+    """thumbor's proportion() resizes its result where the URL names it."""
+    path = thumbor_path(f"fit-in/300x300/filters:{filters.replace('MARK', mark)}/{photo}")
+    a, b = answers(both, path)
+    assert (a.width, a.height) == (b.width, b.height) == (150, 150 if "fill" in filters else 112)
     assert mean_abs_difference(a, b) <= THRESHOLD
 
 

@@ -248,6 +248,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "autojpg": "format",
     "frame": None,
     "background_color": "background",
+    "proportion": "zoom",
 }
 
 
@@ -553,12 +554,12 @@ def _max_bytes(args: list[str], segments: list[str], enlarge: bool, _r: int | No
     return enlarge
 
 
-def _proportion(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
+def _proportion(args: list[str]) -> AdjustmentArgs:
+    """proportion(value): the result scaled where the filter stands (a
+    watermark before it shrinks with the picture), sides truncated to whole
+    pixels, as thumbor's engine resizes; 0 (ignored by thumbor) scales by 1."""
     _arity("proportion", args, 1, 1)
-    value = _number("proportion", args[0], 0, 1)
-    if value > 0:  # thumbor ignores 0
-        segments.append(f"z:{value:g}")
-    return enlarge
+    return (_number("proportion", args[0], 0, 1),)
 
 
 def _stretch(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
@@ -691,6 +692,7 @@ _ADJUSTMENTS: dict[str, Callable[[list[str]], AdjustmentArgs]] = {
     "noise": _noise,
     "red_eye": _no_arguments("red_eye"),
     "background_color": _background,
+    "proportion": _proportion,
 }
 
 
@@ -777,6 +779,5 @@ _FILTERS: dict[str, FilterHandler] = {
     "no_upscale": _no_upscale,
     "upscale": _upscale,
     "max_bytes": _max_bytes,
-    "proportion": _proportion,
     "stretch": _stretch,
 }

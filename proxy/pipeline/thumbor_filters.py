@@ -97,6 +97,20 @@ def background_color(image: pyvips.Image, args: Args) -> pyvips.Image:
     return image.flatten(background=paint).cast("uchar")
 
 
+def proportion(image: pyvips.Image, args: Args) -> pyvips.Image:
+    """The picture scaled by the value, its sides truncated to whole pixels
+    (thumbor's engine takes int() of them); nothing when a side would vanish
+    or the value is 0, as thumbor."""
+    value = float(args[0])
+    width, height = int(image.width * value), int(image.height * value)
+    if value <= 0 or width < 1 or height < 1:
+        return image
+    if image.hasalpha():  # premultiplied, so transparent pixels' colour stays out
+        scaled = image.premultiply().resize(width / image.width, vscale=height / image.height)
+        return scaled.unpremultiply().cast(image.format)
+    return image.resize(width / image.width, vscale=height / image.height)
+
+
 # --- saturation, colorize, noise ---------------------------------------------------
 
 
@@ -475,4 +489,5 @@ ADJUSTMENTS: dict[str, Callable[[pyvips.Image, Args], pyvips.Image]] = {
     "noise": noise,
     "red_eye": lambda image, _args: red_eye(image),
     "background_color": background_color,
+    "proportion": proportion,
 }
