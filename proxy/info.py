@@ -47,7 +47,7 @@ def image_report(
         limits,
         watermark,
         encoder,
-        None,
+        (),
         auto_memory,
         source_digest,
         findings_memory,

@@ -514,8 +514,9 @@ class ImageService:
         else:
             self.pipeline_runs += 1
             # thumbor's watermark(url, ...): a second source, under the same rules.
-            mark = options.thumbor_watermark
-            mark_data = (await self._source(mark.url)).data if mark is not None else None
+            marks = options.thumbor_watermarks
+            fetched = await asyncio.gather(*(self._source(mark.url) for mark in marks))
+            mark_data = tuple(source.data for source in fetched)
             frame_url = options.frame_url
             frame_data = (await self._source(frame_url)).data if frame_url else None
             try:
@@ -543,8 +544,7 @@ class ImageService:
             extra = (*extra, ("content-security-policy", SVG_CSP))
         # The CDN purges every variant of a source by this (proxy.cdn).
         sources = [options.source_url]
-        if options.thumbor_watermark is not None:
-            sources.append(options.thumbor_watermark.url)
+        sources += [mark.url for mark in options.thumbor_watermarks]
         if options.frame_url:
             sources.append(options.frame_url)
         extra = (*extra, ("surrogate-key", " ".join(source_key(url) for url in sources)))
@@ -564,8 +564,8 @@ class ImageService:
         """Bytes that did not decode leave the source cache (see SourceCache.forget)."""
         if isinstance(error, NotAnImage | ProcessingFailed):
             self.source_cache.forget(options.source_url)
-            if options.thumbor_watermark is not None:
-                self.source_cache.forget(options.thumbor_watermark.url)
+            for mark in options.thumbor_watermarks:
+                self.source_cache.forget(mark.url)
             if options.frame_url:
                 self.source_cache.forget(options.frame_url)
 
@@ -633,7 +633,7 @@ class ImageService:
         self,
         data: bytes,
         options: ProcessingOptions,
-        mark_data: bytes | None = None,
+        mark_data: tuple[bytes, ...] = (),
         digest: str = "",
         frame_data: bytes | None = None,
     ) -> tuple[ProcessedImage, float]:

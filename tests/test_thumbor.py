@@ -152,6 +152,10 @@ def test_filters_become_imgproxy_options() -> None:
         ("300x200/filters:quality(1,2)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:format(bmp)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:fill(notacolour)/a.jpg", InvalidOptionArgument),
+        (
+            "300x200/filters:" + ":".join(["watermark(b.com/m.png,0,0,0)"] * 5) + "/a.jpg",
+            InvalidOptionArgument,
+        ),
         ("300x200/filters:blur(0)/a.jpg", InvalidOptionArgument),
         ("10x10:50x50/300x200/filters:rotate(90)/a.jpg", InvalidOptionArgument),
         ("origx100/filters:rotate(90)/a.jpg", InvalidOptionArgument),
@@ -649,6 +653,9 @@ def test_watermark_as_thumbor(args: str, mark: str, both: tuple[str, str], photo
         "fill(red):blur(10)",  # the fill's edge blurred too (5.1 before)
         "watermark(MARK,10,10,0):blur(8)",
         "blur(8):watermark(MARK,10,10,0)",
+        # Each watermark() is drawn (only the last was, 13.2 apart).
+        "watermark(MARK,center,center,0,50,50):watermark(MARK,10,-10,30)",
+        "watermark(MARK,10,10,0):grayscale():watermark(MARK,-10,-10,0)",
     ],
 )
 def test_filters_run_in_url_order_as_thumbor(

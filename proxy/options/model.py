@@ -326,7 +326,7 @@ class ProcessingOptions:
     thumbor_fill_transparent: bool = False
     # thumbor's round_corner: (a, b, r, g, b, transparent) radii in pixels, the colour.
     round_corner: tuple[int, int, int, int, int, int] | None = None
-    thumbor_watermark: ThumborWatermark | None = None
+    thumbor_watermarks: tuple[ThumborWatermark, ...] = ()  # in URL order
     # thumbor's max_age(): this URL's lifetime in caches, in place of TTL.
     max_age: int | None = None
     # thumbor's autojpg(): a PNG source without transparency is written as JPEG.
@@ -415,8 +415,8 @@ class ProcessingOptions:
             parts.append(f"ush:{self.unsharp.canonical_args()}")
         if self.skip_processing:
             parts.append("skp:" + ":".join(self.skip_processing))
-        if self.thumbor_watermark is not None:
-            parts.append(f"twm:{self.thumbor_watermark.canonical_args()}")
+        for mark in self.thumbor_watermarks:
+            parts.append(f"twm:{mark.canonical_args()}")
         if self.thumbor_fill:
             merged = ":1" if self.thumbor_fill_transparent else ""
             parts.append(f"tfill:{self.thumbor_fill}{merged}")

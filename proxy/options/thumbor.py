@@ -94,6 +94,9 @@ class ThumborRequest:
 # pipeline turns the source first; the filters before rotate() are run on the
 # result turned back.
 ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "sharpen"})
+# thumbor draws every watermark() of a URL; each is a fetch of its own, so a
+# URL may not ask for many (a logo and a credit line are two).
+MAX_WATERMARKS = 4
 
 _THUMBOR_SIGNATURE = re.compile(r"/?(?:unsafe|[A-Za-z0-9_-]{27}=)/")
 
@@ -130,7 +133,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     adjustments: list[tuple[str, AdjustmentArgs]] = []
     thumbor_fill, fill_transparent = "", False
     round_corner: tuple[int, int, int, int, int, int] | None = None
-    watermark: ThumborWatermark | None = None
+    watermarks: list[ThumborWatermark] = []
     max_age: int | None = None
     png_to_jpeg = False
     for name, args in filters:
@@ -174,8 +177,12 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             adjustments.append(("round_corner", ()))
             continue
         if name == "watermark":
-            watermark = _watermark(args)
-            adjustments.append(("watermark", ()))
+            if len(watermarks) == MAX_WATERMARKS:
+                raise InvalidOptionArgument(
+                    f"thumbor watermark() at most {MAX_WATERMARKS} times in one URL"
+                )
+            watermarks.append(_watermark(args))
+            adjustments.append(("watermark", ()))  # the n-th draws the n-th (ORDERED)
             continue
         handler = _FILTERS.get(name)
         if handler is None:
@@ -195,7 +202,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
     if config.allowed_options:
         _check_allowed(
-            trim, adjustments, box, thumbor_fill, round_corner, watermark, png_to_jpeg, config
+            trim, adjustments, box, thumbor_fill, round_corner, watermarks, png_to_jpeg, config
         )
     # thumbor writes its source's format when no format() is asked (a WebP
     # stays WebP; imgproxy's preferred formats would make it JPEG).
@@ -214,8 +221,8 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         extra["thumbor_fill_transparent"] = fill_transparent
     if round_corner is not None:
         extra["round_corner"] = round_corner
-    if watermark is not None:
-        extra["thumbor_watermark"] = watermark
+    if watermarks:
+        extra["thumbor_watermarks"] = tuple(watermarks)
     if max_age is not None:
         extra["max_age"] = max_age
     if png_to_jpeg:
@@ -258,7 +265,7 @@ def _check_allowed(
     box: ThumborBox,
     fill: str,
     round_corner: object,
-    watermark: object,
+    watermarks: list[ThumborWatermark],
     png_to_jpeg: bool,
     config: ParserConfig,
 ) -> None:
@@ -269,7 +276,7 @@ def _check_allowed(
     used += ["orig, adaptive or full fit-in"] if fitted else []
     used += ["fill"] if fill else []
     used += ["round_corner"] if round_corner is not None else []
-    used += ["watermark"] if watermark is not None else []
+    used += ["watermark"] if watermarks else []
     used += ["autojpg"] if png_to_jpeg else []
     for name in used:
         if _ALLOWED_AS[name] not in config.allowed_options:

@@ -67,7 +67,7 @@ _PROCESSING_FIELDS = (
     "width", "height", "min_width", "min_height", "zoom_x", "zoom_y", "dpr", "extend",
     "crop", "trim", "padding", "extend_aspect_ratio", "rotate", "flip_horizontal",
     "flip_vertical", "background", "blur", "sharpen", "pixelate", "watermark", "max_bytes",
-    "adjustments", "thumbor_box", "thumbor_fill", "round_corner", "thumbor_watermark",
+    "adjustments", "thumbor_box", "thumbor_fill", "round_corner", "thumbor_watermarks",
     "effects", "watermark_text",
 )  # fmt: skip
 
@@ -264,7 +264,7 @@ def process_image(
     limits: ProcessingLimits,
     watermark: pyvips.Image | None = None,
     encoder: EncoderSettings | None = None,
-    mark_data: bytes | None = None,
+    mark_data: tuple[bytes, ...] = (),
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
     findings_memory: FindingsMemory | None = None,
@@ -272,7 +272,7 @@ def process_image(
 ) -> ProcessedImage:
     """Blocking and CPU-bound: call from a worker thread.
 
-    `mark_data`, `frame_data`: the bytes of a thumbor watermark() image and of
+    `mark_data`, `frame_data`: the bytes of thumbor's watermark() images and of
     a frame() nine-patch, fetched for this request.
     `auto_memory`, `findings_memory`, `source_digest`: quality:auto's choice and
     what face detection found are remembered there for the source's other
@@ -298,7 +298,7 @@ def inspect_image(
     limits: ProcessingLimits,
     watermark: pyvips.Image | None = None,
     encoder: EncoderSettings | None = None,
-    mark_data: bytes | None = None,
+    mark_data: tuple[bytes, ...] = (),
     auto_memory: AutoQualityMemory | None = None,
     source_digest: str = "",
     findings_memory: FindingsMemory | None = None,
@@ -345,7 +345,7 @@ def render_image(
     with _libvips_failures():
         remembered = FindingsRecall(findings_memory, source_digest)
         everything = replace(options, skip_processing=())
-        rendered = _render(data, everything, limits, None, None, remembered, detect_anyway=True)
+        rendered = _render(data, everything, limits, None, (), remembered, detect_anyway=True)
         assert isinstance(rendered, Rendered)  # nothing is skipped
         interrupt.check()
         return rendered
@@ -405,7 +405,7 @@ def _render(
     options: ProcessingOptions,
     limits: ProcessingLimits,
     watermark: pyvips.Image | None,
-    mark_data: bytes | None = None,
+    mark_data: tuple[bytes, ...] = (),
     remembered: FindingsRecall | None = None,
     frame_data: bytes | None = None,
     detect_anyway: bool = False,
@@ -476,8 +476,8 @@ def _render(
         load_scale_x=frames[0].width / plan.source_width,
         load_scale_y=frames[0].height / plan.source_height,
         watermark=_request_mark(watermark, options),
-        thumbor_mark=_load_mark(mark_data, limits) if options.thumbor_watermark else None,
-        thumbor_frame=_load_mark(frame_data, limits) if options.frame_url else None,
+        thumbor_marks=tuple(_load_mark(data, limits) for data in mark_data),
+        thumbor_frame=_load_mark(frame_data, limits) if frame_data and options.frame_url else None,
     )
     # The steps' graph, computed in "encode"; an animation's frames are computed here.
     with tracing.span("processing"):
@@ -602,10 +602,8 @@ def _request_mark(
     return shaped_mark(watermark, options.watermark_rotate, options.watermark_shadow)
 
 
-def _load_mark(data: bytes | None, limits: ProcessingLimits) -> pyvips.Image | None:
+def _load_mark(data: bytes, limits: ProcessingLimits) -> pyvips.Image:
     """A thumbor watermark() or frame() image: checked like a source, sRGB with alpha."""
-    if data is None:
-        return None
     header = read_header(data, limits.max_src_pixels)
     mark = load_image(data, header, 1.0)
     if mark.interpretation not in ("srgb", "rgb") or mark.bands < 3:

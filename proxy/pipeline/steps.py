@@ -23,6 +23,7 @@ from proxy.options.model import (
     Gravity,
     GravityType,
     ProcessingOptions,
+    ThumborWatermark,
     Trim,
     Watermark,
     WatermarkPosition,
@@ -52,7 +53,7 @@ class PipelineContext:
     load_scale_x: float
     load_scale_y: float
     watermark: pyvips.Image | None = None  # sRGB with alpha, from the settings
-    thumbor_mark: pyvips.Image | None = None  # a thumbor watermark() image, sRGB with alpha
+    thumbor_marks: tuple[pyvips.Image, ...] = ()  # thumbor's watermark() images, sRGB with alpha
     thumbor_frame: pyvips.Image | None = None  # a thumbor frame() nine-patch, sRGB with alpha
     # Where a smart crop cut the first frame (left, top), per step: the other
     # frames of an animation are cut there too. A window chosen per frame
@@ -278,7 +279,7 @@ def thumbor_filters(
         plan = ctx.plan
         unturned = replace(plan, target_width=plan.target_height, target_height=plan.target_width)
         fill_ctx = replace(ctx, plan=unturned)
-    for name, args in options.adjustments:
+    for index, (name, args) in enumerate(options.adjustments):
         if name == "rotate":
             if turned_back:
                 image, turned_back = image.rot(f"d{turned_back}"), 0
@@ -291,7 +292,10 @@ def thumbor_filters(
         elif name == "round_corner":
             image = round_corners(image, options, ctx)
         elif name == "watermark":
-            image = thumbor_watermark(image, options, ctx)
+            drawn = sum(1 for earlier, _ in options.adjustments[:index] if earlier == "watermark")
+            if drawn < min(len(options.thumbor_watermarks), len(ctx.thumbor_marks)):
+                spec, mark = options.thumbor_watermarks[drawn], ctx.thumbor_marks[drawn]
+                image = thumbor_watermark(image, spec, mark)
         elif name == "frame":
             # Drawn where it stands among the filters; /info runs without the patch.
             image = image if ctx.thumbor_frame is None else frame(image, ctx.thumbor_frame)
@@ -474,12 +478,9 @@ def round_corners(
 
 
 def thumbor_watermark(
-    image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
+    image: pyvips.Image, spec: ThumborWatermark, mark: pyvips.Image
 ) -> pyvips.Image:
     """thumbor's watermark(): its placement, repeat and alpha rules, pasted "over"."""
-    spec, mark = options.thumbor_watermark, ctx.thumbor_mark
-    if spec is None or mark is None:
-        return image
     if spec.alpha:
         lowered = mark[3] - percent_of_255(spec.alpha)  # thumbor's _alpha: a fixed step
         mark = mark[:3].bandjoin(lowered.cast("uchar"))
