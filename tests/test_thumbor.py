@@ -152,6 +152,8 @@ def test_filters_become_imgproxy_options() -> None:
         ("300x200/filters:quality(1,2)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:format(bmp)/a.jpg", InvalidOptionArgument),
         ("300x200/filters:fill(notacolour)/a.jpg", InvalidOptionArgument),
+        ("fit-in/300x200/filters:fill(red):fill(blue)/a.jpg", InvalidOptionArgument),
+        ("300x200/filters:blur(2):blur(3)/a.jpg", InvalidOptionArgument),
         (
             "300x200/filters:" + ":".join(["watermark(b.com/m.png,0,0,0)"] * 5) + "/a.jpg",
             InvalidOptionArgument,
@@ -684,6 +686,10 @@ def test_filters_run_in_url_order_as_thumbor(
         "300x200/filters:convolution(1;0;-1;2;0;-2;1;0;-1,3,false):rotate(90)",
         "300x200/filters:brightness(-30):rotate(90):watermark(MARK,10,10,0)",
         "300x200/filters:fill(red,true):rotate(90)",  # was 422: opaque, nothing to paint
+        # Each rotate() turns what is there (the last one alone turned: 60-91 apart).
+        "300x200/filters:rotate(90):watermark(MARK,10,10,0):rotate(90)",
+        "300x200/filters:watermark(MARK,10,10,0):rotate(90):round_corner(20,0,0,255):rotate(180)",
+        "-300x200/left/filters:rotate(90):rotate(90):rotate(90)",
     ],
 )
 def test_filters_before_rotate_see_the_unturned_result_as_thumbor(

@@ -94,6 +94,8 @@ class ThumborRequest:
 # pipeline turns the source first; the filters before rotate() are run on the
 # result turned back.
 ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "sharpen"})
+# Filters whose options the model holds once (a second would repeat the last).
+_ONCE = frozenset({"fill", "round_corner", "blur", "sharpen"})
 # thumbor draws every watermark() of a URL; each is a fetch of its own, so a
 # URL may not ask for many (a logo and a credit line are two).
 MAX_WATERMARKS = 4
@@ -168,6 +170,9 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             _arity("autojpg", args, 0, 1)
             png_to_jpeg = _boolean("autojpg", args[0]) if args else True
             continue
+        if name in _ONCE and any(n == name for n, _ in adjustments):
+            # Each reads one set of options; drawing the last one twice would be wrong.
+            raise InvalidOptionArgument(f"thumbor {name}() once per URL")
         if name == "fill":
             thumbor_fill, fill_transparent = _fill(args, segments)
             adjustments.append(("fill", ()))  # its place among the filters (see ORDERED)
@@ -188,7 +193,10 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if handler is None:
             raise UnknownOption(f"unknown or unsupported thumbor filter: {name[:40]}")
         enlarge = handler(args, segments, enlarge, resize_index)
-        if name in ("rotate", "blur", "sharpen"):
+        if name == "rotate":
+            # Where it stands, and by how much: each rotate() turns what is there.
+            adjustments.append(("rotate", (_clockwise(args),)))
+        elif name in ("blur", "sharpen"):
             adjustments.append((name, ()))  # where it stands among the filters (ORDERED)
     if enlarge and resize_index is not None:
         segments.append("el:1")
@@ -501,11 +509,7 @@ def _rotate(args: list[str], segments: list[str], enlarge: bool, resize: int | N
     and the gravity turn with it: cropping the turned source to the turned
     box is the same picture as turning the cropped result.
     """
-    _arity("rotate", args, 1, 1)
-    angle = int(_number("rotate", args[0], -3600, 3600))
-    if angle % 90:
-        return enlarge  # thumbor ignores other angles
-    clockwise = -angle % 360
+    clockwise = _clockwise(args)
     if clockwise in (90, 270):
         if any(s.startswith("c:") for s in segments):
             raise InvalidOptionArgument("thumbor rotate() by a quarter turn with a manual crop")
@@ -525,8 +529,20 @@ def _rotate(args: list[str], segments: list[str], enlarge: bool, resize: int | N
                 for _turn in range(clockwise // 90):
                     values[0] = _QUARTER_TURN[values[0]]
                 segments[index] = ":".join([name, *values])
-        segments.append(f"rot:{clockwise}")
+        # Several rotate()s turn the source once, by their sum.
+        before = next((int(s[4:]) for s in segments if s.startswith("rot:")), 0)
+        segments[:] = [s for s in segments if not s.startswith("rot:")]
+        if (before + clockwise) % 360:
+            segments.append(f"rot:{(before + clockwise) % 360}")
     return enlarge
+
+
+def _clockwise(args: list[str]) -> int:
+    """rotate(angle)'s turn as imgproxy's (clockwise, of the source): thumbor
+    turns its result counter-clockwise, and ignores angles off the quarters."""
+    _arity("rotate", args, 1, 1)
+    angle = int(_number("rotate", args[0], -3600, 3600))
+    return 0 if angle % 90 else -angle % 360
 
 
 def _strip_exif(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:

@@ -270,7 +270,11 @@ def thumbor_filters(
     if not options.adjustments:
         return image  # an imgproxy URL, or a thumbor one without filters
     names = [name for name, _ in options.adjustments]
-    turned_back = options.rotate if "rotate" in names[1:] else 0
+    # The source was turned by every rotate() at once; a filter named before a
+    # rotate() sees the picture turned back by that rotate() and those after it.
+    first_filter = next((i for i, name in enumerate(names) if name != "rotate"), len(names))
+    last_turn = max((i for i, name in enumerate(names) if name == "rotate"), default=-1)
+    turned_back = options.rotate if first_filter < last_turn else 0
     if turned_back:
         image = image.rot(f"d{360 - turned_back}")
     fill_ctx = ctx
@@ -281,8 +285,9 @@ def thumbor_filters(
         fill_ctx = replace(ctx, plan=unturned)
     for index, (name, args) in enumerate(options.adjustments):
         if name == "rotate":
-            if turned_back:
-                image, turned_back = image.rot(f"d{turned_back}"), 0
+            clockwise = int(args[0])
+            if turned_back and clockwise:
+                image = image.rot(f"d{clockwise}")
         elif name == "blur":
             image = _blurred(image, options)
         elif name == "sharpen":
