@@ -93,7 +93,8 @@ def test_filters_become_imgproxy_options() -> None:
     assert merged.background == (255, 0, 0) and merged.extend and not merged.thumbor_fill
     assert options.strip_color_profile and options.max_bytes == 9000 and options.enlarge
     assert parse("300x200/filters:stretch()/a.jpg").resizing_type is ResizingType.FORCE
-    assert parse("300x200/filters:no_upscale()/a.jpg").enlarge is False
+    clamped = parse("300x200/filters:no_upscale()/a.jpg")
+    assert clamped.thumbor_box is not None and clamped.thumbor_box.no_upscale and clamped.enlarge
     scaled = parse("300x200/filters:proportion(0.5)/a.jpg")
     assert scaled.adjustments == (("proportion", (0.5,)),) and scaled.zoom_x == 1
     coloured = parse("300x200/filters:brightness(20):grayscale():rgb(1,-2,3)/a.jpg")
@@ -356,6 +357,11 @@ SAME = [
     "adaptive-full-fit-in/0x200",
     "1000x100",
     "100x100/filters:no_upscale()",
+    # thumbor's no_upscale() clamps the asked sides to the source's: a smaller
+    # manual crop is still enlarged (64x150 before), full-fit-in stops at the source.
+    "69x98:133x316/100x-150/filters:no_upscale()",
+    "full-fit-in/800x0/filters:no_upscale()",
+    "1000x100/filters:no_upscale()",
     "300x200/filters:quality(40)",
     "300x200/filters:format(webp)",
     "300x200/filters:format(png)",

@@ -120,10 +120,14 @@ class ThumborBox:
     # The crop (`c:`) is thumbor's AxB:CxD: each edge is clamped to the source,
     # and it is cut from the picture before the flips and turns.
     crop: bool = False
+    # no_upscale(): the asked sides clamped to the source's, as thumbor does
+    # (a manual crop smaller than that is still enlarged).
+    no_upscale: bool = False
 
     def canonical_args(self) -> str:
         flags = f"{int(self.adaptive)}{int(self.full)}{int(self.orig_width)}{int(self.orig_height)}"
         flags += "1" if self.crop else ""
+        flags += "n" if self.no_upscale else ""
         regions = ":".join("{}x{}-{}x{}".format(*region) for region in self.focal)
         return f"{flags}:{regions}"
 

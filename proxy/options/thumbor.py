@@ -154,6 +154,10 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
                 part["image"], region = extracted
                 box = replace(box, focal=(*box.focal, region))
             continue
+        if name == "no_upscale":
+            _arity("no_upscale", args, 0, 0)
+            box = replace(box, no_upscale=True)
+            continue
         if name == "max_age":
             _arity("max_age", args, 1, 1)
             if not args[0].isdigit():
@@ -557,11 +561,6 @@ def _strip_icc(args: list[str], segments: list[str], enlarge: bool, _r: int | No
     return enlarge
 
 
-def _no_upscale(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
-    _arity("no_upscale", args, 0, 0)
-    return False
-
-
 def _upscale(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
     _arity("upscale", args, 0, 0)
     if resize is not None and "0" in segments[resize].split(":")[2:4]:
@@ -799,7 +798,6 @@ _FILTERS: dict[str, FilterHandler] = {
     "rotate": _rotate,
     "strip_exif": _strip_exif,
     "strip_icc": _strip_icc,
-    "no_upscale": _no_upscale,
     "upscale": _upscale,
     "max_bytes": _max_bytes,
     "stretch": _stretch,

@@ -34,8 +34,12 @@ def resolve_thumbor_box(
         changes["crop"] = crop
     width_in = crop_size(source_width, crop.width) or source_width
     height_in = crop_size(source_height, crop.height) or source_height
-    width = width_in if box.orig_width else options.width
-    height = height_in if box.orig_height else options.height
+    asked_width, asked_height = options.width, options.height
+    if box.no_upscale:
+        # thumbor clamps the asked sides to the source's, before its crop.
+        asked_width, asked_height = min(asked_width, source_width), min(asked_height, source_height)
+    width = width_in if box.orig_width else asked_width
+    height = height_in if box.orig_height else asked_height
     if box.focal:
         changes["gravity"] = _focal_gravity(box.focal, corner, mirrored, width_in, height_in)
     fit_in = options.resizing_type is ResizingType.FIT
