@@ -123,11 +123,15 @@ class ThumborBox:
     # no_upscale(): the asked sides clamped to the source's, as thumbor does
     # (a manual crop smaller than that is still enlarged).
     no_upscale: bool = False
+    # fit-in with one side: thumbor gives the other in proportion, rounded, and
+    # then fits the picture in both (a pixel short of the asked side at times).
+    fit_one_side: bool = False
 
     def canonical_args(self) -> str:
         flags = f"{int(self.adaptive)}{int(self.full)}{int(self.orig_width)}{int(self.orig_height)}"
         flags += "1" if self.crop else ""
         flags += "n" if self.no_upscale else ""
+        flags += "f" if self.fit_one_side else ""
         regions = ":".join("{}x{}-{}x{}".format(*region) for region in self.focal)
         return f"{flags}:{regions}"
 

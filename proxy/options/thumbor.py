@@ -331,6 +331,8 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
             # thumbor's box is then the picture's own size: nothing to fit.
             return False, replace(box, adaptive=False, full=False)
         segments.append(f"rs:fit:{width}:{height}")
+        if not (width or box.orig_width) or not (height or box.orig_height):
+            box = replace(box, fit_one_side=True)
         if part["smart"]:
             # Nothing is cut, so nothing is detected for the picture; meta/
             # still reports the faces found, as thumbor does.

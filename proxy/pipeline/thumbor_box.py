@@ -43,6 +43,10 @@ def resolve_thumbor_box(
     if box.focal:
         changes["gravity"] = _focal_gravity(box.focal, corner, mirrored, width_in, height_in)
     fit_in = options.resizing_type is ResizingType.FIT
+    if fit_in and box.fit_one_side and not box.full and bool(width) != bool(height):
+        # thumbor's proportional side: round(), half to even, before the fit.
+        width = width or round(width_in * height / height_in)
+        height = height or round(height_in * width / width_in)
     if fit_in and box.adaptive and _turned(width_in, height_in, width, height):
         width, height = height, width
     if fit_in and box.full:
