@@ -91,7 +91,9 @@ def test_filters_become_imgproxy_options() -> None:
     assert options.extend and options.background is None
     merged = parse("fit-in/300x200/filters:fill(red,true)/example.com/a.jpg")
     assert merged.background == (255, 0, 0) and merged.extend and not merged.thumbor_fill
-    assert options.strip_color_profile and options.max_bytes == 9000 and options.enlarge
+    assert options.strip_color_profile and options.max_bytes == 9000
+    # upscale() grows the fitted result where it stands among the filters.
+    assert not options.enlarge and options.adjustments[-1] == ("upscale", ())
     assert parse("300x200/filters:stretch()/a.jpg").resizing_type is ResizingType.FORCE
     clamped = parse("300x200/filters:no_upscale()/a.jpg")
     assert clamped.thumbor_box is not None and clamped.thumbor_box.no_upscale and clamped.enlarge
@@ -352,6 +354,8 @@ SAME = [
     "fit-in/1000x1000/filters:upscale()",
     "fit-in/1000x0/filters:upscale()",  # thumbor's upscale() ignores a box with a 0 side
     "fit-in/0x1000/filters:upscale()",
+    "fit-in/1002x1002/filters:upscale()",  # 751.5 high: truncated to 751, as thumbor
+    "fit-in/800x600/filters:proportion(0.5):upscale()",  # grows again where it stands
     "fit-in",  # no size: the picture's own (was refused)
     "full-fit-in/0x0",
     "adaptive-fit-in/0x300",  # one side: never turned (300x225 before, thumbor 400x300)
@@ -697,6 +701,8 @@ def test_filters_run_in_url_order_as_thumbor(
         "300x200/filters:rotate(90):watermark(MARK,10,10,0):rotate(90)",
         "300x200/filters:watermark(MARK,10,10,0):rotate(90):round_corner(20,0,0,255):rotate(180)",
         "-300x200/left/filters:rotate(90):rotate(90):rotate(90)",
+        # upscale() after the turn fits the turned picture in the URL's box (150x200 before).
+        "fit-in/-200x300/bottom/filters:rotate(270):upscale()",
     ],
 )
 def test_filters_before_rotate_see_the_unturned_result_as_thumbor(

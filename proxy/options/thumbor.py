@@ -93,7 +93,7 @@ class ThumborRequest:
 # also listed among the adjustments, with no arguments, where it stands. The
 # pipeline turns the source first; the filters before rotate() are run on the
 # result turned back.
-ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "sharpen"})
+ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "sharpen", "upscale"})
 # Filters whose options the model holds once (a second would repeat the last).
 _ONCE = frozenset({"fill", "round_corner", "blur", "sharpen"})
 # thumbor draws every watermark() of a URL; each is a fetch of its own, so a
@@ -200,6 +200,12 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if name == "rotate":
             # Where it stands, and by how much: each rotate() turns what is there.
             adjustments.append(("rotate", (_clockwise(args),)))
+        elif name == "upscale" and resize_index is not None:
+            # thumbor grows its result to the URL's box where upscale() stands
+            # (after a rotate() it fits the turned picture in the unturned box);
+            # with a 0 side the result already reaches it, so nothing happens.
+            if "0" not in segments[resize_index].split(":")[2:4]:
+                adjustments.append(("upscale", ()))
         elif name in ("blur", "sharpen"):
             adjustments.append((name, ()))  # where it stands among the filters (ORDERED)
     if enlarge and resize_index is not None:
@@ -337,7 +343,7 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
             # Nothing is cut, so nothing is detected for the picture; meta/
             # still reports the faces found, as thumbor does.
             segments.append("g:sm")
-        return False, box  # fit-in never enlarges unless upscale() says so
+        return False, box  # fit-in never enlarges (upscale() grows the result among the filters)
     if sized:
         # Both sizes: cropped to fill them, as thumbor does (enlarging too);
         # one size: the other in proportion.
@@ -564,12 +570,9 @@ def _strip_icc(args: list[str], segments: list[str], enlarge: bool, _r: int | No
 
 
 def _upscale(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
+    """upscale(): drawn where it stands among the filters (see the loop)."""
     _arity("upscale", args, 0, 0)
-    if resize is not None and "0" in segments[resize].split(":")[2:4]:
-        # thumbor's upscale() does nothing when a side is 0: the image already
-        # "reaches" that side (fit-in/1000x0 keeps a 640 px image 640 px).
-        return enlarge
-    return True
+    return enlarge
 
 
 def _max_bytes(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:

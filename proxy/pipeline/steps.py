@@ -294,6 +294,8 @@ def thumbor_filters(
             image = _sharpen(image, options.sharpen)
         elif name == "fill":
             image = _fill(image, options, fill_ctx)
+        elif name == "upscale":
+            image = _upscale(image, fill_ctx.plan.target_width, fill_ctx.plan.target_height)
         elif name == "round_corner":
             image = round_corners(image, options, ctx)
         elif name == "watermark":
@@ -329,6 +331,20 @@ def _fill(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext)
             image = image.colourspace("srgb")
         image = image.flatten(background=list(options.background)).cast("uchar")
     return image
+
+
+def _upscale(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
+    """thumbor's upscale(): a picture smaller than the URL's box on both sides
+    grows to fit in it, the other side truncated to whole pixels."""
+    if not (width and height) or image.width >= width or image.height >= height:
+        return image
+    if image.width / width >= image.height / height:
+        width, height = width, int(image.height * width / image.width)
+    else:
+        width, height = int(image.width * height / image.height), height
+    return _premultiplied(
+        image, lambda picture: picture.resize(width / image.width, vscale=height / image.height)
+    )
 
 
 def held(image: pyvips.Image) -> pyvips.Image:
