@@ -338,6 +338,7 @@ SAME = [
     "fit-in/300x0",
     "fit-in/0x120",
     "fit-in/150x0",  # 149x112: thumbor rounds the missing side (112), then fits (150x113 before)
+    "10x20:200x150/fit-in/300x0/filters:fill(red)",  # not resized: fills 300x130
     "0x100",
     "-300x200",
     "300x-200",
@@ -403,6 +404,9 @@ SAME = [
     "300x200/filters:focal(100x100:200x200)",
     "100x300/filters:focal(500x100:600x200)",
     "10x20:400x300/200x200/filters:focal(300x200:340x240)",
+    # A region centred outside the manual crop is dropped: the alignment places it.
+    "10x20:200x150/300x100/filters:focal(300x300:400x400)",
+    "10x20:200x150/100x300/filters:focal(300x300:400x400):focal(20x30:60x70)",
     "fit-in/300x300/filters:fill(auto)",
     "fit-in/300x300/filters:fill(blur)",
     "300x200/filters:round_corner(20,255,255,255)",

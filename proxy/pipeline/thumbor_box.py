@@ -40,13 +40,27 @@ def resolve_thumbor_box(
         asked_width, asked_height = min(asked_width, source_width), min(asked_height, source_height)
     width = width_in if box.orig_width else asked_width
     height = height_in if box.orig_height else asked_height
-    if box.focal:
-        changes["gravity"] = _focal_gravity(box.focal, corner, mirrored, width_in, height_in)
+    regions = box.focal
+    if box.crop and crop.enabled:
+        # thumbor keeps the regions whose centre is inside its crop; with none
+        # left, the alignment places the crop.
+        regions = tuple(
+            region
+            for region in regions
+            if corner[0] <= (region[0] + region[2]) / 2 <= corner[0] + width_in
+            and corner[1] <= (region[1] + region[3]) / 2 <= corner[1] + height_in
+        )
+    if regions:
+        changes["gravity"] = _focal_gravity(regions, corner, mirrored, width_in, height_in)
     fit_in = options.resizing_type is ResizingType.FIT
     if fit_in and box.fit_one_side and not box.full and bool(width) != bool(height):
-        # thumbor's proportional side: round(), half to even, before the fit.
-        width = width or round(width_in * height / height_in)
-        height = height or round(height_in * width / width_in)
+        # thumbor's proportional side: round(), half to even, then the fit in
+        # both. A picture inside that box is not resized, and the 0 stays (a
+        # fill() after it fills the picture's own height, as thumbor's).
+        filled_width = width or round(width_in * height / height_in)
+        filled_height = height or round(height_in * width / width_in)
+        if filled_width < width_in or filled_height < height_in:
+            width, height = filled_width, filled_height
     if fit_in and box.adaptive and _turned(width_in, height_in, width, height):
         width, height = height, width
     if fit_in and box.full:
