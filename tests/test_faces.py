@@ -531,7 +531,13 @@ def test_a_crop_without_its_own_gravity_is_placed_on_the_faces_too() -> None:
 
 
 @pytest.mark.parametrize(
-    "options", ["400x400/smart/filters:rotate(90)", "-400x400/smart", "10x50:700x750/300x300/smart"]
+    "options",
+    [
+        "400x400/smart/filters:rotate(90)",
+        "-400x400/smart",
+        "10x50:700x750/300x300/smart",
+        "10x50:700x750/300x200/smart/filters:rotate(90)",  # was refused
+    ],
 )
 def test_thumbor_smart_turned_flipped_or_cut_agrees_with_thumbor(
     server: str, thumbor: str, scenes: dict[str, str], options: str

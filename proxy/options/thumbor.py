@@ -210,11 +210,6 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             adjustments.append((name, ()))  # where it stands among the filters (ORDERED)
     if enlarge and resize_index is not None:
         segments.append("el:1")
-    turned = any(s in ("rot:90", "rot:270") for s in segments)
-    if turned and (box.focal or box.orig_width or box.orig_height or box.adaptive or box.full):
-        raise InvalidOptionArgument(
-            "thumbor rotate() by a quarter turn with orig, adaptive or full fit-in, or focal"
-        )
     # thumbor's segments are ours, written with imgproxy's separator and never presets.
     config = replace(config, separator=":", only_presets=False)
     options = parse_options(tuple(segments), _image_url(part["image"]), None, config)
@@ -523,8 +518,8 @@ def _rotate(args: list[str], segments: list[str], enlarge: bool, resize: int | N
     """
     clockwise = _clockwise(args)
     if clockwise in (90, 270):
-        if any(s.startswith("c:") for s in segments):
-            raise InvalidOptionArgument("thumbor rotate() by a quarter turn with a manual crop")
+        # A manual crop, focal regions and `orig` stay in the upright source's
+        # pixels: the pipeline turns them (thumbor_box.resolve_thumbor_box).
         for index, segment in enumerate(segments):
             name, *values = segment.split(":")
             if name == "rs":

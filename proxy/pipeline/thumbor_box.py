@@ -13,6 +13,7 @@ from typing import Any
 
 from proxy.options.model import Crop, Gravity, GravityType, ProcessingOptions, ResizingType
 from proxy.pipeline.plan import crop_size
+from proxy.pipeline.turn import BoxEdges, Turn
 
 
 def resolve_thumbor_box(
@@ -22,15 +23,21 @@ def resolve_thumbor_box(
     if box is None:
         return options
     changes: dict[str, Any] = {"thumbor_box": None}
-    # thumbor cuts, then flips and turns the result; the pipeline turns and
-    # flips the source first (a half turn is both flips): what thumbor keeps
-    # is found in the mirrored place.
-    half_turn = options.rotate == 180
-    mirrored = (options.flip_horizontal != half_turn, options.flip_vertical != half_turn)
+    # thumbor cuts the upright source, then flips and turns the result; the
+    # pipeline turns and flips the source first (`source_width` x
+    # `source_height` is that picture): what thumbor keeps is found where the
+    # turn takes it.
+    turn = Turn.of(options)
+    upright = turn.size((source_width, source_height))
     crop = options.crop
-    corner = (0, 0)  # where the crop starts in the unmirrored source
+    kept: BoxEdges = (0, 0, *upright)  # what thumbor's crop keeps, in the upright source
     if box.crop and crop.enabled and crop.gravity is not None:
-        crop, corner = _thumbor_crop(crop, source_width, source_height, mirrored)
+        edges = _thumbor_crop(crop, *upright)
+        crop = Crop()
+        if edges is not None:
+            kept = edges
+            left, top, right, bottom = turn.forward(edges, upright)
+            crop = Crop(right - left, bottom - top, Gravity(GravityType.NORTH_WEST, left, top))
         changes["crop"] = crop
     width_in = crop_size(source_width, crop.width) or source_width
     height_in = crop_size(source_height, crop.height) or source_height
@@ -38,20 +45,22 @@ def resolve_thumbor_box(
     if box.no_upscale:
         # thumbor clamps the asked sides to the source's, before its crop.
         asked_width, asked_height = min(asked_width, source_width), min(asked_height, source_height)
-    width = width_in if box.orig_width else asked_width
-    height = height_in if box.orig_height else asked_height
-    regions = box.focal
-    if box.crop and crop.enabled:
-        # thumbor keeps the regions whose centre is inside its crop; with none
-        # left, the alignment places the crop.
-        regions = tuple(
-            region
-            for region in regions
-            if corner[0] <= (region[0] + region[2]) / 2 <= corner[0] + width_in
-            and corner[1] <= (region[1] + region[3]) / 2 <= corner[1] + height_in
-        )
+    # `orig` is a side of the upright picture: the other one once turned.
+    orig_width, orig_height = (
+        (box.orig_height, box.orig_width) if turn.quarter else (box.orig_width, box.orig_height)
+    )
+    width = width_in if orig_width else asked_width
+    height = height_in if orig_height else asked_height
+    # thumbor keeps the regions whose centre is inside its crop; with none
+    # left, the alignment places the crop.
+    regions = tuple(
+        region
+        for region in box.focal
+        if kept[0] <= (region[0] + region[2]) / 2 <= kept[2]
+        and kept[1] <= (region[1] + region[3]) / 2 <= kept[3]
+    )
     if regions:
-        changes["gravity"] = _focal_gravity(regions, corner, mirrored, width_in, height_in)
+        changes["gravity"] = _focal_gravity(regions, kept, turn)
     fit_in = options.resizing_type is ResizingType.FIT
     if fit_in and box.fit_one_side and not box.full and bool(width) != bool(height):
         # thumbor's proportional side: round(), half to even, then the fit in
@@ -87,39 +96,29 @@ def _turned(source_width: int, source_height: int, width: int, height: int) -> b
     )
 
 
-def _thumbor_crop(
-    crop: Crop, width: int, height: int, mirrored: tuple[bool, bool]
-) -> tuple[Crop, tuple[int, int]]:
-    """thumbor's AxB:CxD on a `width` x `height` source: each edge clamped to
-    it (a box past the right edge keeps what is left of it, not a box of the
-    asked width moved back inside), nothing cut when nothing is left; placed
-    where the mirrored source has it. Also the box's unmirrored corner."""
+def _thumbor_crop(crop: Crop, width: int, height: int) -> BoxEdges | None:
+    """thumbor's AxB:CxD on the upright `width` x `height` source: each edge
+    clamped to it (a box past the right edge keeps what is left of it, not a
+    box of the asked width moved back inside); None when nothing is left
+    (thumbor then cuts nothing)."""
     assert crop.gravity is not None
     left, top = min(int(crop.gravity.x), width), min(int(crop.gravity.y), height)
     right = min(left + int(crop.width), width)
     bottom = min(top + int(crop.height), height)
     if left >= right or top >= bottom:
-        return Crop(), (0, 0)
-    x = width - right if mirrored[0] else left
-    y = height - bottom if mirrored[1] else top
-    kept = Crop(right - left, bottom - top, Gravity(GravityType.NORTH_WEST, x, y))
-    return kept, (left, top)
+        return None
+    return left, top, right, bottom
 
 
 def _focal_gravity(
-    regions: tuple[tuple[int, int, int, int], ...],
-    corner: tuple[int, int],
-    mirrored: tuple[bool, bool],
-    width: int,
-    height: int,
+    regions: tuple[tuple[int, int, int, int], ...], kept: BoxEdges, turn: Turn
 ) -> Gravity:
     """The regions' centre of mass (weighted by area, as thumbor), as a focus
-    point in the (cropped, mirrored) picture."""
+    point in the kept part of the upright source, then where the turn takes it."""
     total = sum(max(1, (r - left) * (b - top)) for left, top, r, b in regions)
     x = sum(max(1, (r - le) * (b - t)) * (le + r) / 2 for le, t, r, b in regions) / total
     y = sum(max(1, (r - le) * (b - t)) * (t + b) / 2 for le, t, r, b in regions) / total
-    fx = min(max((x - corner[0]) / width, 0.0), 1.0)
-    fy = min(max((y - corner[1]) / height, 0.0), 1.0)
-    return Gravity(
-        GravityType.FOCUS_POINT, 1 - fx if mirrored[0] else fx, 1 - fy if mirrored[1] else fy
-    )
+    fx = min(max((x - kept[0]) / (kept[2] - kept[0]), 0.0), 1.0)
+    fy = min(max((y - kept[1]) / (kept[3] - kept[1]), 0.0), 1.0)
+    fx, fy, _right, _bottom = turn.forward((fx, fy, fx, fy))
+    return Gravity(GravityType.FOCUS_POINT, fx, fy)
