@@ -127,9 +127,6 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     segments: list[str] = []
     enlarge, box = _geometry(part, segments)
     trim = _trim(part["trim"]) if part["trim"] else None
-    if trim is not None and part["crop"] is not None:
-        # thumbor moves the crop by what trim removed; crop and trim together are refused.
-        raise InvalidOptionArgument("thumbor trim with a manual crop is not supported")
     filters = _filters(part["filters"] or "")
     resize_index = next((i for i, s in enumerate(segments) if s.startswith("rs:")), None)
     adjustments: list[tuple[str, AdjustmentArgs]] = []

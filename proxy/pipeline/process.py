@@ -51,6 +51,7 @@ from proxy.pipeline.steps import (
 )
 from proxy.pipeline.svg import sanitize_svg
 from proxy.pipeline.thumbor_box import resolve_thumbor_box
+from proxy.pipeline.turn import Turn
 from proxy.pipeline.watermark import shaped_mark, text_mark
 
 if TYPE_CHECKING:
@@ -459,7 +460,8 @@ def _render(
     for prepare_step in PREPARE_EACH_FRAME:
         frames = [prepare_step(frame, options) for frame in frames]
     if plan is None:
-        options = resolve_thumbor_box(options, frames[0].width, frames[0].height)
+        trimmed_from = _trimmed_from(frames[0], options, width, height)
+        options = resolve_thumbor_box(options, frames[0].width, frames[0].height, trimmed_from)
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.scalable)
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     findings = None
@@ -610,6 +612,18 @@ def _load_mark(data: bytes, limits: ProcessingLimits) -> pyvips.Image:
         mark = mark.colourspace("srgb")
     mark = mark.cast("uchar") if mark.format != "uchar" else mark
     return mark if mark.hasalpha() else mark.addalpha()
+
+
+def _trimmed_from(
+    image: pyvips.Image, options: ProcessingOptions, width: int, height: int
+) -> tuple[int, int]:
+    """Where trim's box starts in the upright source, the turned `width` x
+    `height` picture it was cut from turned back (thumbor moves its crop by it)."""
+    if not image.get_typeof(TRIM_BOX):
+        return 0, 0
+    left, top, box_width, box_height = image.get(TRIM_BOX)
+    edges = Turn.of(options).box((left, top, left + box_width, top + box_height), (width, height))
+    return int(edges[0]), int(edges[1])
 
 
 def upright_size(header: SourceHeader, options: ProcessingOptions) -> tuple[int, int]:

@@ -17,7 +17,10 @@ from proxy.pipeline.turn import BoxEdges, Turn
 
 
 def resolve_thumbor_box(
-    options: ProcessingOptions, source_width: int, source_height: int
+    options: ProcessingOptions,
+    source_width: int,
+    source_height: int,
+    trimmed_from: tuple[int, int] = (0, 0),
 ) -> ProcessingOptions:
     box = options.thumbor_box
     if box is None:
@@ -26,13 +29,14 @@ def resolve_thumbor_box(
     # thumbor cuts the upright source, then flips and turns the result; the
     # pipeline turns and flips the source first (`source_width` x
     # `source_height` is that picture): what thumbor keeps is found where the
-    # turn takes it.
+    # turn takes it. `trimmed_from`: where trim's box starts in the upright
+    # source; thumbor moves its crop by it.
     turn = Turn.of(options)
     upright = turn.size((source_width, source_height))
     crop = options.crop
     kept: BoxEdges = (0, 0, *upright)  # what thumbor's crop keeps, in the upright source
     if box.crop and crop.enabled and crop.gravity is not None:
-        edges = _thumbor_crop(crop, *upright)
+        edges = _thumbor_crop(crop, *upright, trimmed_from)
         crop = Crop()
         if edges is not None:
             kept = edges
@@ -96,15 +100,19 @@ def _turned(source_width: int, source_height: int, width: int, height: int) -> b
     )
 
 
-def _thumbor_crop(crop: Crop, width: int, height: int) -> BoxEdges | None:
-    """thumbor's AxB:CxD on the upright `width` x `height` source: each edge
-    clamped to it (a box past the right edge keeps what is left of it, not a
-    box of the asked width moved back inside); None when nothing is left
-    (thumbor then cuts nothing)."""
+def _thumbor_crop(
+    crop: Crop, width: int, height: int, moved: tuple[int, int] = (0, 0)
+) -> BoxEdges | None:
+    """thumbor's AxB:CxD on the upright `width` x `height` source, moved back by
+    what trim cut before it (`moved`): each edge clamped to the picture (a box
+    past the right edge keeps what is left of it, not a box of the asked
+    width moved back inside); None when nothing is left (thumbor then cuts
+    nothing)."""
     assert crop.gravity is not None
-    left, top = min(int(crop.gravity.x), width), min(int(crop.gravity.y), height)
-    right = min(left + int(crop.width), width)
-    bottom = min(top + int(crop.height), height)
+    left, top = int(crop.gravity.x) - moved[0], int(crop.gravity.y) - moved[1]
+    right, bottom = left + int(crop.width), top + int(crop.height)
+    left, right = (min(max(edge, 0), width) for edge in (left, right))
+    top, bottom = (min(max(edge, 0), height) for edge in (top, bottom))
     if left >= right or top >= bottom:
         return None
     return left, top, right, bottom
