@@ -5,8 +5,8 @@ Pixels are compared as the mean absolute difference per channel (0-255) of
 the two decoded results: at most 3.0. Both servers resample with a Lanczos
 kernel but not the same one (PIL's against libvips' shrink-on-load plus
 lanczos3) and encode JPEG independently at quality 80; those alone measure
-0.3-1.1 here. Blur, sharpen and fill measure up to ~2.3: thumbor truncates
-its Gaussian at the radius, and its sharpen has an amount imgproxy's lacks.
+0.3-1.1 here. Blur and fill measure up to ~2.3: thumbor truncates its
+Gaussian at the radius.
 A wrong crop, alignment, flip or rotation measures 20 and more.
 """
 
@@ -459,6 +459,9 @@ EXACT = [
     "fit-in/640x480/filters:colorize(40,10,70,ff8000):format(png)",
     "fit-in/640x480/filters:equalize():format(png)",
     f"fit-in/640x480/filters:curve({_CURVES}):format(png)",
+    # thumbor's wavelet sharpen, its amount included (imgproxy's sigma before: 1.0-3.8 apart)
+    "fit-in/640x480/filters:sharpen(2,1,false):format(png)",
+    "fit-in/640x480/filters:sharpen(5,3,true):sharpen(0.5,0,false):format(png)",
 ]
 
 
@@ -1005,6 +1008,7 @@ FOOTPRINT_JOBS = [
     "convolution(" + ";".join(["1"] * 225) + ",15,true)",
     "saturation(1.6):colorize(40,10,70,ff8000):curve([(0,0),(9,9)],[(0,0)],[(0,0)],[(0,9)])",
     "contrast(30)",
+    "sharpen(2,1,false)",
     "frame(origin/patch.png)",
     "red_eye()",
 ]

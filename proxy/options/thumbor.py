@@ -93,9 +93,9 @@ class ThumborRequest:
 # also listed among the adjustments, with no arguments, where it stands. The
 # pipeline turns the source first; the filters before rotate() are run on the
 # result turned back.
-ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "sharpen", "upscale"})
+ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "upscale"})
 # Filters whose options the model holds once (a second would repeat the last).
-_ONCE = frozenset({"fill", "round_corner", "blur", "sharpen"})
+_ONCE = frozenset({"fill", "round_corner", "blur"})
 # thumbor draws every watermark() of a URL; each is a fetch of its own, so a
 # URL may not ask for many (a logo and a credit line are two).
 MAX_WATERMARKS = 4
@@ -203,7 +203,7 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
             # with a 0 side the result already reaches it, so nothing happens.
             if "0" not in segments[resize_index].split(":")[2:4]:
                 adjustments.append(("upscale", ()))
-        elif name in ("blur", "sharpen"):
+        elif name == "blur":
             adjustments.append((name, ()))  # where it stands among the filters (ORDERED)
     if enlarge and resize_index is not None:
         segments.append("el:1")
@@ -266,6 +266,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "frame": None,
     "background_color": "background",
     "proportion": "zoom",
+    "sharpen": "sharpen",
 }
 
 
@@ -588,13 +589,12 @@ def _stretch(args: list[str], segments: list[str], enlarge: bool, resize: int | 
     return enlarge
 
 
-def _sharpen(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
-    # thumbor: amount, radius, luminance only. imgproxy's sharpen has one sigma: the radius.
+def _sharpen(args: list[str]) -> AdjustmentArgs:
+    """sharpen(amount, radius, luminance_only): thumbor's wavelet sharpen."""
     _arity("sharpen", args, 3, 3)
-    _number("sharpen", args[0], 0, 10)
-    radius = _number("sharpen", args[1], 0.01, 10)
-    segments.append(f"sh:{radius:g}")
-    return enlarge
+    amount = _number("sharpen", args[0], 0, 10)
+    radius = _number("sharpen", args[1], 0, 10)
+    return amount, radius, int(_boolean("sharpen", args[2]))
 
 
 # thumbor's pixel filters: each reads its arguments into the values the
@@ -712,6 +712,7 @@ _ADJUSTMENTS: dict[str, Callable[[list[str]], AdjustmentArgs]] = {
     "red_eye": _no_arguments("red_eye"),
     "background_color": _background,
     "proportion": _proportion,
+    "sharpen": _sharpen,
 }
 
 
@@ -791,7 +792,6 @@ _FILTERS: dict[str, FilterHandler] = {
     "quality": _quality,
     "format": _format,
     "blur": _blur,
-    "sharpen": _sharpen,
     "rotate": _rotate,
     "strip_exif": _strip_exif,
     "strip_icc": _strip_icc,

@@ -152,10 +152,11 @@ def _clipped(values: pyvips.Image) -> pyvips.Image:
     return (values < 0).ifthenelse(0, (values > 255).ifthenelse(255, values))
 
 
-def unsharp_applies(unsharp: UnsharpMasking, downscaled: bool, sharpen: float) -> bool:
+def unsharp_applies(unsharp: UnsharpMasking, downscaled: bool, sharpened: bool) -> bool:
+    """`sharpened`: the URL sharpens already (imgproxy's `sharpen`, thumbor's sharpen())."""
     if unsharp.mode is UnsharpMode.ALWAYS:
         return True
-    return unsharp.mode is UnsharpMode.AUTO and downscaled and sharpen <= 0
+    return unsharp.mode is UnsharpMode.AUTO and downscaled and not sharpened
 
 
 def unsharp_mask(image: pyvips.Image, unsharp: UnsharpMasking) -> pyvips.Image:

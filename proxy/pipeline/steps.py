@@ -223,7 +223,7 @@ def apply_filters(
     ordered = {name for name, _ in options.adjustments}  # thumbor's: in URL order, later
     if options.blur > 0 and "blur" not in ordered:
         image = _blurred(image, options)
-    if options.sharpen > 0 and "sharpen" not in ordered:
+    if options.sharpen > 0:  # thumbor's sharpen() is its own (thumbor_filters)
         image = _sharpen(image, options.sharpen)
     if options.pixelate > 1:
         image = _pixelate(image, options.pixelate)
@@ -240,7 +240,8 @@ def colour_effects(
     """imgproxy Pro's unsharp masking (as its mode says), then its colour effects,
     on the picture itself: before extend, padding and the watermark."""
     downscaled = min(ctx.plan.wscale, ctx.plan.hscale) < 1
-    if unsharp_applies(options.unsharp, downscaled, options.sharpen):
+    sharpened = options.sharpen > 0 or any(name == "sharpen" for name, _ in options.adjustments)
+    if unsharp_applies(options.unsharp, downscaled, sharpened):
         image = unsharp_mask(image, options.unsharp)
     return apply_effects(image, options.effects)
 
@@ -290,8 +291,6 @@ def thumbor_filters(
                 image = image.rot(f"d{clockwise}")
         elif name == "blur":
             image = _blurred(image, options)
-        elif name == "sharpen":
-            image = _sharpen(image, options.sharpen)
         elif name == "fill":
             image = _fill(image, options, fill_ctx)
         elif name == "upscale":

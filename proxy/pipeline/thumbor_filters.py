@@ -246,6 +246,82 @@ def curve(image: pyvips.Image, args: Args) -> pyvips.Image:
     return _mapped(colour, alpha, tables.astype(np.uint8))
 
 
+# --- sharpen -----------------------------------------------------------------------
+
+
+def sharpen(image: pyvips.Image, args: Args) -> pyvips.Image:
+    """thumbor's sharpen(amount, radius, luminance_only): Marco Rossini's wavelet
+    sharpen (five levels of the "a trous" hat transform, each level's detail
+    scaled by amount * exp(-(level - radius)^2 / 1.5) + 1), as thumbor's C runs
+    it: in single precision, on R, G and B (or on the luma of its YCbCr), the
+    result clamped and truncated to bytes; alpha untouched."""
+    amount, radius, luminance_only = float(args[0]), float(args[1]), bool(args[2])
+    colour, alpha = _rgb(image)
+    shape = (colour.height, colour.width, 3)
+    pixels = np.ndarray(buffer=colour.write_to_memory(), dtype=np.uint8, shape=shape)
+    channels = [pixels[:, :, band].astype(np.float32) for band in range(3)]
+    if luminance_only:
+        channels = _ycbcr(*channels)
+    planes = [channel / np.float32(255) for channel in channels]
+    for band in (0,) if luminance_only else (0, 1, 2):
+        planes[band] = _wavelet_sharpen(planes[band], amount, radius)
+    channels = [plane * np.float32(255) for plane in planes]
+    if luminance_only:
+        channels = _rgb_of_ycbcr(*channels)
+    # C's float to unsigned char after the clamp: towards zero.
+    result = np.stack([np.clip(channel, 0, 255) for channel in channels], axis=2).astype(np.uint8)
+    sharpened = pyvips.Image.new_from_memory(
+        result.tobytes(), colour.width, colour.height, 3, "uchar"
+    ).copy(interpretation="srgb")
+    return join_alpha(sharpened, alpha)
+
+
+def _wavelet_sharpen(plane: np.ndarray, amount: float, radius: float) -> np.ndarray:
+    levels: list[np.ndarray] = [plane, plane, plane]  # the image, then two scratch planes
+    high = 0
+    for level in range(5):
+        low = (level & 1) + 1
+        step = 1 << level
+        levels[low] = _hat(_hat(levels[high], step, axis=1), step, axis=0)
+        weight = np.float32(amount * math.exp(-(level - radius) * (level - radius) / 1.5) + 1.0)
+        levels[high] = (levels[high] - levels[low]) * weight
+        if high:
+            levels[0] = levels[0] + levels[high]
+        high = low
+    return levels[0] + levels[high]
+
+
+def _hat(plane: np.ndarray, step: int, axis: int) -> np.ndarray:
+    """(2 * x[i] + x[i - step] + x[i + step]) / 4 along `axis`, mirrored at the
+    edges as thumbor's hat_transform (clamped where a tiny picture has no
+    mirror: thumbor reads past its buffer there)."""
+    size = plane.shape[axis]
+    index = np.arange(size)
+    before = np.clip(np.where(index < step, step - index, index - step), 0, size - 1)
+    after = np.where(index + step < size, index + step, 2 * size - 2 - (index + step))
+    after = np.clip(after, 0, size - 1)
+    summed = 2 * plane + np.take(plane, before, axis=axis) + np.take(plane, after, axis=axis)
+    return summed * np.float32(0.25)
+
+
+def _ycbcr(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> list[np.ndarray]:
+    f = np.float32
+    return [
+        f(0.2990) * red + f(0.5870) * green + f(0.1140) * blue,
+        f(-0.1687) * red - f(0.3313) * green + f(0.5000) * blue + f(128),
+        f(0.5000) * red - f(0.4187) * green - f(0.0813) * blue + f(128),
+    ]
+
+
+def _rgb_of_ycbcr(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> list[np.ndarray]:
+    f = np.float32
+    return [
+        luma + f(1.40200) * (cr - f(128)),
+        luma - f(0.34414) * (cb - f(128)) - f(0.71414) * (cr - f(128)),
+        luma + f(1.77200) * (cb - f(128)),
+    ]
+
+
 # --- convolution -------------------------------------------------------------------
 
 
@@ -434,7 +510,10 @@ def frame(image: pyvips.Image, patch: pyvips.Image) -> pyvips.Image:
     return pyvips.Image.new_from_array(target, interpretation="srgb")
 
 
-_FLOAT_BYTES_PER_PIXEL = {"saturation": 48, "contrast": 24, "colorize": 24}
+# sharpen(): numpy's float32 planes (three channels, the wavelet's three
+# levels and the hat transform's temporaries): 33-34 bytes a result pixel
+# above the estimate without it, measured at 1200 and 2400 px.
+_FLOAT_BYTES_PER_PIXEL = {"saturation": 48, "contrast": 24, "colorize": 24, "sharpen": 56}
 
 
 def working_bytes(
@@ -490,4 +569,5 @@ ADJUSTMENTS: dict[str, Callable[[pyvips.Image, Args], pyvips.Image]] = {
     "red_eye": lambda image, _args: red_eye(image),
     "background_color": background_color,
     "proportion": proportion,
+    "sharpen": sharpen,
 }
