@@ -31,24 +31,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from proxy.options.model import Gravity, GravityType, ProcessingOptions
+from proxy.options.model import ANCHORS, THUMBOR_SMART, Gravity, GravityType, ProcessingOptions
 from proxy.pipeline.faces import Findings
 from proxy.pipeline.focus import HAIR_OFFSET
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 from proxy.pipeline.process import Rendered, upright_size
 from proxy.pipeline.turn import BoxEdges, Turn
-
-# Where each gravity's anchor is, as fractions: thumbor's alignment point.
-_ANCHORS = {
-    GravityType.NORTH_WEST: (0.0, 0.0),
-    GravityType.NORTH: (0.5, 0.0),
-    GravityType.NORTH_EAST: (1.0, 0.0),
-    GravityType.WEST: (0.0, 0.5),
-    GravityType.EAST: (1.0, 0.5),
-    GravityType.SOUTH_WEST: (0.0, 1.0),
-    GravityType.SOUTH: (0.5, 1.0),
-    GravityType.SOUTH_EAST: (1.0, 1.0),
-}
 
 
 def thumbor_meta(image: str, requested: ProcessingOptions, rendered: Rendered) -> dict[str, Any]:
@@ -216,7 +204,11 @@ def _alignment_point(
 ) -> dict[str, Any]:
     """thumbor's point for its alignment (the centre by default) on the picture
     after its manual crop."""
-    fx, fy = _ANCHORS.get(options.gravity.type, (0.5, 0.5))
+    gravity = options.gravity
+    if gravity.type is GravityType.FOCUS_POINT or gravity.objects == THUMBOR_SMART:
+        fx, fy = gravity.x, gravity.y  # smart's alignment, made a focus point when nothing is found
+    else:
+        fx, fy = ANCHORS.get(gravity.type, (0.5, 0.5))
     x, y = fx * kept[0], fy * kept[1]
     upright = turn.box((x, y, x, y), kept)
     return _point(upright[0], upright[1])

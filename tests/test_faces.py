@@ -583,17 +583,25 @@ META = [
     ("corners", "trim/100x100"),
     ("corners", "trim/-100x100"),
     ("corners", "trim/fit-in/200x200/filters:rotate(270)"),
+    # No feature point inside the manual crop: the alignment's point.
+    ("framed", "80x5:136x104/800x100/smart"),
+    ("framed", "80x5:136x104/800x100/left/bottom/smart"),
 ]
 
 
 @pytest.fixture(scope="module")
 def meta_sources(origin: Origin) -> dict[str, str]:
     """The astronaut; a 640x480 photograph-like JPEG; white with a red block
-    and a black top-right corner (Pillow), for trim."""
+    and a black top-right corner (Pillow), for trim; a photograph in a white
+    frame, whose feature points a manual crop can leave out."""
     added = {
         "astronaut": origin.add("/meta/astronaut.png", ASTRONAUT.read_bytes()),
         "photo": origin.add("/meta/photo.jpg", encode(photo_like(640, 480, 3), "jpg", Q=92)),
         "corners": origin.add("/meta/corners.png", trim_corners_png()),
+        "framed": origin.add(
+            "/meta/framed.png",
+            encode(photo_like(400, 300, 9).embed(37, 21, 492, 334, extend="white"), "png"),
+        ),
     }
     return {name: url.removeprefix("http://") for name, url in added.items()}
 
@@ -636,14 +644,25 @@ def test_meta_keeps_focal_first(server: str, meta_sources: dict[str, str]) -> No
     assert point == {"x": 30, "y": 35, "z": 2000, "height": 50, "width": 40, "origin": "Explicit"}
 
 
-@pytest.mark.parametrize("options", ["300x200/smart", "200x400/smart", "-300x300/smart"])
+@pytest.mark.parametrize(
+    ("source", "options"),
+    [
+        ("photo", "300x200/smart"),
+        ("photo", "200x400/smart"),
+        ("photo", "-300x300/smart"),
+        # No point inside the manual crop: thumbor centres on its alignment
+        # (libvips' attention crop chose here: 202.7 apart on this frame).
+        ("framed", "80x5:136x104/800x100/smart"),
+        ("framed", "57x0:118x126/-800x-480/bottom/smart/filters:rotate(90)"),
+    ],
+)
 def test_thumbor_smart_without_a_face_crops_as_thumbor(
-    server: str, thumbor: str, meta_sources: dict[str, str], options: str
+    server: str, thumbor: str, meta_sources: dict[str, str], source: str, options: str
 ) -> None:
     """No face: thumbor's feature points decide, looked for at full size as
     thumbor does (on the reduced copy they were other corners, and the crop
     moved: 0-800 px on the corpus' photographs). The same picture."""
-    path = thumbor_url(f"{options}/{meta_sources['photo']}", THUMBOR_KEY)
+    path = thumbor_url(f"{options}/{meta_sources[source]}", THUMBOR_KEY)
     theirs = pyvips.Image.new_from_buffer(thumbor_get(thumbor, path).content, "")
     ours = pyvips.Image.new_from_buffer(thumbor_get(server, path).content, "")
     assert (ours.width, ours.height) == (theirs.width, theirs.height)

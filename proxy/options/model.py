@@ -40,8 +40,22 @@ class GravityType(StrEnum):
 # Object classes g:obj can find (imgproxy Pro's detector knows 80; ours, faces).
 OBJECT_CLASSES = frozenset({"face"})
 # thumbor's `smart`: faces, else features, centred on their mass (an internal
-# detector list, never read from an imgproxy URL).
+# detector list, never read from an imgproxy URL). Its x and y hold the
+# alignment's anchor: where thumbor centres the crop when nothing is found.
 THUMBOR_SMART = ("thumbor",)
+
+# Where each compass gravity anchors, as fractions (thumbor's alignment points).
+ANCHORS = {
+    GravityType.NORTH_WEST: (0.0, 0.0),
+    GravityType.NORTH: (0.5, 0.0),
+    GravityType.NORTH_EAST: (1.0, 0.0),
+    GravityType.WEST: (0.0, 0.5),
+    GravityType.CENTER: (0.5, 0.5),
+    GravityType.EAST: (1.0, 0.5),
+    GravityType.SOUTH_WEST: (0.0, 1.0),
+    GravityType.SOUTH: (0.5, 1.0),
+    GravityType.SOUTH_EAST: (1.0, 1.0),
+}
 
 
 def format_number(value: float) -> str:
@@ -65,6 +79,8 @@ class Gravity:
         return self.type in (GravityType.SMART, GravityType.OBJECT)
 
     def canonical_args(self) -> str:
+        if self.objects == THUMBOR_SMART:
+            return f"sm:thumbor:{format_number(self.x)}:{format_number(self.y)}"
         if self.type in (GravityType.SMART, GravityType.OBJECT):
             return ":".join([self.type.value, *self.objects])
         return f"{self.type.value}:{format_number(self.x)}:{format_number(self.y)}"

@@ -27,6 +27,7 @@ from urllib.parse import unquote
 
 from proxy.errors import ForbiddenOption, InvalidOptionArgument, InvalidURL, UnknownOption
 from proxy.options.model import (
+    ANCHORS,
     THUMBOR_SMART,
     Gravity,
     GravityType,
@@ -217,9 +218,12 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
     # thumbor writes its source's format when no format() is asked (a WebP
     # stays WebP; imgproxy's preferred formats would make it JPEG).
     extra: dict[str, object] = {"source_formats_kept": THUMBOR_WRITES}
-    if options.gravity.type is GravityType.SMART:
-        # thumbor's smart: its detectors (faces, then features), not imgproxy's crop.
-        extra["gravity"] = Gravity(GravityType.SMART, objects=THUMBOR_SMART)
+    if part["smart"]:
+        # thumbor's smart: its detectors (faces, then features), not imgproxy's
+        # crop; the alignment (flipped and turned as parsed) when they find
+        # nothing. With fit-in nothing is cut; meta/ still reports the faces.
+        anchor = ANCHORS.get(options.gravity.type, (0.5, 0.5))
+        extra["gravity"] = Gravity(GravityType.SMART, *anchor, objects=THUMBOR_SMART)
     if adjustments:
         extra["adjustments"] = tuple(adjustments)
     if box != ThumborBox():
@@ -324,7 +328,7 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         halign = _MIRRORED.get(halign, halign)
     if part["vflip"]:
         valign = _MIRRORED.get(valign, valign)
-    gravity = "sm" if part["smart"] else _GRAVITY[(halign, valign)]
+    gravity = _GRAVITY[(halign, valign)]  # smart's too: where it centres when nothing is found
     if part["fit_in"]:
         if not sized:
             # thumbor's box is then the picture's own size: nothing to fit.
@@ -332,10 +336,6 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         segments.append(f"rs:fit:{width}:{height}")
         if not (width or box.orig_width) or not (height or box.orig_height):
             box = replace(box, fit_one_side=True)
-        if part["smart"]:
-            # Nothing is cut, so nothing is detected for the picture; meta/
-            # still reports the faces found, as thumbor does.
-            segments.append("g:sm")
         return False, box  # fit-in never enlarges (upscale() grows the result among the filters)
     if sized:
         # Both sizes: cropped to fill them, as thumbor does (enlarging too);

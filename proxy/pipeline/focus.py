@@ -160,7 +160,8 @@ def _concrete(
             if region[0] <= x <= region[2] and region[1] <= y <= region[3]
         ]
         if not inside:
-            return Gravity(GravityType.SMART)
+            # thumbor's focal point is then its alignment's (held in x and y).
+            return Gravity(GravityType.FOCUS_POINT, gravity.x, gravity.y)
         total = sum(weight for _x, _y, weight in inside)
         x = sum(x * weight for x, _y, weight in inside) / total
         y = sum(y * weight for _x, y, weight in inside) / total
