@@ -633,7 +633,9 @@ def test_alpha_png_fits_as_thumbor(filters: str, origin: Origin, both: tuple[str
                                      # thumbor moves its crop by what trim cut (refused before)
                                      "trim/50x40:250x200/100x80",
                                      "trim/50x40:250x200/fit-in/100x100/filters:rotate(90)",
-                                     "trim/0x0:30x20"])  # fmt: skip
+                                     "trim/0x0:30x20",
+                                     # no_upscale() clamps to the untrimmed source (400x200 before)
+                                     "trim/640x200/filters:no_upscale()"])  # fmt: skip
 def test_trim_as_thumbor(options: str, origin: Origin, both: tuple[str, str]) -> None:
     framed = photo_like(320, 200, 5).embed(40, 30, 400, 280, extend="white")
     url = origin.add(f"/thumbor/framed-{next(_names)}.png", encode(framed, "png"))

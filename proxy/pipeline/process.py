@@ -461,7 +461,9 @@ def _render(
         frames = [prepare_step(frame, options) for frame in frames]
     if plan is None:
         trimmed_from = _trimmed_from(frames[0], options, width, height)
-        options = resolve_thumbor_box(options, frames[0].width, frames[0].height, trimmed_from)
+        options = resolve_thumbor_box(
+            options, frames[0].width, frames[0].height, trimmed_from, (width, height)
+        )
         plan = plan_geometry(frames[0].width, frames[0].height, options, header.scalable)
         _check_result_size(plan, limits.max_result_dimension, result_frames)
     findings = None

@@ -21,6 +21,7 @@ def resolve_thumbor_box(
     source_width: int,
     source_height: int,
     trimmed_from: tuple[int, int] = (0, 0),
+    untrimmed: tuple[int, int] | None = None,
 ) -> ProcessingOptions:
     box = options.thumbor_box
     if box is None:
@@ -30,7 +31,8 @@ def resolve_thumbor_box(
     # pipeline turns and flips the source first (`source_width` x
     # `source_height` is that picture): what thumbor keeps is found where the
     # turn takes it. `trimmed_from`: where trim's box starts in the upright
-    # source; thumbor moves its crop by it.
+    # source; thumbor moves its crop by it. `untrimmed`: the turned picture's
+    # size before trim, which no_upscale() clamps to (thumbor's happens first).
     turn = Turn.of(options)
     upright = turn.size((source_width, source_height))
     crop = options.crop
@@ -47,8 +49,9 @@ def resolve_thumbor_box(
     height_in = crop_size(source_height, crop.height) or source_height
     asked_width, asked_height = options.width, options.height
     if box.no_upscale:
-        # thumbor clamps the asked sides to the source's, before its crop.
-        asked_width, asked_height = min(asked_width, source_width), min(asked_height, source_height)
+        # thumbor clamps the asked sides to the source's, before its trim and crop.
+        whole_width, whole_height = untrimmed or (source_width, source_height)
+        asked_width, asked_height = min(asked_width, whole_width), min(asked_height, whole_height)
     # `orig` is a side of the upright picture: the other one once turned.
     orig_width, orig_height = (
         (box.orig_height, box.orig_width) if turn.quarter else (box.orig_width, box.orig_height)
