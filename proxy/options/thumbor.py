@@ -94,9 +94,9 @@ class ThumborRequest:
 # also listed among the adjustments, with no arguments, where it stands. The
 # pipeline turns the source first; the filters before rotate() are run on the
 # result turned back.
-ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "blur", "upscale"})
+ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "upscale"})
 # Filters whose options the model holds once (a second would repeat the last).
-_ONCE = frozenset({"fill", "round_corner", "blur"})
+_ONCE = frozenset({"fill", "round_corner"})
 # thumbor draws every watermark() of a URL; each is a fetch of its own, so a
 # URL may not ask for many (a logo and a credit line are two).
 MAX_WATERMARKS = 4
@@ -198,14 +198,15 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if name == "rotate":
             # Where it stands, and by how much: each rotate() turns what is there.
             adjustments.append(("rotate", (_clockwise(args),)))
-        elif name == "upscale" and resize_index is not None:
+        elif (
+            name == "upscale"
+            and resize_index is not None
+            and "0" not in segments[resize_index].split(":")[2:4]
+        ):
             # thumbor grows its result to the URL's box where upscale() stands
             # (after a rotate() it fits the turned picture in the unturned box);
             # with a 0 side the result already reaches it, so nothing happens.
-            if "0" not in segments[resize_index].split(":")[2:4]:
-                adjustments.append(("upscale", ()))
-        elif name == "blur":
-            adjustments.append((name, ()))  # where it stands among the filters (ORDERED)
+            adjustments.append(("upscale", ()))
     if enlarge and resize_index is not None:
         segments.append("el:1")
     # thumbor's segments are ours, written with imgproxy's separator and never presets.
@@ -271,6 +272,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "background_color": "background",
     "proportion": "zoom",
     "sharpen": "sharpen",
+    "blur": "blur",
 }
 
 
@@ -459,13 +461,13 @@ def _format(args: list[str], segments: list[str], enlarge: bool, _r: int | None)
     return enlarge
 
 
-def _blur(args: list[str], segments: list[str], enlarge: bool, _r: int | None) -> bool:
-    # thumbor's Gaussian has sigma = the radius unless given; imgproxy's blur is the sigma.
+def _blur(args: list[str]) -> AdjustmentArgs:
+    """blur(radius[, sigma]): thumbor's Gaussian of sigma (the radius unless
+    given), cut at the radius (whole pixels, as thumbor's number reads it)."""
     _arity("blur", args, 1, 2)
-    radius = _number("blur", args[0], 1, 150)
+    radius = int(_number("blur", args[0], 1, 150))
     sigma = _number("blur", args[1], 0, 150) if len(args) == 2 else 0
-    segments.append(f"bl:{sigma or radius:g}")
-    return enlarge
+    return radius, sigma
 
 
 def _background(args: list[str]) -> AdjustmentArgs:
@@ -713,6 +715,7 @@ _ADJUSTMENTS: dict[str, Callable[[list[str]], AdjustmentArgs]] = {
     "background_color": _background,
     "proportion": _proportion,
     "sharpen": _sharpen,
+    "blur": _blur,
 }
 
 
@@ -791,7 +794,6 @@ def _focal(args: list[str]) -> tuple[int, int, int, int]:
 _FILTERS: dict[str, FilterHandler] = {
     "quality": _quality,
     "format": _format,
-    "blur": _blur,
     "rotate": _rotate,
     "strip_exif": _strip_exif,
     "strip_icc": _strip_icc,

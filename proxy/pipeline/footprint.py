@@ -30,7 +30,7 @@ from proxy.pipeline.process import (
     upright_size,
 )
 from proxy.pipeline.steps import blur_shrink_factor, shrunk_blur_pixels
-from proxy.pipeline.thumbor_filters import working_bytes
+from proxy.pipeline.thumbor_filters import FILL_BLUR_RADIUS, blur_bytes, working_bytes
 from proxy.pipeline.trim_box import LARGEST_STRIP
 from proxy.pipeline.watermark import TEXT_MARK_BYTES
 
@@ -187,6 +187,8 @@ def footprint_of(
     convolution = _convolution_bytes(options, result_width, result_height, bands)
     # thumbor's filters that hold pixels; autojpg() keeps a PNG's result to read its alpha.
     filters = working_bytes(options.adjustments, result_width, result_height, bands)
+    if options.thumbor_fill == "blur":  # its canvas: the picture through thumbor's blur(50)
+        filters += blur_bytes(FILL_BLUR_RADIUS, result_width, result_height, bands)
     if options.png_to_jpeg and header.has_alpha:
         filters += result_pixels * bands
     # imgproxy Pro's effects and unsharp masking: float arithmetic, as thumbor's

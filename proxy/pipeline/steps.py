@@ -33,10 +33,12 @@ from proxy.pipeline.load import VIPS_ERRORS, forget_vips_error
 from proxy.pipeline.plan import Plan, calc_position, min_non_zero
 from proxy.pipeline.thumbor_filters import (
     ADJUSTMENTS,
+    FILL_BLUR_RADIUS,
     frame,
     join_alpha,
     percent_of_255,
     split_alpha,
+    thumbor_blur,
 )
 from proxy.pipeline.trim_box import find_trim, projections
 from proxy.pipeline.turn import Turn
@@ -220,8 +222,7 @@ def crop_to_result(
 def apply_filters(
     image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext
 ) -> pyvips.Image:
-    ordered = {name for name, _ in options.adjustments}  # thumbor's: in URL order, later
-    if options.blur > 0 and "blur" not in ordered:
+    if options.blur > 0:  # thumbor's blur() is its own (thumbor_filters)
         image = _blurred(image, options)
     if options.sharpen > 0:  # thumbor's sharpen() is its own (thumbor_filters)
         image = _sharpen(image, options.sharpen)
@@ -289,8 +290,6 @@ def thumbor_filters(
             clockwise = int(args[0])
             if turned_back and clockwise:
                 image = image.rot(f"d{clockwise}")
-        elif name == "blur":
-            image = _blurred(image, options)
         elif name == "fill":
             image = _fill(image, options, fill_ctx)
         elif name == "upscale":
@@ -315,12 +314,13 @@ def _fill(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext)
     what overflows it is cut (a fit-in result turned by rotate() first)."""
     width = ctx.plan.target_width or image.width
     height = ctx.plan.target_height or image.height
+    if options.thumbor_fill:
+        # Its canvas is made from the whole picture, as thumbor's; the paste cuts.
+        return _thumbor_fill(image, width, height, options)
     if image.width > width or image.height > height:
         # thumbor's offsets, (box - picture) // 2, are floored below zero too.
         left, top = -min(0, (width - image.width) // 2), -min(0, (height - image.height) // 2)
         image = image.crop(left, top, min(width, image.width), min(height, image.height))
-    if options.thumbor_fill:
-        return _thumbor_fill(image, width, height, options)
     image = _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
     if options.background is not None and image.hasalpha():
         # fill(colour, true): painted now, so the filters after it see the colour.
@@ -362,7 +362,8 @@ def _thumbor_fill(
     the image's mean colour (integer; "auto"), or of the image blurred (thumbor's
     radius 50) and stretched to the box ("blur"). thumbor pastes the picture as
     it is, so its transparency stays (the canvas is opaque) unless
-    fill_transparent blends it onto the canvas."""
+    fill_transparent blends it onto the canvas; a picture larger than the box
+    (turned by rotate() first) is cut by the paste."""
     if (width, height) == (image.width, image.height):
         return image
     mode = options.thumbor_fill
@@ -376,12 +377,9 @@ def _thumbor_fill(
         mean = [int(colour[band].avg()) for band in range(colour.bands)]
         canvas = (pyvips.Image.black(width, height, bands=colour.bands) + mean).cast("uchar")
     elif mode == "blur":
-        # The picture blurred, its alpha too: thumbor's canvas is as transparent
-        # as it. The mask is truncated near thumbor's radius; libvips' integer
-        # mask there brightens a flat picture by 1.7% (230 -> 234), its
-        # "approximate" one does not, and lands nearer thumbor's pixels (mean
-        # difference 1.20-3.17 against 1.56-4.01 over three boxes).
-        blurred = image.gaussblur(50 / 3, min_ampl=0.05, precision="approximate")
+        # The picture blurred as thumbor's blur(50) blurs it, its alpha too:
+        # thumbor's canvas is as transparent as the picture.
+        blurred = thumbor_blur(image, FILL_BLUR_RADIUS)
         canvas = blurred.resize(width / image.width, vscale=height / image.height).cast("uchar")
         canvas = canvas.crop(0, 0, min(width, canvas.width), min(height, canvas.height))
         canvas = canvas.embed(0, 0, width, height, extend="copy")
