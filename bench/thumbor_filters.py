@@ -42,6 +42,10 @@ FILTERS = [
     "noise(40,7)",
     "frame(origin/patch.png)",
     "red_eye()",
+    "blur(10)",
+    "blur(150)",
+    "sharpen(2,1,false)",
+    "sharpen(2,1,true)",
 ]
 
 CHILD = (
@@ -182,7 +186,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument(
+        "--only", help="filters whose text starts with one of these (comma-separated); no effects"
+    )
     args = parser.parse_args()
+    if args.only:
+        FILTERS[:] = [f for f in FILTERS if f.startswith(tuple(args.only.split(",")))]
     import pyvips
 
     from bench.run import photo_like
@@ -220,6 +229,8 @@ def main() -> int:
                 memory = f"| {found['measured'] / 2**20:.0f} | {found['estimate'] / 2**20:.0f} |"
             shown = text if len(text) < 48 else text[:44] + "...)"
             print(f"| `{shown}` | {one[text]:.1f} | {default[text]:.1f} {memory}")
+        if args.only:
+            return 0
         print()
         columns = f"ms, 1 thread | ms, {threads} threads | peak rise MB | estimate MB"
         print(f"| imgproxy option | {columns} |")
