@@ -341,6 +341,7 @@ SAME = [
     "fit-in/100x480/filters:fill(blur)",  # thumbor's blur(50) on a small picture (9.2 before)
     "300x200/filters:blur(150)",  # cut at one sigma, nearly a box (9.5 before)
     "10x20:200x150/fit-in/300x0/filters:fill(red)",  # not resized: fills 300x130
+    "10x20:400x300/fit-in/101x100/filters:fill(00ff00,true)",  # an odd gap: floored offset
     "0x100",
     "-300x200",
     "300x-200",
@@ -747,6 +748,8 @@ def test_filters_run_in_url_order_as_thumbor(
         "fit-in/-200x300/bottom/filters:rotate(270):upscale()",
         # fill(blur)'s canvas is the whole turned picture blurred (7.3 before).
         "fit-in/800x100/filters:rotate(90):fill(blur)",
+        # Turned by the rotate()s before it, whatever their sum (23.6 before).
+        "300x200/filters:rotate(180):watermark(MARK,10,-10,30):rotate(180)",
     ],
 )
 def test_filters_before_rotate_see_the_unturned_result_as_thumbor(

@@ -272,11 +272,15 @@ def thumbor_filters(
     if not options.adjustments:
         return image  # an imgproxy URL, or a thumbor one without filters
     names = [name for name, _ in options.adjustments]
-    # The source was turned by every rotate() at once; a filter named before a
-    # rotate() sees the picture turned back by that rotate() and those after it.
+    # The source was turned by every rotate() at once; a filter sees the
+    # picture turned only by the rotate()s named before it. So the rotate()s
+    # after the first filter are undone, and made again where they stand.
     first_filter = next((i for i, name in enumerate(names) if name != "rotate"), len(names))
-    last_turn = max((i for i, name in enumerate(names) if name == "rotate"), default=-1)
-    turned_back = options.rotate if first_filter < last_turn else 0
+    later = [
+        int(args[0]) for i, (name, args) in enumerate(options.adjustments)
+        if name == "rotate" and i > first_filter
+    ]  # fmt: skip
+    turned_back = sum(later) % 360
     if turned_back:
         image = image.rot(f"d{360 - turned_back}")
     fill_ctx = ctx
@@ -287,8 +291,8 @@ def thumbor_filters(
         fill_ctx = replace(ctx, plan=unturned)
     for index, (name, args) in enumerate(options.adjustments):
         if name == "rotate":
-            clockwise = int(args[0])
-            if turned_back and clockwise:
+            clockwise = int(args[0]) % 360
+            if index > first_filter and clockwise:
                 image = image.rot(f"d{clockwise}")
         elif name == "fill":
             image = _fill(image, options, fill_ctx)
@@ -321,7 +325,10 @@ def _fill(image: pyvips.Image, options: ProcessingOptions, ctx: PipelineContext)
         # thumbor's offsets, (box - picture) // 2, are floored below zero too.
         left, top = -min(0, (width - image.width) // 2), -min(0, (height - image.height) // 2)
         image = image.crop(left, top, min(width, image.width), min(height, image.height))
-    image = _embed(image, width, height, options.extend_gravity, ctx.plan.dpr_scale)
+    # thumbor's offsets, floored (imgproxy's centre rounds: a pixel apart at odd gaps).
+    image = _embed_at(
+        image, width, height, (width - image.width) // 2, (height - image.height) // 2
+    )
     if options.background is not None and image.hasalpha():
         # fill(colour, true): painted now, so the filters after it see the colour.
         # An opaque picture already the box's size has nothing to paint; a grey
@@ -607,6 +614,10 @@ def _embed(
     if (width, height) == (image.width, image.height):
         return image
     left, top = calc_position(width, height, image.width, image.height, gravity, offset_scale)
+    return _embed_at(image, width, height, left, top)
+
+
+def _embed_at(image: pyvips.Image, width: int, height: int, left: int, top: int) -> pyvips.Image:
     # Transparent now; `flatten` paints it when asked or when the format has no alpha.
     base = image if image.hasalpha() else image.addalpha()
     # As many zeros as bands: thumbor's grayscale() leaves grey and alpha.
