@@ -360,6 +360,7 @@ SAME = [
     "fit-in/0x1000/filters:upscale()",
     "fit-in/1002x1002/filters:upscale()",  # 751.5 high: truncated to 751, as thumbor
     "fit-in/800x600/filters:proportion(0.5):upscale()",  # grows again where it stands
+    "fit-in/0x150/filters:proportion(0.5):upscale()",  # the box fit-in filled in (100x75 before)
     "fit-in",  # no size: the picture's own (was refused)
     "full-fit-in/0x0",
     "adaptive-fit-in/0x300",  # one side: never turned (300x225 before, thumbor 400x300)

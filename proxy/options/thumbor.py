@@ -198,14 +198,10 @@ def parse_thumbor(path: str, config: ParserConfig) -> ThumborRequest:
         if name == "rotate":
             # Where it stands, and by how much: each rotate() turns what is there.
             adjustments.append(("rotate", (_clockwise(args),)))
-        elif (
-            name == "upscale"
-            and resize_index is not None
-            and "0" not in segments[resize_index].split(":")[2:4]
-        ):
+        elif name == "upscale" and resize_index is not None:
             # thumbor grows its result to the URL's box where upscale() stands
             # (after a rotate() it fits the turned picture in the unturned box);
-            # with a 0 side the result already reaches it, so nothing happens.
+            # a box with a 0 side that fit-in did not fill in does nothing.
             adjustments.append(("upscale", ()))
     if enlarge and resize_index is not None:
         segments.append("el:1")
