@@ -285,7 +285,11 @@ def test_allowed_processing_options_hold_for_thumbor_urls(
         "thumbor rgb": f"/unsafe/filters:rgb(10,0,0)/{image}",
     }
     with serve_pixelpipe(settings) as base:
-        for path in (f"/unsafe/100x50/{image}", f"/unsafe/100x0/filters:quality(50)/{image}"):
+        for path in (
+            f"/unsafe/100x50/{image}",
+            f"/unsafe/100x0/filters:quality(50)/{image}",
+            f"/unsafe/fit-in/300x300/filters:upscale()/{image}",  # upscale() counts as el
+        ):
             answer = client.get(base + path)
             assert answer.status_code == 200, (path, answer.text)
         for what, path in refused.items():

@@ -208,6 +208,29 @@ def test_bad_thumbor_urls_are_refused_with_a_reason(path: str, error: type) -> N
     assert caught.value.status == 404 and "\n" not in caught.value.reason
 
 
+def test_filters_done_among_the_filters_count_as_their_imgproxy_option() -> None:
+    """upscale(), blur(), sharpen(), proportion() and background_color() make
+    no imgproxy segment now (each runs where it stands): an allow-list still
+    holds them as enlarge, blur, sharpen, zoom and background."""
+    from proxy.errors import ForbiddenOption
+    from proxy.settings import Settings
+
+    config = ParserConfig.from_settings(Settings(allowed_processing_options=("rs", "el")))
+    assert parse_thumbor("fit-in/300x300/filters:upscale()/a.com/b.jpg", config)
+    refused = {
+        "fit-in/300x300/filters:blur(3)": "blur",
+        "fit-in/300x300/filters:sharpen(1,1,true)": "sharpen",
+        "fit-in/300x300/filters:proportion(0.5)": "proportion",
+        "fit-in/300x300/filters:background_color(fff)": "background_color",
+    }
+    for path, name in refused.items():
+        with pytest.raises(ForbiddenOption, match=name):
+            parse_thumbor(f"{path}/a.com/b.jpg", config)
+    without = ParserConfig.from_settings(Settings(allowed_processing_options=("rs",)))
+    with pytest.raises(ForbiddenOption, match="upscale"):
+        parse_thumbor("fit-in/300x300/filters:upscale()/a.com/b.jpg", without)
+
+
 def test_signatures_match_libthumbor() -> None:
     crypto = CryptoURL(key=THUMBOR_KEY)
     built = crypto.generate(

@@ -269,6 +269,7 @@ _ALLOWED_AS: dict[str, str | None] = {
     "proportion": "zoom",
     "sharpen": "sharpen",
     "blur": "blur",
+    "upscale": "enlarge",
 }
 
 
@@ -291,6 +292,7 @@ def _check_allowed(
     used += ["round_corner"] if round_corner is not None else []
     used += ["watermark"] if watermarks else []
     used += ["autojpg"] if png_to_jpeg else []
+    used += ["upscale"] if any(name == "upscale" for name, _ in adjustments) else []
     for name in used:
         if _ALLOWED_AS[name] not in config.allowed_options:
             raise ForbiddenOption(f"forbidden processing option: thumbor {name}")
