@@ -82,7 +82,7 @@ from proxy.options.url import rewrite_source, split_path, split_signature
 from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.faces import FindingsMemory
-from proxy.pipeline.footprint import job_footprint, known_footprint
+from proxy.pipeline.footprint import job_footprint, known_footprint, marks_footprint
 from proxy.pipeline.interrupt import stoppable
 from proxy.pipeline.process import (
     ProcessedImage,
@@ -521,6 +521,9 @@ class ImageService:
             frame_data = (await self._source(frame_url)).data if frame_url else None
             try:
                 digest = source.digest or ""
+                marks = (*mark_data, frame_data) if frame_data else mark_data
+                # Up to four marks and a frame, decoded whole: reserved with the job.
+                held = await asyncio.to_thread(marks_footprint, marks, self.limits) if marks else 0
                 processed, seconds = await self._run_job(
                     source.data,
                     options,
@@ -530,6 +533,7 @@ class ImageService:
                     digest,
                     frame_data,
                     digest=digest,
+                    extra_bytes=held,
                 )
             except ProxyError as error:
                 # The bytes arrived but are no usable image: a source error too.
@@ -577,9 +581,11 @@ class ImageService:
         *args: object,
         digest: str = "",
         detect_anyway: bool = False,
+        extra_bytes: int = 0,
     ) -> T:
         """work(data, *args) on a processing thread, once its memory fits the budget
-        (`detect_anyway`: the work detects even with nothing to cut, thumbor's meta/).
+        (`detect_anyway`: the work detects even with nothing to cut, thumbor's meta/;
+        `extra_bytes`: what it holds beside the source, thumbor's marks).
 
         Cancelled (nobody waits any more), the run is told to stop (see
         proxy.pipeline.interrupt); its memory stays reserved until the thread
@@ -591,6 +597,7 @@ class ImageService:
             estimate = await asyncio.to_thread(
                 job_footprint, data, options, self.limits, digest, detect_anyway
             )
+        estimate += extra_bytes
         JOBS_QUEUED.inc()
         admitted = False
         # The wait for a slot and memory, as a span of its own: it ends when admitted.

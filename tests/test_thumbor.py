@@ -631,6 +631,29 @@ def test_a_webp_stays_webp_as_in_thumbor(origin: Origin, both: tuple[str, str]) 
         assert mean_abs_difference(a, b) <= THRESHOLD
 
 
+def test_marks_are_reserved_and_a_broken_mark_is_a_source_error(
+    origin: Origin, both: tuple[str, str], photo: str
+) -> None:
+    """A watermark() image is decoded whole beside the source: admission
+    reserves it (up to four marks); a mark that is no image answers as a
+    source that is none, in one line, and the server serves on."""
+    from proxy.pipeline.footprint import MARK_BYTES_PER_PIXEL, marks_footprint
+    from proxy.pipeline.process import ProcessingLimits
+    from proxy.settings import Settings
+
+    big = encode(with_alpha(photo_like(600, 400, 5), 200), "png")
+    limits = ProcessingLimits.from_settings(Settings())
+    assert marks_footprint((big, big), limits) == 2 * 600 * 400 * MARK_BYTES_PER_PIXEL
+    _thumbor, pixelpipe = both
+    broken = origin.add("/thumbor/broken-mark.png", b"not a picture", "image/png")
+    path = thumbor_path(
+        f"300x200/filters:watermark({broken.removeprefix('http://')},0,0,0)/{photo}"
+    )
+    answer = httpx.get(pixelpipe + path)
+    assert answer.status_code == 422 and answer.text.count("\n") <= 1, answer.text
+    assert httpx.get(pixelpipe + thumbor_path(f"300x200/{photo}")).status_code == 200
+
+
 def test_thumbor_runs_no_filter_over_a_gif_and_pixelpipe_does(
     origin: Origin, both: tuple[str, str]
 ) -> None:

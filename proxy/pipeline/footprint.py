@@ -19,7 +19,7 @@ from proxy.pipeline.encode import LOSSLESS_SOURCES
 from proxy.pipeline.faces import FEATURE_STRIP_ROWS, detection_shrink
 from proxy.pipeline.focus import needs_findings, steers, wants_features
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
-from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor
+from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.process import (
     ProcessingLimits,
@@ -129,6 +129,22 @@ def job_footprint(
     read_header raises); `detect_anyway` as focus.steers."""
     header = source_header(data, options, limits, digest)
     return footprint_of(header, len(data), options, limits, detect_anyway)
+
+
+# A thumbor watermark() image is decoded whole (sRGB with alpha) and read
+# again where it is pasted, with its alpha lowered: a 4000x4000 PNG mark held
+# 90 MB in one job (5.6 bytes a pixel), four of them 323 MB (scratch script).
+MARK_BYTES_PER_PIXEL = 6
+
+
+def marks_footprint(marks: tuple[bytes, ...], limits: ProcessingLimits) -> int:
+    """thumbor's watermark() and frame() images, which the source's estimate
+    does not see (raises what read_header raises: a mark that is no image)."""
+    total = 0
+    for data in marks:
+        header = read_header(data, limits.max_src_pixels)
+        total += header.width * header.height * MARK_BYTES_PER_PIXEL
+    return total
 
 
 def known_footprint(
