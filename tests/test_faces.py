@@ -654,6 +654,8 @@ def test_meta_keeps_focal_first(server: str, meta_sources: dict[str, str]) -> No
         # (libvips' attention crop chose here: 202.7 apart on this frame).
         ("framed", "80x5:136x104/800x100/smart"),
         ("framed", "57x0:118x126/-800x-480/bottom/smart/filters:rotate(90)"),
+        # A point on the crop's edge, mirrored: kept as thumbor keeps it (3.2 before).
+        ("photo", "160x123:322x357/-640x-150/smart"),
     ],
 )
 def test_thumbor_smart_without_a_face_crops_as_thumbor(

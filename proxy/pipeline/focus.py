@@ -157,7 +157,7 @@ def _concrete(
         inside = [
             (_within(x, region[0], region[2]), _within(y, region[1], region[3]), weight)
             for (x, y), (_x, _y, weight) in zip(spots.features, points, strict=True)
-            if region[0] <= x <= region[2] and region[1] <= y <= region[3]
+            if _inside(x, y, region)
         ]
         if not inside:
             # thumbor's focal point is then its alignment's (held in x and y).
@@ -169,13 +169,24 @@ def _concrete(
     faces = [
         _face_within(face, region)
         for face in turned(findings, options).faces
-        if region[0] <= face.left + face.width / 2 <= region[2]
-        and region[1] <= face.top + face.height / 2 <= region[3]
+        if _inside(face.left + face.width / 2, face.top + face.height / 2, region)
     ]
     box = faces_window(tuple(faces), *window)
     if box is None:
         return Gravity(GravityType.SMART)  # libvips' attention crop
     return Gravity(GravityType.FOCUS_POINT, box.left + box.width / 2, box.top + box.height / 2)
+
+
+# Fractions of a turned or mirrored picture miss an edge by a rounding
+# error (1 - 0.503125 is not 318 / 640): a point on the crop's edge, which
+# thumbor keeps (its bounds are inclusive, in whole pixels), was dropped.
+_EDGE = 1e-9
+
+
+def _inside(x: float, y: float, region: Region) -> bool:
+    return (
+        region[0] - _EDGE <= x <= region[2] + _EDGE and region[1] - _EDGE <= y <= region[3] + _EDGE
+    )
 
 
 def _within(value: float, start: float, end: float) -> float:
