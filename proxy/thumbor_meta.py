@@ -59,7 +59,9 @@ def thumbor_meta(image: str, requested: ProcessingOptions, rendered: Rendered) -
         manual = turn.box((left, top, left + kept[0], top + kept[1]), frame)
         operations.append(_crop(manual))
     shown, result = _cut_and_scaled(plan, options, kept, turn, operations)
-    if result != shown:
+    # thumbor's full-fit-in resizes even to the size the picture has.
+    full = requested.thumbor_box is not None and requested.thumbor_box.full
+    if result != shown or full:
         operations.append({"type": "resize", "width": result[0], "height": result[1]})
     horizontal, vertical = turn.flip_horizontal, turn.flip_vertical
     if turn.quarter:  # the pipeline's flips were turned with the picture
@@ -68,7 +70,8 @@ def thumbor_meta(image: str, requested: ProcessingOptions, rendered: Rendered) -
         operations.append({"type": "flip_horizontally"})
     if vertical:
         operations.append({"type": "flip_vertically"})
-    target = turn.size(frame)
+    # The last crop or resize; without one, the size served (after the filters).
+    target = (rendered.image.width, rendered.image.height // rendered.frames)
     for operation in operations:
         if operation["type"] == "crop":
             target = (

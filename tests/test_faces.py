@@ -583,6 +583,12 @@ META = [
     ("corners", "trim/100x100"),
     ("corners", "trim/-100x100"),
     ("corners", "trim/fit-in/200x200/filters:rotate(270)"),
+    # The alignment's point with nothing to place, the served size as the
+    # target without a crop or resize, full-fit-in's resize to the same size.
+    ("photo", "fit-in/300x300/right/bottom"),
+    ("photo", "-0x-0/left/top"),
+    ("photo", "fit-in/640x900/filters:proportion(0.5)"),
+    ("photo", "full-fit-in/-640x480"),
     # No feature point inside the manual crop: the alignment's point.
     ("framed", "80x5:136x104/800x100/smart"),
     ("framed", "80x5:136x104/800x100/left/bottom/smart"),

@@ -329,6 +329,9 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
     if part["vflip"]:
         valign = _MIRRORED.get(valign, valign)
     gravity = _GRAVITY[(halign, valign)]  # smart's too: where it centres when nothing is found
+    if gravity != "ce":
+        # Also with nothing to place (fit-in, no size): meta/ reports its point.
+        segments.append(f"g:{gravity}")
     if part["fit_in"]:
         if not sized:
             # thumbor's box is then the picture's own size: nothing to fit.
@@ -342,8 +345,6 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         # one size: the other in proportion.
         both = (width or box.orig_width) and (height or box.orig_height)
         segments.append(f"rs:{'fill' if both else 'fit'}:{width}:{height}")
-        if gravity != "ce":
-            segments.append(f"g:{gravity}")
         return True, box
     return False, box
 
