@@ -278,6 +278,9 @@ def thumbor_blur(image: pyvips.Image, radius: int, sigma: float = 0.0) -> pyvips
     down = pyvips.Image.new_from_array([[value] for value in mask], scale=scale)
     wide = whole.embed(radius, 0, width + 2 * radius, height, extend="copy")
     blurred = wide.conv(across, precision="integer").crop(radius, 0, width, height).cast("uchar")
+    # Held between the passes: the pass down reads 2 x radius + 1 rows of it
+    # for every row it makes, which would otherwise be computed again each time.
+    blurred = blurred.copy_memory()
     tall = blurred.embed(0, radius, width, height + 2 * radius, extend="copy")
     blurred = tall.conv(down, precision="integer").crop(0, radius, width, height).cast("uchar")
     return blurred.copy(interpretation=image.interpretation)
@@ -595,17 +598,17 @@ def working_bytes(
 
 
 def blur_bytes(radius: int, width: int, height: int, bands: int) -> int:
-    """thumbor_blur's working memory: the two passes' rows per libvips thread
-    (a mask of 2 x radius + 1, each pass on a copy widened by it), their int
-    sums, and what libvips sets up for a long integer mask whatever the size
-    (24 MB counted). Measured over the 4000x2500 JPEG in
-    bench/thumbor_filters.py's child, two runs (scratch): blur(150) 80-101 MB
-    at 1200x750 (estimate 118), 62-66 at 600x375 (71), 135-163 at 2400x1500
-    (273); blur(75) 45-60 at 1200x750 (94); blur(50) 78-105 at 2400x1500 (219)."""
+    """thumbor_blur's working memory: each pass's rows per libvips thread (a
+    mask of 2 x radius + 1, on a copy widened by it), their int sums, and the
+    pass across held in memory. Measured over the 4000x2500 JPEG in
+    bench/thumbor_filters.py's child (scratch): blur(150) 47 MB at 1200x750
+    (estimate 81), 23-26 at 600x375 (37), 85-95 at 2400x1500 (232); blur(50)
+    74-110 at 2400x1500 (196). Before the pass across was held, the same job
+    ran 80-135 MB."""
     rows = 2 * min(radius, MAX_BLUR_RADIUS) + 1
     per_thread = (rows + 2) * (width + rows) * (bands + 1) * 4
-    fixed = 24 * 1024 * 1024
-    return 3 * per_thread * pyvips.concurrency_get() + width * height * 16 + fixed
+    held = width * height * bands
+    return 2 * per_thread * pyvips.concurrency_get() + width * height * 16 + held
 
 
 ADJUSTMENTS: dict[str, Callable[[pyvips.Image, Args], pyvips.Image]] = {
