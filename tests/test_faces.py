@@ -589,6 +589,7 @@ META = [
     ("photo", "-0x-0/left/top"),
     ("photo", "fit-in/640x900/filters:proportion(0.5)"),
     ("photo", "full-fit-in/-640x480"),
+    ("photo", "full-fit-in/0x0"),
     # No feature point inside the manual crop: the alignment's point.
     ("framed", "80x5:136x104/800x100/smart"),
     ("framed", "80x5:136x104/800x100/left/bottom/smart"),

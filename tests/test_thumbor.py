@@ -386,6 +386,7 @@ SAME = [
     "fit-in/0x150/filters:proportion(0.5):upscale()",  # the box fit-in filled in (100x75 before)
     "fit-in",  # no size: the picture's own (was refused)
     "full-fit-in/0x0",
+    "full-fit-in/0x0/filters:proportion(0.5):upscale()",  # its box: the picture's size
     "adaptive-fit-in/0x300",  # one side: never turned (300x225 before, thumbor 400x300)
     "adaptive-full-fit-in/0x200",
     "1000x100",

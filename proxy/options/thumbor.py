@@ -333,9 +333,13 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         # Also with nothing to place (fit-in, no size): meta/ reports its point.
         segments.append(f"g:{gravity}")
     if part["fit_in"]:
-        if not sized:
+        if not sized and not box.full:
             # thumbor's box is then the picture's own size: nothing to fit.
-            return False, replace(box, adaptive=False, full=False)
+            return False, replace(box, adaptive=False)
+        if not sized:
+            # full-fit-in resizes to the picture's own size, and the box (which
+            # fill() and upscale() read) becomes that size: `orig` both ways.
+            box = replace(box, adaptive=False, orig_width=True, orig_height=True)
         segments.append(f"rs:fit:{width}:{height}")
         if not (width or box.orig_width) or not (height or box.orig_height):
             box = replace(box, fit_one_side=True)
