@@ -91,9 +91,9 @@ class ThumborRequest:
 
 # Filters with options of their own that thumbor runs in URL order with its
 # pixel filters (a grayscale() before fill(red) leaves the fill red): each is
-# also listed among the adjustments, with no arguments, where it stands. The
-# pipeline turns the source first; the filters before rotate() are run on the
-# result turned back.
+# also listed among the adjustments where it stands (rotate() with its turn,
+# the others with no arguments). The pipeline turns the source first; the
+# filters before a rotate() are run on the result turned back.
 ORDERED = frozenset({"fill", "round_corner", "watermark", "rotate", "upscale"})
 # Filters whose options the model holds once (a second would repeat the last).
 _ONCE = frozenset({"fill", "round_corner"})
