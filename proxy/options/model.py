@@ -142,12 +142,16 @@ class ThumborBox:
     # fit-in with one side: thumbor gives the other in proportion, rounded, and
     # then fits the picture in both (a pixel short of the asked side at times).
     fit_one_side: bool = False
+    # A size on one side, not fit-in: thumbor gives the other in proportion,
+    # rounded, and crops a sliver to that box unless the ratios round alike.
+    fill_one_side: bool = False
 
     def canonical_args(self) -> str:
         flags = f"{int(self.adaptive)}{int(self.full)}{int(self.orig_width)}{int(self.orig_height)}"
         flags += "1" if self.crop else ""
         flags += "n" if self.no_upscale else ""
         flags += "f" if self.fit_one_side else ""
+        flags += "p" if self.fill_one_side else ""
         regions = ":".join("{}x{}-{}x{}".format(*region) for region in self.focal)
         return f"{flags}:{regions}"
 
@@ -350,6 +354,10 @@ class ProcessingOptions:
     thumbor_fill_transparent: bool = False
     # thumbor's round_corner: (a, b, r, g, b, transparent) radii in pixels, the colour.
     round_corner: tuple[int, int, int, int, int, int] | None = None
+    # Set when a thumbor size asked on one side is made concrete ("width" or
+    # "height", the side the URL left open): fill() and upscale() read thumbor's
+    # request, where that side stays 0.
+    thumbor_open_side: str = ""
     thumbor_watermarks: tuple[ThumborWatermark, ...] = ()  # in URL order
     # thumbor's max_age(): this URL's lifetime in caches, in place of TTL.
     max_age: int | None = None

@@ -349,7 +349,7 @@ def _geometry(part: dict[str, str | None], segments: list[str]) -> tuple[bool, T
         # one size: the other in proportion.
         both = (width or box.orig_width) and (height or box.orig_height)
         segments.append(f"rs:{'fill' if both else 'fit'}:{width}:{height}")
-        return True, box
+        return True, box if both else replace(box, fill_one_side=True)
     return False, box
 
 
@@ -589,8 +589,10 @@ def _proportion(args: list[str]) -> AdjustmentArgs:
 
 def _stretch(args: list[str], segments: list[str], enlarge: bool, resize: int | None) -> bool:
     _arity("stretch", args, 0, 0)
-    if resize is not None and segments[resize].startswith("rs:fill:"):
-        segments[resize] = "rs:force:" + segments[resize].removeprefix("rs:fill:")
+    # Not fit-in (which enlarges): resized to the box without a crop. thumbor's
+    # fit-in ignores stretch().
+    if resize is not None and enlarge and segments[resize].startswith(("rs:fill:", "rs:fit:")):
+        segments[resize] = "rs:force:" + segments[resize].split(":", 2)[2]
     return enlarge
 
 

@@ -283,12 +283,14 @@ def thumbor_filters(
     turned_back = sum(later) % 360
     if turned_back:
         image = image.rot(f"d{360 - turned_back}")
-    fill_ctx = ctx
+    # fill() and upscale() read thumbor's request: the URL's box, a side it
+    # left open still 0, before the turn or after it (the plan's turned back).
+    plan = ctx.plan
+    if options.thumbor_open_side:
+        plan = replace(plan, **{f"target_{options.thumbor_open_side}": 0})
     if options.rotate in (90, 270):
-        # fill() fills the URL's box, before the turn or after it: the plan's turned back.
-        plan = ctx.plan
-        unturned = replace(plan, target_width=plan.target_height, target_height=plan.target_width)
-        fill_ctx = replace(ctx, plan=unturned)
+        plan = replace(plan, target_width=plan.target_height, target_height=plan.target_width)
+    fill_ctx = replace(ctx, plan=plan)
     for index, (name, args) in enumerate(options.adjustments):
         if name == "rotate":
             clockwise = int(args[0]) % 360

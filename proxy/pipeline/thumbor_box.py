@@ -69,6 +69,10 @@ def resolve_thumbor_box(
     if regions:
         changes["gravity"] = _focal_gravity(regions, kept, turn)
     fit_in = options.resizing_type is ResizingType.FIT
+    if box.fill_one_side and bool(width) != bool(height):
+        changes["thumbor_open_side"] = "height" if width else "width"
+        width, height, resizing = _one_side(width, height, width_in, height_in, turn, options)
+        changes["resizing_type"] = resizing
     if fit_in and box.fit_one_side and not box.full and bool(width) != bool(height):
         # thumbor's proportional side: round(), half to even, then the fit in
         # both. A picture inside that box is not resized, and the 0 stays (a
@@ -91,6 +95,30 @@ def resolve_thumbor_box(
         changes.update(resizing_type=ResizingType.FORCE, enlarge=True)
     changes.update(width=width, height=height)
     return replace(options, **changes)
+
+
+def _one_side(
+    width: int,
+    height: int,
+    width_in: int,
+    height_in: int,
+    turn: Turn,
+    options: ProcessingOptions,
+) -> tuple[int, int, ResizingType]:
+    """thumbor's size asked on one side, not fit-in: the other in proportion
+    (round(), half to even), then its auto_crop: when the two ratios round to
+    the same two decimals the picture is resized to the box as it is (a
+    fraction of a pixel squeezed), else a sliver is cut to the box's ratio
+    first; stretch() never cuts. Reckoned upright, as thumbor does."""
+    if turn.quarter:
+        width, height, width_in, height_in = height, width, height_in, width_in
+    box_width = width or round(height * width_in / height_in)
+    box_height = height or round(width * height_in / width_in)
+    same = round(width_in / height_in, 2) == round(box_width / box_height, 2)
+    squeezed = same or options.resizing_type is ResizingType.FORCE
+    if turn.quarter:
+        box_width, box_height = box_height, box_width
+    return box_width, box_height, ResizingType.FORCE if squeezed else ResizingType.FILL
 
 
 def _turned(source_width: int, source_height: int, width: int, height: int) -> bool:
