@@ -291,6 +291,8 @@ def thumbor_filters(
     if options.rotate in (90, 270):
         plan = replace(plan, target_width=plan.target_height, target_height=plan.target_width)
     fill_ctx = replace(ctx, plan=plan)
+    # The n-th watermark() draws the n-th mark (none where they were not loaded: /info).
+    marks = iter(zip(options.thumbor_watermarks, ctx.thumbor_marks, strict=False))
     for index, (name, args) in enumerate(options.adjustments):
         if name == "rotate":
             clockwise = int(args[0]) % 360
@@ -303,10 +305,9 @@ def thumbor_filters(
         elif name == "round_corner":
             image = round_corners(image, options, ctx)
         elif name == "watermark":
-            drawn = sum(1 for earlier, _ in options.adjustments[:index] if earlier == "watermark")
-            if drawn < min(len(options.thumbor_watermarks), len(ctx.thumbor_marks)):
-                spec, mark = options.thumbor_watermarks[drawn], ctx.thumbor_marks[drawn]
-                image = thumbor_watermark(image, spec, mark)
+            paired = next(marks, None)
+            if paired is not None:
+                image = thumbor_watermark(image, *paired)
         elif name == "frame":
             # Drawn where it stands among the filters; /info runs without the patch.
             image = image if ctx.thumbor_frame is None else frame(image, ctx.thumbor_frame)
