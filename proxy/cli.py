@@ -7,9 +7,10 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from proxy.allocator import exec_with_allocator
@@ -189,7 +190,7 @@ def run_serve(args: argparse.Namespace, argv: list[str]) -> int:
             "for the playground over the sample images",
             file=sys.stderr,
         )
-    with MetricsDirectory():
+    with ending_by_sigterm(), MetricsDirectory():
         # Imported only now: prometheus-client reads PROMETHEUS_MULTIPROC_DIR on import.
         import uvicorn
 
@@ -208,6 +209,34 @@ def run_serve(args: argparse.Namespace, argv: list[str]) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             serve_workers(config, workers, settings.reuse_port)
     return 0
+
+
+class Terminated(Exception):
+    """SIGTERM, raised where the main thread is."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def ending_by_sigterm() -> Iterator[None]:
+    """Lets SIGTERM unwind the blocks inside (the metrics directory is removed),
+    then ends the process by SIGTERM as it would have ended (status -15).
+
+    uvicorn takes SIGTERM over while it serves, shuts down gracefully, then puts
+    back the handler it found and raises the signal again: with the default
+    handler the process ended there, before any `finally` or `with` exit ran,
+    and every single-worker server (and one stopped while starting) left its
+    directory in the temporary folder."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class MetricsDirectory:

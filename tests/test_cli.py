@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -125,6 +126,30 @@ def served(origin: Origin) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_removes_its_metrics_directory_when_stopped(workers: str, tmp_path: Path) -> None:
+    """SIGTERM, as Kubernetes and the tests stop a server: the directory its
+    workers' metrics were written to goes, once serving and while starting."""
+    for wait in (True, False):
+        port = free_port()
+        process = subprocess.Popen(
+            [PIXELPIPE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=serve_env(PIXELPIPE_WORKERS=workers, TMPDIR=str(tmp_path)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            if wait:
+                wait_until_serving(f"http://127.0.0.1:{port}", process)
+                assert [p.name[:18] for p in tmp_path.iterdir()] == ["pixelpipe-metrics-"]
+        finally:
+            process.terminate()
+            returncode = process.wait(timeout=30)
+        assert returncode in (0, -15), process.stderr.read() if process.stderr else ""
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_answers_a_signed_request(served: str, origin: Origin) -> None:
