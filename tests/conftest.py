@@ -22,6 +22,13 @@ OLD_KEY = "736563726574"  # "secret"
 OLD_SALT = "68656c6c6f"  # "hello"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): one worker more than the cores. The suite
+    waits on servers, emulators and browsers much of the time, and the extra
+    worker fills those waits: on 2 cores 279 s against 356 s with two workers."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
 def make_settings(**overrides: object) -> Settings:
     base = Settings(
         keys=(bytes.fromhex(KEY),),
