@@ -110,8 +110,8 @@ def context_digest() -> str:
     base = podman("image", "inspect", "--format", "{{.Id}}", BASE_IMAGE).stdout.strip()
     digest = hashlib.sha256(base.encode())
     for path in sorted(files):
-        digest.update(f"{path.relative_to(ROOT)}\0{len(path.read_bytes())}\0".encode())
-        digest.update(path.read_bytes())
+        data = path.read_bytes()
+        digest.update(f"{path.relative_to(ROOT)}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
 
 
