@@ -91,12 +91,6 @@ def candidates(photos: list[Path]) -> None:
         / "grace_hopper.jpg",
     }
 
-    def lfw_grey(index: int) -> np.ndarray:
-        face = cv2.resize((lfw[index] * 255).astype(np.uint8), (100, 100), cv2.INTER_CUBIC)
-        ground = np.full((200, 200), int(face.mean()), np.uint8)
-        ground[50:150, 50:150] = face
-        return ground
-
     cv2.setNumThreads(1)  # as the server runs it: one thread per request
     greys = {name: grey_copy(pyvips.Image.new_from_file(str(p))) for name, p in people.items()}
     photo_greys = [grey_copy(pyvips.Image.thumbnail(str(p), 2000)) for p in photos]
@@ -126,8 +120,8 @@ def candidates(photos: list[Path]) -> None:
             smallest = max(20, min(grey.shape) // 15)
             return len(cascade.detectMultiScale(grey, step, 4, minSize=(smallest, smallest)))
 
-        found = sum(boxes(lfw_grey(i)) > 0 for i in range(100))
-        flagged = sum(boxes(lfw_grey(i)) > 0 for i in range(100, 200))
+        found = sum(boxes(lfw_scene(lfw, i)) > 0 for i in range(100))
+        flagged = sum(boxes(lfw_scene(lfw, i)) > 0 for i in range(100, 200))
         false_boxes = sum(boxes(g) for g in photo_greys)
         times = [median_ms(lambda g=g: boxes(g), 3) for g in [*photo_greys, *greys.values()]]
         print(
@@ -138,20 +132,32 @@ def candidates(photos: list[Path]) -> None:
         )
 
 
-def lfw_small(lfw: np.ndarray, index: int, share: float) -> pyvips.Image:
-    """LFW face `index` at `share` of the short side of a 1200x800 sRGB ground
-    of its mean grey, placed where the index says."""
+def lfw_scene(
+    lfw: np.ndarray, index: int, side: int = 100, size: tuple[int, int] = (200, 200)
+) -> np.ndarray:
+    """LFW face `index` enlarged to `side` pixels on a grey ground of its mean,
+    `size` wide and high: centred on the 200x200 ground the first table uses,
+    elsewhere placed where the index says."""
     import cv2
 
-    side = int(800 * share)
     face = cv2.resize((lfw[index] * 255).astype(np.uint8), (side, side), cv2.INTER_CUBIC)
-    ground = np.full((800, 1200), int(face.mean()), np.uint8)
-    top, left = min(100 + index * 37 % 500, 800 - side), min(100 + index * 91 % 900, 1200 - side)
+    width, height = size
+    ground = np.full((height, width), int(face.mean()), np.uint8)
+    if size == (200, 200):
+        top = left = (200 - side) // 2
+    else:
+        top = min(100 + index * 37 % 500, height - side)
+        left = min(100 + index * 91 % 900, width - side)
     ground[top : top + side, left : left + side] = face
-    rgb = np.ascontiguousarray(np.stack([ground] * 3, -1))
-    return pyvips.Image.new_from_memory(rgb.tobytes(), 1200, 800, 3, "uchar").copy(
-        interpretation="srgb"
-    )
+    return ground
+
+
+def srgb(grey: np.ndarray) -> pyvips.Image:
+    """A grey picture as the three equal bands of an sRGB one."""
+    rgb = np.ascontiguousarray(np.stack([grey] * 3, -1))
+    return pyvips.Image.new_from_memory(
+        rgb.tobytes(), grey.shape[1], grey.shape[0], 3, "uchar"
+    ).copy(interpretation="srgb")
 
 
 def yunet_candidates(photos: list[Path]) -> None:
@@ -182,20 +188,12 @@ def yunet_candidates(photos: list[Path]) -> None:
     data = Path(skimage.__file__).parent / "data"
     lfw = np.load(data / "lfw_subset.npy")
 
-    def lfw_shown(index: int) -> pyvips.Image:  # as candidates() shows them, in colour
-        face = cv2.resize((lfw[index] * 255).astype(np.uint8), (100, 100), cv2.INTER_CUBIC)
-        ground = np.full((200, 200), int(face.mean()), np.uint8)
-        ground[50:150, 50:150] = face
-        rgb = np.ascontiguousarray(np.stack([ground] * 3, -1))
-        return pyvips.Image.new_from_memory(rgb.tobytes(), 200, 200, 3, "uchar").copy(
-            interpretation="srgb"
-        )
-
     sets = {
-        "faces": [lfw_shown(i) for i in range(100)],
-        "non-faces": [lfw_shown(i) for i in range(100, 200)],
-        "faces 1/6": [lfw_small(lfw, i, 1 / 6) for i in range(100)],
-        "faces 1/10": [lfw_small(lfw, i, 1 / 10) for i in range(100)],
+        "faces": [srgb(lfw_scene(lfw, i)) for i in range(100)],
+        "non-faces": [srgb(lfw_scene(lfw, i)) for i in range(100, 200)],
+        # The same faces small: at 1/6 and 1/10 of the short side of 1200x800.
+        "faces 1/6": [srgb(lfw_scene(lfw, i, 800 // 6, (1200, 800))) for i in range(100)],
+        "faces 1/10": [srgb(lfw_scene(lfw, i, 800 // 10, (1200, 800))) for i in range(100)],
         "people": [
             pyvips.Image.new_from_file(str(data / "astronaut.png")),
             pyvips.Image.new_from_file(
