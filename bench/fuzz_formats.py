@@ -1,18 +1,21 @@
-"""Mutated HEIC, JPEG XL, BMP, ICO, PDF, PSD and video sources against a running server.
+"""Mutated sources of every format read against a running server.
 
     .venv/bin/python bench/fuzz_formats.py --minutes 10 [--seed N] [--only jxl,mp4]
 
-Valid files are made once by Debian's independent encoders (ImageMagick,
-heif-enc, cjxl, FFmpeg; PDFs written by hand), then mutated at random: bytes
-flipped, runs zeroed or set to 0xFF, the file cut short, header fields
-(sizes, counts, offsets) overwritten with extreme values, chunks duplicated.
-Each mutant is served by a loopback origin and asked of `pixelpipe serve`
-(2 workers, every optional format on, TIMEOUT 10 s) with a few option sets,
-two clients at a time, until the time is up. Reported: answers by status,
-the slowest answer, and anything that breaks the rules: a 5xx other than
-503 (overload, deadline), an answer slower than TIMEOUT + 5 s, a worker that
-died, a server that stopped answering /health. Mutants that broke a rule are
-kept in bench/fuzz-findings/ to become regression tests.
+Valid files (JPEG, PNG, WebP, GIF, TIFF, AVIF, HEIC, JPEG XL, BMP, ICO, PSD,
+PDF, SVG, MP4, WebM) are made once by Debian's independent encoders
+(ImageMagick, cjpeg, heif-enc, cjxl, FFmpeg; PDFs and SVG written by hand),
+then mutated at random: bytes flipped, runs zeroed or set to 0xFF, the file
+cut short, header fields (sizes, counts, offsets) overwritten with extreme
+values, chunks duplicated. Each mutant is served by a loopback origin and
+asked of `pixelpipe serve` (2 workers, every optional format on, TIMEOUT
+10 s) with a few option sets, two clients at a time, until the time is up.
+Reported: answers by status, the slowest answer, and anything that breaks
+the rules: a 5xx other than 503 (overload, deadline), a refusal that is not
+one line of text, an image answer that does not decode, an answer slower
+than TIMEOUT + 5 s, a worker that died, a server that stopped answering
+/health. Mutants that broke a rule are kept in bench/fuzz-findings/ to
+become regression tests.
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ OPTIONS = [
     "/rs:fill:64:64/plain/{}@jpg",
     "/plain/{}@webp",
     "/raw:1/plain/{}",
+    # The paths that look at the pixels before encoding: face detection and
+    # the attention crop, and quality:auto's probes.
+    "/rs:fill:64:64/g:sm/plain/{}@jpg",
+    "/w:100/q:auto/plain/{}@avif",
 ]
 TIMEOUT = 10.0
 
@@ -58,7 +65,16 @@ def seeds(work: Path) -> dict[str, bytes]:
     base.pngsave(str(photo))
     alpha = work / "alpha.png"
     base.bandjoin(180).pngsave(str(alpha))
+    # cjpeg's input (this libvips has no PPM writer).
+    subprocess.run([IMAGEMAGICK, str(photo), str(work / "photo.ppm")], check=True)
     commands = {
+        "a.jpg": ["cjpeg", "-quality", "80", "-outfile", "OUT", str(work / "photo.ppm")],
+        "progressive.jpg": ["cjpeg", "-progressive", "-outfile", "OUT", str(work / "photo.ppm")],
+        "a.png": [IMAGEMAGICK, str(alpha), "OUT"],
+        "palette.png": [IMAGEMAGICK, str(photo), "-colors", "8", "PNG8:OUT"],
+        "a.webp": [IMAGEMAGICK, str(alpha), "-quality", "70", "OUT"],
+        "a.tif": [IMAGEMAGICK, str(alpha), "-compress", "lzw", "OUT"],
+        "a.avif": ["heif-enc", "-A", "-q", "60", str(alpha), "-o", "OUT"],
         "a.heic": ["heif-enc", "-q", "60", str(photo), "-o", "OUT"],
         "alpha.heic": ["heif-enc", "-q", "60", str(alpha), "-o", "OUT"],
         "a.jxl": ["cjxl", str(photo), "OUT", "-d", "2"],
@@ -77,7 +93,10 @@ def seeds(work: Path) -> dict[str, bytes]:
         "a.webm": ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=96x64:d=1:r=5",
                    "-c:v", "libvpx", "OUT"],
     }  # fmt: skip
-    made = {"a.pdf": pdf([(120, 80, (200, 30, 30)), (60, 90, (30, 30, 200))])}
+    made = {
+        "a.pdf": pdf([(120, 80, (200, 30, 30)), (60, 90, (30, 30, 200))]),
+        "a.svg": SVG,
+    }
     for name, command in commands.items():
         out = work / name
         subprocess.run([part.replace("OUT", str(out)) for part in command], check=True,
@@ -86,6 +105,13 @@ def seeds(work: Path) -> dict[str, bytes]:
     made.pop("anim.gif")  # libvips' own: only the input of anim.jxl
     return made
 
+
+SVG = b"""<svg xmlns="http://www.w3.org/2000/svg" width="96" height="64" viewBox="0 0 96 64">
+<linearGradient id="g"><stop offset="0" stop-color="#28c"/>
+<stop offset="1" stop-color="#e42"/></linearGradient><rect width="96" height="64" fill="url(#g)"/>
+<circle cx="30" cy="30" r="20" fill="#fe0" opacity="0.7"/>
+<text x="50" y="50" font-size="12">pp</text></svg>
+"""
 
 EXTREMES = [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x00\x00\x01\x00"]
 
@@ -113,6 +139,25 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
             at = rng.randrange(4, 40)
             out[at] = rng.choice([0, 1, 0x7F, 0x80, 0xFF])
     return bytes(out)
+
+
+def answer_fault(answer: httpx.Response, raw: bool) -> str:
+    """What is wrong with an answer's body, or "": a refusal must be one line
+    of text, an image must decode (a raw answer is the source's own bytes)."""
+    if answer.status_code >= 400:
+        if not answer.headers.get("content-type", "").startswith("text/plain"):
+            return "refusal not text/plain"
+        if answer.text.count("\n") != 1 or "Traceback" in answer.text:
+            return "refusal not one line"
+        return ""
+    if answer.status_code == 200 and not raw:
+        import pyvips
+
+        try:
+            pyvips.Image.new_from_buffer(answer.content, "").avg()
+        except pyvips.Error:
+            return "answer does not decode"
+    return ""
 
 
 async def run(minutes: float, seed: int, findings: Path, only: frozenset[str]) -> int:
@@ -151,9 +196,11 @@ async def run(minutes: float, seed: int, findings: Path, only: frozenset[str]) -
                 url = origin.add(route, mutant)
                 path = signed(rng.choice(OPTIONS).format(url))
                 started = time.monotonic()
+                fault = ""
                 try:
                     answer = await session.get(base + path)
                     status = answer.status_code
+                    fault = answer_fault(answer, "/raw:1/" in path)
                 except httpx.HTTPError as error:
                     status = 0
                     broken.append(f"{name}: {type(error).__name__}")
@@ -161,9 +208,9 @@ async def run(minutes: float, seed: int, findings: Path, only: frozenset[str]) -
                 slowest = max(slowest, elapsed)
                 statuses[status] += 1
                 origin.routes.pop(route, None)
-                bad = (status >= 500 and status != 503) or elapsed > TIMEOUT + 5
+                bad = (status >= 500 and status != 503) or elapsed > TIMEOUT + 5 or fault
                 if bad:
-                    broken.append(f"{name}: {status} after {elapsed:.1f} s")
+                    broken.append(f"{name}: {status} after {elapsed:.1f} s {fault}".rstrip())
                     (findings / f"{len(broken):03d}-{status}-{name}").write_bytes(mutant)
 
         async with httpx.AsyncClient(timeout=TIMEOUT + 30) as session:
