@@ -96,7 +96,7 @@ def render(path: Path, fmt: str) -> tuple[pyvips.Image, str]:
     options = parse_options(
         split.option_segments, split.source_url, split.extension, ParserConfig()
     )
-    rendered = _render(path.read_bytes(), options, LIMITS, None, None)
+    rendered = _render(path.read_bytes(), options, LIMITS, None)
     return rendered.image.copy_memory(), rendered.keep
 
 

@@ -83,7 +83,7 @@ def measure(path: Path, fmt: str, size: int) -> dict[str, tuple[float, float]]:
     data = path.read_bytes()
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     plain, auto = options_for(size, fmt, False), options_for(size, fmt, True)
-    rendered = _render(data, plain, LIMITS, None, None)
+    rendered = _render(data, plain, LIMITS, None)
     image = rendered.image.copy_memory()
 
     def request(fmt: str = fmt, auto_quality: bool = False) -> EncodeRequest:

@@ -66,7 +66,7 @@ def render(path: Path, size: int) -> pyvips.Image:
     options = parse_options(
         split.option_segments, split.source_url, split.extension, ParserConfig()
     )
-    return _render(path.read_bytes(), options, LIMITS, None, None).image.copy_memory()
+    return _render(path.read_bytes(), options, LIMITS, None).image.copy_memory()
 
 
 def bytes_at(curve: list[tuple[float, int]], target: float) -> float:
