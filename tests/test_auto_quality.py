@@ -180,6 +180,36 @@ def test_the_probes_ssim_is_the_same_number_as_ssim() -> None:
         assert fast == pytest.approx(ssim_reference(reference, decoded), abs=2e-5)
 
 
+def test_one_kept_reference_measures_every_probe_as_a_fresh_one_would() -> None:
+    """A search keeps the sample's side of SSIM (SsimReference) for all its
+    probes: measuring one probe must not change what it gives the next."""
+    import pyvips
+
+    from proxy.pipeline.metrics import SsimReference, ssim
+
+    reference = photo_like(300, 48, seed=5).copy_memory()
+    kept = SsimReference(reference)
+    for quality in (90, 20, 60, 20):
+        decoded = pyvips.Image.new_from_buffer(reference.jpegsave_buffer(Q=quality), "")
+        decoded = decoded.copy_memory()
+        assert kept.ssim(decoded) == SsimReference(reference).ssim(decoded)
+        assert kept.ssim(decoded) == pytest.approx(ssim(reference, decoded), abs=2e-5)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif", "jxl", "heic"])
+def test_a_probe_is_read_back_as_the_sources_read_it(fmt: str) -> None:
+    """Probes in formats libvips reads are read by their loader directly, not
+    through the sources' header sniffing: the same pixels either way."""
+    from proxy.pipeline.encode import _decode_probe
+
+    image = photo_like(120, 80, seed=6)
+    data = encode(image, fmt, 60, "none", EncoderSettings(), probe=True)
+    direct = comparable(_decode_probe(data, fmt))
+    through_sources = comparable(decode_result(data))
+    assert (direct.width, direct.height) == (through_sources.width, through_sources.height)
+    assert (direct - through_sources).abs().max() == 0
+
+
 def test_the_memory_keeps_choices_by_key_and_forgets_the_oldest() -> None:
     from proxy.pipeline.auto_quality import AutoQualityMemory
 
