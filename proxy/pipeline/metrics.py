@@ -1,8 +1,8 @@
 """How far an encoded image is from the unencoded one: MSE, PSNR, SSIM, SSIMULACRA2.
 
-The arithmetic runs in whole-image operations (libvips, or numpy for SSIM),
-so measuring a 1200 px result costs tens of milliseconds, not seconds of
-Python loops.
+The arithmetic runs in whole-image operations (libvips; for the probes' SSIM,
+numpy and OpenCV's separable filter), so measuring a 1200 px result costs
+tens of milliseconds, not seconds of Python loops.
 
 SSIM follows Wang et al. (2004): an 11-tap Gaussian window of sigma 1.5 and
 the constants K1 = 0.01, K2 = 0.03 for 8-bit samples, computed on luma
