@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyvips
 
 from proxy import tracing
@@ -296,9 +297,13 @@ def choose_auto_quality(
             data = encoded[quality] = counter.encode(image, quality)
         else:
             data = counter.probe(sample, quality, pixels)
-        decoded = comparable(_decode_probe(data, request.format))
+        rgb = _probe_pixels(data, request.format) if reference.in_numpy else None
+        if rgb is not None:
+            score = reference.ssim_of_rgb(rgb)
+        else:
+            score = reference.ssim(comparable(_decode_probe(data, request.format)))
         size = round(len(data) / ratio)
-        probe = Probe(quality, size, reference.ssim(decoded))
+        probe = Probe(quality, size, score)
         tracing.event("quality:auto probe", quality=quality, bytes=size, ssim=probe.ssim)
         return probe
 
@@ -316,6 +321,27 @@ def choose_auto_quality(
 # probe's read-back: 1.6 ms instead of 2.0 at 300x48, 1.9 instead of 2.5 at
 # 1200x48). JPEG XL and HEIC are read by other decoders and keep decode_result.
 _PROBE_LOADERS = {"jpeg": "jpegload_buffer", "webp": "webpload_buffer", "avif": "heifload_buffer"}
+
+
+def _probe_pixels(data: bytes, fmt: str) -> np.ndarray | None:
+    """A JPEG or WebP probe's RGB pixels, read by OpenCV's decoder: the same
+    libjpeg-turbo and libwebp arithmetic as libvips' (the same pixels on every
+    corpus sample at 300 and 1200 px, qualities 30-90), without libvips'
+    per-image setup (300x48: 0.07 ms against 1.45 for a JPEG, 0.14 against
+    2.16 for a WebP). None where comparable() has more to do (alpha to
+    flatten) or the format is another's: the caller reads it with libvips."""
+    if fmt not in ("jpeg", "webp"):
+        return None
+    import cv2  # a dependency already (faces)
+
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint8:
+        return None
+    if pixels.ndim == 2:  # grey: comparable() repeats the band
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    if pixels.shape[2] != 3:
+        return None
+    return pixels[:, :, ::-1]  # OpenCV's BGR
 
 
 def _decode_probe(data: bytes, fmt: str) -> pyvips.Image:

@@ -91,6 +91,10 @@ def _luma_array(image: pyvips.Image) -> np.ndarray:
         dtype=np.uint8,
         shape=(image.height, image.width, image.bands),
     )
+    return _luma_of_rgb(pixels)
+
+
+def _luma_of_rgb(pixels: np.ndarray) -> np.ndarray:
     return pixels[:, :, :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
@@ -130,7 +134,14 @@ class SsimReference:
         """Mean SSIM of the candidate's luma against the reference's."""
         if not self.in_numpy:
             return ssim(self.image, candidate)
-        y = _luma_array(candidate)
+        return self._ssim_of_luma(_luma_array(candidate))
+
+    def ssim_of_rgb(self, pixels: np.ndarray) -> float:
+        """ssim() of a candidate given as 8-bit RGB pixels (height x width x 3),
+        as comparable() would make them; only where `in_numpy`."""
+        return self._ssim_of_luma(_luma_of_rgb(pixels))
+
+    def _ssim_of_luma(self, y: np.ndarray) -> float:
         mu_x, mu_y = self.mean, _blur(y)
         mu_xx, mu_yy, mu_xy = self.mean_squared, mu_y * mu_y, mu_x * mu_y
         var_y = _blur(y * y) - mu_yy
