@@ -316,8 +316,9 @@ def choose_auto_quality(
     return chosen.quality, counter.encode(image, chosen.quality)
 
 
-# Formats libvips reads itself: a probe, our own encoder's output, is read by
-# its loader directly rather than through the sources' header sniffing (a JPEG
+# Probes _probe_pixels leaves to libvips (AVIF; JPEG and WebP with alpha or
+# too large for numpy's SSIM) are our own encoder's output: read by their
+# loader directly rather than through the sources' header sniffing (a JPEG
 # probe's read-back: 1.6 ms instead of 2.0 at 300x48, 1.9 instead of 2.5 at
 # 1200x48). JPEG XL and HEIC are read by other decoders and keep decode_result.
 _PROBE_LOADERS = {"jpeg": "jpegload_buffer", "webp": "webpload_buffer", "avif": "heifload_buffer"}
