@@ -325,6 +325,29 @@ def test_meta_answers_thumbor_json_beside_the_image(client: httpx.Client, photo:
             assert report["operations"][-1] == {"type": "resize", "width": 300, "height": 200}
 
 
+def test_meta_reports_an_svg_answered_as_it_is(client: httpx.Client, origin: Origin) -> None:
+    """An SVG asked for no size is answered as SVG, untouched; meta/ of it
+    reports the picture it draws (it failed with 500 "internal error").
+    thumbor reads no SVG at all (400): this is ours to choose."""
+    drawing = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="300" height="200">'
+        b'<rect width="300" height="100" fill="#c00"/></svg>'
+    )
+    source = origin.add("/thumbor/drawing.svg", drawing, "image/svg+xml").removeprefix("http://")
+    with serve_pixelpipe(make_settings(thumbor_key=THUMBOR_KEY)) as base:
+        image = client.get(base + thumbor_path(source))
+        assert image.status_code == 200 and image.headers["content-type"] == "image/svg+xml"
+        for options, target in (("", (300, 200)), ("adaptive-fit-in/smart/", (300, 200))):
+            answer = client.get(base + thumbor_path(f"meta/{options}{source}"))
+            assert answer.status_code == 200, answer.text
+            report = answer.json()["thumbor"]
+            assert (report["source"]["width"], report["source"]["height"]) == (300, 200)
+            assert (report["target"]["width"], report["target"]["height"]) == target
+        assert client.get(base + thumbor_path(f"meta/100x0/{source}")).json()["thumbor"][
+            "target"
+        ] == {"width": 100, "height": 67}
+
+
 def test_meta_refuses_what_the_image_refuses(client: httpx.Client, origin: Origin) -> None:
     """A missing source, a page that is no image, an unknown filter: the image's
     status and one line, and the server answers the next request."""
@@ -588,6 +611,31 @@ def test_a_panorama_fills_a_square_as_thumbor(origin: Origin, both: tuple[str, s
     a, b = decode(theirs.content), decode(ours.content)
     assert (a.width, a.height) == (b.width, b.height) == (600, 600)
     assert mean_abs_difference(a, b) <= THRESHOLD
+
+
+def test_a_sliver_of_a_long_crop_is_a_pixel_as_thumbor(
+    origin: Origin, both: tuple[str, str]
+) -> None:
+    """1x0 of a 1600x100 crop: the proportional side rounds to nothing. thumbor
+    answers 1x1; its fit-in and full-fit-in fail with 500 there, ours give a
+    pixel too, and full-fit-in covers that pixel's box with the crop's shape
+    (three of these divided by zero: 500 "internal error")."""
+    thumbor, pixelpipe = both
+    url = origin.add("/thumbor/long.jpg", encode(photo_like(1600, 1000, 8), "jpg", Q=90))
+    source = url.removeprefix("http://")
+    theirs = httpx.get(thumbor + thumbor_path(f"0x0:1600x100/1x0/{source}"), timeout=60)
+    assert theirs.status_code == 200
+    assert (decode(theirs.content).width, decode(theirs.content).height) == (1, 1)
+    for fit in ("", "fit-in/", "full-fit-in/", "adaptive-fit-in/"):
+        for size in ("1x0", "0x1"):
+            crop = "0x0:1600x100" if size == "1x0" else "0x0:100x1000"
+            ours = httpx.get(pixelpipe + thumbor_path(f"{crop}/{fit}{size}/{source}"), timeout=60)
+            assert ours.status_code == 200, (fit, size, ours.text)
+            # full-fit-in covers its box (of 1x1 here) with the crop's shape.
+            covered = {"1x0": (16, 1), "0x1": (1, 10)}[size] if fit == "full-fit-in/" else (1, 1)
+            assert (decode(ours.content).width, decode(ours.content).height) == covered
+    meta = httpx.get(pixelpipe + thumbor_path(f"meta/0x0:1600x100/1x0/{source}"), timeout=60)
+    assert meta.status_code == 200 and meta.json()["thumbor"]["target"]["height"] == 1
 
 
 @pytest.mark.parametrize("paint", ["ff0000", "auto", "blur", "transparent"])

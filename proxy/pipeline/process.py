@@ -347,7 +347,13 @@ def render_image(
         remembered = FindingsRecall(findings_memory, source_digest)
         everything = replace(options, skip_processing=())
         rendered = _render(data, everything, limits, None, (), remembered, detect_anyway=True)
-        assert isinstance(rendered, Rendered)  # nothing is skipped
+        if not isinstance(rendered, Rendered):
+            # An SVG asked for nothing is answered as it is, never drawn; the
+            # report describes the picture it draws, as thumbor (which draws
+            # every SVG it reads) would.
+            drawn = replace(everything, format="png")
+            rendered = _render(data, drawn, limits, None, (), remembered, detect_anyway=True)
+        assert isinstance(rendered, Rendered)  # nothing skipped, nothing kept as SVG
         interrupt.check()
         return rendered
 

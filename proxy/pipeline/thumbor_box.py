@@ -77,15 +77,15 @@ def resolve_thumbor_box(
         # thumbor's proportional side: round(), half to even, then the fit in
         # both. A picture inside that box is not resized, and the 0 stays (a
         # fill() after it fills the picture's own height, as thumbor's).
-        filled_width = width or round(width_in * height / height_in)
-        filled_height = height or round(height_in * width / width_in)
+        filled_width = width or max(1, round(width_in * height / height_in))
+        filled_height = height or max(1, round(height_in * width / width_in))
         if filled_width < width_in or filled_height < height_in:
             width, height = filled_width, filled_height
     if fit_in and box.adaptive and _turned(width_in, height_in, width, height):
         width, height = height, width
     if fit_in and box.full:
-        width = width or round(width_in * height / height_in)
-        height = height or round(height_in * width / width_in)
+        width = width or max(1, round(width_in * height / height_in))
+        height = height or max(1, round(height_in * width / width_in))
         # thumbor's full-fit-in: the side with the smaller ratio fits, so the image
         # covers the box; it enlarges too. The +1e-5 is thumbor's own rounding.
         if width_in / width <= height_in / height:
@@ -112,8 +112,10 @@ def _one_side(
     first; stretch() never cuts. Reckoned upright, as thumbor does."""
     if turn.quarter:
         width, height, width_in, height_in = height, width, height_in, width_in
-    box_width = width or round(height * width_in / height_in)
-    box_height = height or round(width * height_in / width_in)
+    # At least a pixel: a sliver asked for one side of a long crop (1x0 of a
+    # 1600x100 one) would round its other side to nothing.
+    box_width = width or max(1, round(height * width_in / height_in))
+    box_height = height or max(1, round(width * height_in / width_in))
     same = round(width_in / height_in, 2) == round(box_width / box_height, 2)
     squeezed = same or options.resizing_type is ResizingType.FORCE
     if turn.quarter:
