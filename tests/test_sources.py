@@ -5,6 +5,7 @@ import os
 import sys
 
 import pytest
+import uvloop
 
 from proxy.app import build_client, build_sources
 from proxy.errors import SourceForbidden, SourceNotFound, SourceTooLarge
@@ -36,6 +37,21 @@ def test_public_addresses_pass(address: str) -> None:
 def test_non_addresses_are_refused() -> None:
     with pytest.raises(SourceForbidden):
         check_address("example.com", AddressPolicy())
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".test", "images..test", "x" * 300])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_host_that_is_no_dns_name_is_not_found(host: str, loop: str) -> None:
+    """With the server's own resolver: such a name fails in the IDNA codec,
+    before any lookup leaves the machine (it answered 500 "internal error")."""
+    settings = make_settings()
+
+    async def fetch() -> None:
+        async with build_client(settings) as client:
+            with pytest.raises(SourceNotFound, match="source host not found"):
+                await build_sources(settings, client).fetch(f"http://{host}/cup.jpg")
+
+    uvloop.run(fetch()) if loop == "uvloop" else asyncio.run(fetch())
 
 
 def test_local_source_reads_inside_the_root(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -43,7 +43,9 @@ class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
         else:
             try:
                 found = await self._resolve(host, port)
-            except OSError:
+            except (OSError, UnicodeError):
+                # UnicodeError: no DNS name at all (a label over 63 characters,
+                # an empty one), refused by the IDNA codec before any lookup.
                 raise SourceNotFound("source host not found") from None
             if not found:
                 raise SourceNotFound("source host not found")
