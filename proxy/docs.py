@@ -63,7 +63,7 @@ _FORMAT_NOTES = {
         "pixelpipe (24-bit, 32-bit with alpha)",
     ),
     "ico": ("Pillow: the largest entry, PNG entries too", "pixelpipe (one PNG entry, <= 256)"),
-    "pdf": ("pypdfium2 (PDFium): the `page`, drawn at the size needed", ""),
+    "pdf": ("pypdfium2 (PDFium): the `page`, drawn at the size needed (at most 50 MP)", ""),
     "psd": ("psd-tools: the composite the file stores", ""),
     "raw": (
         "rawpy (LibRaw): DNG, CR2, NEF, ARW, ..., developed with the camera's white balance",

@@ -185,8 +185,9 @@ class UnsupportedFormat(ProxyError):
 
 class ImageTooLarge(ProxyError):
     when = (
-        "source over `MAX_SRC_RESOLUTION` (from its header), or a result over "
-        "`MAX_RESULT_DIMENSION` (`result image would be too large`)"
+        "source over `MAX_SRC_RESOLUTION` (from its header), a result over "
+        "`MAX_RESULT_DIMENSION` or 50 MP (`result image would be too large`), or a "
+        "PDF page that would be drawn over 50 MP (`source page would be drawn too large`)"
     )
     status = 422
     default_reason = "source image resolution is too large"

@@ -200,6 +200,27 @@ def test_a_huge_pdf_page_is_refused_before_drawing(server: str, sources: dict[st
     assert httpx.get(server + "/health").status_code == 200
 
 
+def test_a_crop_enlarged_from_a_pdf_page_is_bounded_by_the_page_drawn(
+    server: str, sources: dict[str, str]
+) -> None:
+    """The page is drawn whole at the scale the result needs: 10x10 pt cut from
+    the 200x100 pt page and filled to 1000x1000 would draw it at 100x (200 MP;
+    it took 3.6 GB and 8 s before it was refused). A crop whose page is drawn
+    under 50 MP is answered, sharp."""
+    url = sources["two.pdf"]
+    for path in (
+        f"/c:10:10:nowe/rs:fill:1000:1000/el:1/plain/{url}@png",
+        f"/c:10:10/w:1000/el:1/plain/{url}@png",
+    ):
+        answer = get(server, path)
+        assert (answer.status_code, answer.text) == (422, "source page would be drawn too large\n")
+    drawn = get(server, f"/c:100:50:nowe/rs:fill:2000:1000/el:1/plain/{url}@png")
+    assert drawn.status_code == 200, drawn.text
+    image = decode(drawn.content)
+    assert (image.width, image.height) == (2000, 1000) and close(pixel(image, 1999, 999), RED)
+    assert httpx.get(server + "/health").status_code == 200
+
+
 def test_psd_gives_its_composite(server: str, sources: dict[str, str]) -> None:
     if "g.psd" not in sources:
         pytest.skip("ImageMagick is not installed (make test installs it): SKIPPING")

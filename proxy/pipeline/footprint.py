@@ -19,7 +19,7 @@ from proxy.pipeline.encode import LOSSLESS_SOURCES
 from proxy.pipeline.faces import FEATURE_STRIP_ROWS, detection_shrink
 from proxy.pipeline.focus import needs_findings, steers, wants_features
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
-from proxy.pipeline.load import SourceHeader, jpeg_shrink_factor, read_header
+from proxy.pipeline.load import SourceHeader, check_drawn_size, jpeg_shrink_factor, read_header
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.process import (
     ProcessingLimits,
@@ -182,9 +182,11 @@ def footprint_of(
         # Trimming searches the whole picture before the geometry is known:
         # it is decoded at full size and held in memory (steps.trim).
         shrink = 1.0
+    foreign = FOREIGN_LOADERS.get(header.loader)
+    if foreign is not None and foreign.scalable:
+        check_drawn_size(header, 1.0 / shrink)  # refused before it waits for memory
     load_w, load_h = _loaded_size(header, width, height, shrink)
     decoded = load_w * load_h * bands * per_band * frames
-    foreign = FOREIGN_LOADERS.get(header.loader)
     if foreign is not None:
         # Decoded at full size outside libvips, in several copies (see its `copies`).
         decoded *= foreign.copies

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import pyvips
@@ -15,6 +16,12 @@ from proxy.errors import (
     UnsupportedFormat,
 )
 from proxy.pipeline import foreign
+
+# The most pixels one picture is built at: a result's largest canvas
+# (process._check_result_size), and a scalable source drawn at the scale its
+# result needs (check_drawn_size). Beyond this, enlarge, extend, dpr or a crop
+# turn a tiny URL into gigabytes of pixels.
+MAX_BUILT_PIXELS = 50_000_000
 
 # Only these loaders are reachable from a URL. libvips has others (some read
 # files named inside the image, some parse exotic formats): a whitelist keeps
@@ -186,6 +193,18 @@ def jpeg_shrink_factor(shrink: float) -> int:
     return next((f for f in (8, 4, 2) if shrink >= f), 1)
 
 
+def check_drawn_size(header: SourceHeader, scale: float) -> None:
+    """A PDF page is drawn whole at the scale its result needs (PDFium draws
+    the page, not the part a crop keeps): a few points cut from it and
+    enlarged to a full result would draw all of it at that scale (a 300x200 pt
+    page cut to 10x10 and filled to 1000x1000: 100x, 600 MP, 3.6 GB of memory).
+    Such a page is refused as a result that large would be. SVG is drawn by
+    libvips region by region, only where the result looks, so it is not."""
+    drawn = math.ceil(header.width * scale) * math.ceil(header.height * scale)
+    if drawn > MAX_BUILT_PIXELS:
+        raise ImageTooLarge("source page would be drawn too large")
+
+
 def load_image(
     data: bytes,
     header: SourceHeader,
@@ -204,6 +223,7 @@ def load_image(
     if decoder is not None:
         # At full size, but for scalable ones (PDF), drawn at the size needed.
         scale = 1.0 / shrink if decoder.scalable else 1.0
+        check_drawn_size(header, scale)
         selection = replace(header.selection, every_frame=all_frames and header.frames > 1)
         try:
             return decoder.decode(data, selection, scale)

@@ -34,6 +34,7 @@ from proxy.pipeline.focus import (
 )
 from proxy.pipeline.foreign import Selection
 from proxy.pipeline.load import (
+    MAX_BUILT_PIXELS,
     VIPS_ERRORS,
     SourceHeader,
     forget_vips_error,
@@ -57,9 +58,6 @@ from proxy.pipeline.watermark import shaped_mark, text_mark
 if TYPE_CHECKING:
     from proxy.settings import Settings
 
-# The largest result we agree to build: beyond this, enlarge/extend/dpr turn a
-# tiny URL into gigabytes of pixels.
-MAX_RESULT_PIXELS = 50_000_000
 
 # Options that change pixels. An SVG asked for none of them may pass through
 # (unsharp masking is not one: the server's UNSHARP_MASKING_MODE sets it on
@@ -669,6 +667,6 @@ def _check_result_size(plan: Plan, max_side: int, frames: int = 1) -> None:
     1 KB GIF are refused."""
     width, height = plan.output_size
     canvas_width, canvas_height = plan.result_size
-    too_many = canvas_width * canvas_height * frames > MAX_RESULT_PIXELS
+    too_many = canvas_width * canvas_height * frames > MAX_BUILT_PIXELS
     if width > max_side or height > max_side or too_many:
         raise ImageTooLarge("result image would be too large")
