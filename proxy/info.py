@@ -18,7 +18,7 @@ from proxy.pipeline.auto_quality import AutoQualityMemory
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.faces import Findings, FindingsMemory
 from proxy.pipeline.load import decode_result
-from proxy.pipeline.metrics import distortion
+from proxy.pipeline.metrics import METRICS_MAX_PIXELS, distortion
 from proxy.pipeline.process import (
     ProcessedImage,
     ProcessingLimits,
@@ -112,10 +112,6 @@ def faces_report(
 
 def _unturned(options: ProcessingOptions) -> ProcessingOptions:
     return replace(options, rotate=0, flip_horizontal=False, flip_vertical=False)
-
-
-# Pixels the quality metrics are measured on at most (about 1600x1250).
-METRICS_MAX_PIXELS = 2_000_000
 
 
 def result_report(

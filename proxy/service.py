@@ -385,6 +385,7 @@ class ImageService:
                 options,
                 source.digest or "",
                 digest=source.digest or "",
+                measuring=True,
             )
         except ProxyError as error:
             self._forget_unreadable(error, options)
@@ -582,20 +583,24 @@ class ImageService:
         digest: str = "",
         detect_anyway: bool = False,
         extra_bytes: int = 0,
+        measuring: bool = False,
     ) -> T:
         """work(data, *args) on a processing thread, once its memory fits the budget
         (`detect_anyway`: the work detects even with nothing to cut, thumbor's meta/;
-        `extra_bytes`: what it holds beside the source, thumbor's marks).
+        `extra_bytes`: what it holds beside the source, thumbor's marks;
+        `measuring`: it measures the result's quality, /info).
 
         Cancelled (nobody waits any more), the run is told to stop (see
         proxy.pipeline.interrupt); its memory stays reserved until the thread
         has actually let go of it.
         """
         # A remembered header makes the estimate arithmetic: no thread hop for it.
-        estimate = known_footprint(len(data), options, self.limits, digest, detect_anyway)
+        estimate = known_footprint(
+            len(data), options, self.limits, digest, detect_anyway, measuring
+        )
         if estimate is None:
             estimate = await asyncio.to_thread(
-                job_footprint, data, options, self.limits, digest, detect_anyway
+                job_footprint, data, options, self.limits, digest, detect_anyway, measuring
             )
         estimate += extra_bytes
         JOBS_QUEUED.inc()

@@ -6,16 +6,19 @@ And the result limits count every frame of an animation.
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import httpx
 import pytest
 
+from bench.job_memory import CHILD_PRELUDE, run_child
 from proxy.options.parse import ParserConfig, parse_options
 from proxy.pipeline.footprint import footprint_of
 from proxy.pipeline.load import read_header
 from proxy.pipeline.process import ProcessingLimits
 from tests.conftest import make_settings, signed
-from tests.images import encode, gradient
+from tests.images import encode, gradient, photo_like
 from tests.servers import Origin, running_apps, serve_pixelpipe
 from tests.test_app_effects import animated_gif
 
@@ -101,3 +104,50 @@ def test_blur_and_sharpen_are_priced_before_any_work() -> None:
     # sharpen's sigma stops at libvips' largest, 10.
     assert footprint(("sh:400",)) == footprint(("sh:10",)) < plain + 3 * 1024 * 1024
     assert footprint(("bl:1",)) - plain < 2 * 1024 * 1024
+
+
+# Each /info job twice in a fresh process, its peak RSS rise against the
+# footprint admission reserves for it (as tests/footprints.py for images).
+INFO_CHILD = (
+    CHILD_PRELUDE
+    + r"""
+from proxy.info import image_report
+
+def options_for(text):
+    split = split_path(f"/unsafe/{text}/plain/http://origin/image")
+    return parse_options(split.option_segments, split.source_url, split.extension, config)
+
+image_report(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
+data = open(sys.argv[2], "rb").read()
+trim = ctypes.CDLL("libc.so.6").malloc_trim
+
+def status(field):
+    line = next(l for l in open("/proc/self/status") if l.startswith(field))
+    return int(line.split()[1]) * 1024
+
+found = []
+for text in json.loads(sys.argv[3]):
+    options = options_for(text)
+    trim(0)
+    open("/proc/self/clear_refs", "w").write("5")
+    before = status("VmRSS:")
+    for _ in range(2):
+        image_report(data, options, limits, None, encoder)
+    found.append({"job": text, "measured": status("VmHWM:") - before,
+                  "image": job_footprint(data, options, limits),
+                  "estimate": job_footprint(data, options, limits, measuring=True)})
+print(json.dumps(found))
+"""
+)
+
+
+def test_info_stays_under_its_footprint(tmp_path: Path) -> None:
+    """/info holds the result twice and measures it (SSIMULACRA2 above all):
+    300 px of a 12 MP JPEG peaked at 115 MB against an image estimate of
+    12 MB before the measurement was counted."""
+    source = tmp_path / "big.jpg"
+    source.write_bytes(encode(photo_like(4000, 2500, 2), "jpg", Q=90))
+    jobs = ["rs:fit:300:0/f:jpg", "rs:fit:1600:0/f:webp", "rs:fit:4000:0/f:jpg"]
+    for found in run_child(INFO_CHILD, str(source), json.dumps(jobs)):
+        assert found["image"] < found["measured"] <= found["estimate"], found
+        assert found["estimate"] <= 4 * found["measured"], found  # not reserved far over

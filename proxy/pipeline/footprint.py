@@ -20,6 +20,7 @@ from proxy.pipeline.faces import FEATURE_STRIP_ROWS, detection_shrink
 from proxy.pipeline.focus import needs_findings, steers, wants_features
 from proxy.pipeline.foreign import BY_LOADER as FOREIGN_LOADERS
 from proxy.pipeline.load import SourceHeader, check_drawn_size, jpeg_shrink_factor, read_header
+from proxy.pipeline.metrics import METRICS_MAX_PIXELS
 from proxy.pipeline.plan import Plan, plan_geometry
 from proxy.pipeline.process import (
     ProcessingLimits,
@@ -124,11 +125,36 @@ def job_footprint(
     limits: ProcessingLimits,
     digest: str = "",
     detect_anyway: bool = False,
+    measuring: bool = False,
 ) -> int:
     """Estimated peak bytes of processing `data` with `options` (raises what
-    read_header raises); `detect_anyway` as focus.steers."""
+    read_header raises); `detect_anyway` as focus.steers; `measuring`: /info's
+    metrics too."""
     header = source_header(data, options, limits, digest)
-    return footprint_of(header, len(data), options, limits, detect_anyway)
+    return footprint_of(header, len(data), options, limits, detect_anyway, measuring)
+
+
+# /info measures the result against the image before encoding: both held at
+# the result's size, then MSE, SSIM and SSIMULACRA2 over at most
+# METRICS_MAX_PIXELS of them. SSIMULACRA2 (six scales, a deep libvips graph)
+# holds region buffers on every libvips thread and float planes per pixel;
+# measured over a 4000x2500 JPEG's results of 0.06-1.6 MP (scratch script,
+# VIPS_CONCURRENCY 1, 2, 4 and 8): about 30-40 MB a thread and 80-115 bytes
+# a measured pixel (171 MB at 1.6 MP on one thread, 454 MB on eight).
+METRICS_THREAD_BYTES = 40 * MIB
+METRICS_BYTES_PER_PIXEL = 120
+
+
+def metrics_bytes(width: int, height: int, bands: int) -> int:
+    """What /info's measurement holds beside the job, for a `width` x `height`
+    result (an animation's frames stacked)."""
+    pixels = width * height
+    measured = min(pixels, METRICS_MAX_PIXELS)
+    return (
+        METRICS_THREAD_BYTES * pyvips.concurrency_get()
+        + measured * METRICS_BYTES_PER_PIXEL
+        + 2 * pixels * bands  # the result held, and read back
+    )
 
 
 # A thumbor watermark() image is decoded whole (sRGB with alpha) and read
@@ -153,12 +179,13 @@ def known_footprint(
     limits: ProcessingLimits,
     digest: str,
     detect_anyway: bool = False,
+    measuring: bool = False,
 ) -> int | None:
     """job_footprint() without reading anything, when the header is remembered (else None)."""
     header = known_header(options, limits, digest)
     if header is None:
         return None
-    return footprint_of(header, source_bytes, options, limits, detect_anyway)
+    return footprint_of(header, source_bytes, options, limits, detect_anyway, measuring)
 
 
 def footprint_of(
@@ -167,6 +194,7 @@ def footprint_of(
     options: ProcessingOptions,
     limits: ProcessingLimits,
     detect_anyway: bool = False,
+    measuring: bool = False,
 ) -> int:
     fmt = output_format(options, header, limits.preferred_formats, limits.max_animation_frames)
     animated = animates(header, fmt, limits.max_animation_frames)
@@ -234,8 +262,11 @@ def footprint_of(
             + frame_work * ANIMATION_FRAMES_IN_FLIGHT
             + result_pixels * frames * (bands + ENCODED_BYTES_PER_PIXEL)
         )
+    output_width, output_height = plan.output_size
+    measured = metrics_bytes(output_width, output_height * frames, bands) if measuring else 0
     return (
         JOB_BASE_BYTES
+        + measured
         + source_bytes
         + decoded
         + frame_work

@@ -22,6 +22,10 @@ import pyvips
 
 from proxy.pipeline.ssimulacra2 import ssimulacra2
 
+# Pixels the quality metrics of a result (/info's) are measured on at most
+# (about 1600x1250): past it both images are reduced first.
+METRICS_MAX_PIXELS = 2_000_000
+
 _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
 _SIGMA = 1.5
