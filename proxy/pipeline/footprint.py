@@ -51,7 +51,7 @@ ENCODER_BYTES_PER_PIXEL: dict[str, int] = {
     "webp": 24,
     "jpeg": 8,
     "png": 12,
-    "gif": 16,
+    "gif": 24,  # cgif and libimagequant: 66-68 MB over a 1600x1000 photo (fuzz_footprints.py)
     "tiff": 8,
     "bmp": 8,
     "ico": 8,
@@ -140,8 +140,9 @@ def job_footprint(
 # holds region buffers on every libvips thread and float planes per pixel;
 # measured over a 4000x2500 JPEG's results of 0.06-1.6 MP (scratch script,
 # VIPS_CONCURRENCY 1, 2, 4 and 8): about 30-40 MB a thread and 80-115 bytes
-# a measured pixel (171 MB at 1.6 MP on one thread, 454 MB on eight).
-METRICS_THREAD_BYTES = 40 * MIB
+# a measured pixel (171 MB at 1.6 MP on one thread, 454 MB on eight); a
+# small PNG with alpha took 10 MB more (bench/fuzz_footprints.py --info).
+METRICS_THREAD_BYTES = 48 * MIB
 METRICS_BYTES_PER_PIXEL = 120
 
 

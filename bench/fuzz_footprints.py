@@ -1,0 +1,129 @@
+"""Random option chains' peak memory against the footprint admission reserves.
+
+    .venv/bin/python bench/fuzz_footprints.py --minutes 10 [--seed N] [--info]
+
+Admission reserves each job's estimated peak (proxy.pipeline.footprint) out
+of MEMORY_BUDGET; a job that takes more than it reserved can push a worker
+past the budget. This draws option chains as bench/fuzz_options.py does
+(those that parse), runs each over the same valid sources in a measuring
+child (freed memory trimmed and the peak reset before each job, as
+tests/footprints.py does), and reports the jobs whose peak RSS rise was
+over their estimate, worst first. `--info` measures /info's work instead
+(the result measured: SSIM, SSIMULACRA2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.fuzz_options import imgproxy_path, sources  # noqa: E402
+from bench.job_memory import CHILD_PRELUDE  # noqa: E402
+
+CHILD = (
+    CHILD_PRELUDE
+    + r"""
+from proxy.errors import ProxyError
+from proxy.info import image_report
+from proxy.pipeline.interrupt import Interrupted
+
+def options_for(text):
+    split = split_path("/unsafe" + text)
+    return parse_options(split.option_segments, split.source_url, split.extension, config)
+
+info = sys.argv[3] == "info"
+work = image_report if info else process_image
+warm = [options_for("/rs:fit:32:0/plain/x@" + fmt) for fmt in ("avif", "webp", "gif", "png")]
+for options in warm:
+    work(tiny, options, limits, None, encoder)
+trim = ctypes.CDLL("libc.so.6").malloc_trim
+
+def status(field):
+    line = next(l for l in open("/proc/self/status") if l.startswith(field))
+    return int(line.split()[1]) * 1024
+
+for line in sys.stdin:
+    path, source = json.loads(line)
+    data = open(source, "rb").read()
+    try:
+        options = options_for(path)
+        estimate = job_footprint(data, options, limits, measuring=info)
+    except ProxyError:
+        continue
+    trim(0)
+    open("/proc/self/clear_refs", "w").write("5")
+    before = status("VmRSS:")
+    started = time.perf_counter()
+    try:
+        work(data, options, limits, None, encoder)
+    except (ProxyError, Interrupted):
+        continue
+    seconds = time.perf_counter() - started
+    print(json.dumps({"path": path, "measured": status("VmHWM:") - before,
+                      "estimate": estimate, "seconds": seconds}), flush=True)
+"""
+).replace("import ctypes, json, resource, sys", "import ctypes, json, resource, sys, time")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--info", action="store_true", help="measure /info's work")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    deadline = time.monotonic() + args.minutes * 60
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for name, (data, _kind) in sources(Path(tmp)).items():
+            files[name] = Path(tmp) / f"source-{name}"
+            files[name].write_bytes(data)
+        while time.monotonic() < deadline:
+            # A fresh child per batch: one job's leftovers do not pile up.
+            batch = []
+            for _ in range(40):
+                name = rng.choice(sorted(files))
+                path = imgproxy_path(rng, "http://origin/image")
+                batch.append(json.dumps([path, str(files[name])]) + "\n")
+            child = subprocess.run(
+                [sys.executable, "-c", CHILD, str(ROOT), "", "info" if args.info else "image"],
+                input="".join(batch),
+                capture_output=True,
+                text=True,
+                timeout=max(60.0, deadline - time.monotonic() + 120),
+            )
+            for line in child.stdout.splitlines():
+                if line.startswith("{"):
+                    results.append(json.loads(line))
+            if child.returncode != 0:
+                print("child failed:", child.stderr.strip().splitlines()[-1:])
+    over = [found for found in results if found["measured"] > found["estimate"]]
+    over.sort(key=lambda found: found["measured"] - found["estimate"], reverse=True)
+    mib = 2**20
+    print(
+        f"seed {args.seed}, {args.minutes:g} min, {'/info' if args.info else 'images'}: "
+        f"{len(results)} jobs measured, {len(over)} over their estimate"
+    )
+    largest = max((found["measured"] for found in results), default=0)
+    print(f"largest peak rise {largest / mib:.0f} MiB")
+    for found in over[:15]:
+        print(
+            f"  {found['measured'] / mib:.0f} MiB against {found['estimate'] / mib:.0f} "
+            f"({found['seconds']:.2f} s) {found['path']}"
+        )
+    return 0 if not over else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
