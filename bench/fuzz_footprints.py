@@ -4,12 +4,13 @@
 
 Admission reserves each job's estimated peak (proxy.pipeline.footprint) out
 of MEMORY_BUDGET; a job that takes more than it reserved can push a worker
-past the budget. This draws option chains as bench/fuzz_options.py does
-(those that parse), runs each over the same valid sources in a measuring
-child (freed memory trimmed and the peak reset before each job, as
-tests/footprints.py does), and reports the jobs whose peak RSS rise was
-over their estimate, worst first. `--info` measures /info's work instead
-(the result measured: SSIM, SSIMULACRA2).
+past the budget. This draws option chains as bench/fuzz_options.py does,
+imgproxy's and thumbor's (those that parse; thumbor's without marks), runs
+each over the same valid sources in a measuring child (freed memory trimmed
+and the peak reset before each job, as tests/footprints.py does), and
+reports the jobs whose peak RSS rise was over their estimate, worst first.
+`--info` measures /info's work instead (the result measured: SSIM,
+SSIMULACRA2).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fuzz_options import imgproxy_path, sources  # noqa: E402
+from bench.fuzz_options import imgproxy_path, sources, thumbor_path  # noqa: E402
 from bench.job_memory import CHILD_PRELUDE  # noqa: E402
 
 CHILD = (
@@ -38,6 +39,8 @@ from proxy.info import image_report
 from proxy.pipeline.interrupt import Interrupted
 
 def options_for(text):
+    if text.startswith("thumbor:"):
+        return parse_thumbor(text.removeprefix("thumbor:"), config).options
     split = split_path("/unsafe" + text)
     return parse_options(split.option_segments, split.source_url, split.extension, config)
 
@@ -94,7 +97,15 @@ def main() -> int:
             batch = []
             for _ in range(40):
                 name = rng.choice(sorted(files))
-                path = imgproxy_path(rng, "http://origin/image")
+                if rng.random() < 0.3:
+                    # thumbor's dialect, unsigned; its marks (watermark(),
+                    # frame()) are fetched images this child does not have.
+                    signed_path = thumbor_path(rng, "http://origin/image")
+                    path = "thumbor:" + signed_path.split("/", 2)[2]
+                    if "watermark(" in path or "frame(" in path:
+                        continue
+                else:
+                    path = imgproxy_path(rng, "http://origin/image")
                 batch.append(json.dumps([path, str(files[name])]) + "\n")
             child = subprocess.run(
                 [sys.executable, "-c", CHILD, str(ROOT), "", "info" if args.info else "image"],

@@ -1142,3 +1142,19 @@ FOOTPRINT_JOBS = [
 def test_filters_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
     """Each job's peak memory (RSS) is at most what admission reserves for it."""
     assert_under_estimates(tmp_path, [f"1200x0/filters:{f}" for f in FOOTPRINT_JOBS])
+
+
+def test_thumbor_boxes_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
+    """The estimate reads thumbor's box against the picture, as the steps do:
+    full-fit-in/4096x100 covers the box (4096x2560 of the 4000x2500 source,
+    taken for 160x100 before), and trimmed, a smart gravity detects whatever
+    the crop turns out to be (a full-fit-in of a 1600x1000 photo took 65 MB
+    against 23 reserved). Found by bench/fuzz_footprints.py."""
+    assert_under_estimates(
+        tmp_path,
+        [
+            "full-fit-in/4096x100/filters:quality(80)",
+            "trim/full-fit-in/7x3/smart/filters:quality(80)",
+            "trim/fit-in/7x3/smart/filters:quality(80)",
+        ],
+    )

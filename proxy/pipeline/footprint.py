@@ -31,6 +31,7 @@ from proxy.pipeline.process import (
     upright_size,
 )
 from proxy.pipeline.steps import blur_shrink_factor, shrunk_blur_pixels
+from proxy.pipeline.thumbor_box import resolve_thumbor_box
 from proxy.pipeline.thumbor_filters import FILL_BLUR_RADIUS, blur_bytes, working_bytes
 from proxy.pipeline.trim_box import LARGEST_STRIP
 from proxy.pipeline.watermark import TEXT_MARK_BYTES
@@ -201,11 +202,19 @@ def footprint_of(
     animated = animates(header, fmt, limits.max_animation_frames)
     frames = header.frames if animated else 1
     width, height = upright_size(header, options)
+    # thumbor's sizes are only known against the picture (full-fit-in covers
+    # its box, a crop is cut first): 4096x100 of a 1600x1000 photo is a
+    # 4096x2560 result, not 160x100. Trimmed, the box is fit to what is left
+    # (smaller): the whole picture's is an upper bound.
+    options = resolve_thumbor_box(options, width, height)
     plan = plan_geometry(width, height, options, header.scalable)
     bands = 4 if header.has_alpha or header.vector else 3
     per_band = _BYTES_PER_BAND.get(header.format, 2)
 
-    detecting = steers(options, plan, limits.face_detection, detect_anyway)
+    # Trimmed, the crop is only known after the trim: _render detects for any
+    # smart gravity then, with or without a crop to place (plan None).
+    trimming = options.trim is not None and not animated
+    detecting = steers(options, None if trimming else plan, limits.face_detection, detect_anyway)
     shrink = detection_shrink(plan.shrink, width, height) if detecting else plan.shrink
     if options.trim is not None:
         # Trimming searches the whole picture before the geometry is known:
