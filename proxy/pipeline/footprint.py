@@ -52,7 +52,7 @@ ENCODER_BYTES_PER_PIXEL: dict[str, int] = {
     "webp": 24,
     "jpeg": 8,
     "png": 12,
-    "gif": 24,  # cgif and libimagequant: 66-68 MB over a 1600x1000 photo (fuzz_footprints.py)
+    "gif": 28,  # cgif and libimagequant: 66-68 MB over a 1600x1000 photo (fuzz_footprints.py)
     "tiff": 8,
     "bmp": 8,
     "ico": 8,
