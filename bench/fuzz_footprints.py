@@ -49,12 +49,6 @@ work = image_report if info else process_image
 warm = [options_for("/rs:fit:32:0/plain/x@" + fmt) for fmt in ("avif", "webp", "gif", "png")]
 for options in warm:
     work(tiny, options, limits, None, encoder)
-trim = ctypes.CDLL("libc.so.6").malloc_trim
-
-def status(field):
-    line = next(l for l in open("/proc/self/status") if l.startswith(field))
-    return int(line.split()[1]) * 1024
-
 for line in sys.stdin:
     path, source = json.loads(line)
     data = open(source, "rb").read()
@@ -63,9 +57,7 @@ for line in sys.stdin:
         estimate = job_footprint(data, options, limits, measuring=info)
     except ProxyError:
         continue
-    trim(0)
-    open("/proc/self/clear_refs", "w").write("5")
-    before = status("VmRSS:")
+    before = reset_peak()
     started = time.perf_counter()
     try:
         work(data, options, limits, None, encoder)

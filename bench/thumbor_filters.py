@@ -55,12 +55,6 @@ CHILD = (
 warm = parse_thumbor("32x0/filters:equalize():noise(5):red_eye()/origin/image", config).options
 process_image(tiny, warm, limits, None, encoder)
 data = open(sys.argv[2], "rb").read()
-trim = ctypes.CDLL("libc.so.6").malloc_trim
-
-def status(field):
-    line = next(l for l in open("/proc/self/status") if l.startswith(field))
-    return int(line.split()[1]) * 1024
-
 found = []
 for path, frame_path in json.loads(sys.argv[3]):
     if "filters:" in path:
@@ -68,11 +62,7 @@ for path, frame_path in json.loads(sys.argv[3]):
     else:  # imgproxy's option segments
         options = parse_options(tuple(path.split("/")), "http://origin/image", None, config)
     frame = open(frame_path, "rb").read() if frame_path else None
-    # What the last job freed goes back, and the peak so far (imports, warm-up,
-    # the last job) is forgotten: Linux resets VmHWM to VmRSS.
-    trim(0)
-    open("/proc/self/clear_refs", "w").write("5")
-    before = status("VmRSS:")
+    before = reset_peak()
     for _ in range(2):
         process_image(data, options, limits, None, encoder, frame_data=frame)
     found.append({"measured": status("VmHWM:") - before,

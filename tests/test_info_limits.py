@@ -119,18 +119,10 @@ def options_for(text):
 
 image_report(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
 data = open(sys.argv[2], "rb").read()
-trim = ctypes.CDLL("libc.so.6").malloc_trim
-
-def status(field):
-    line = next(l for l in open("/proc/self/status") if l.startswith(field))
-    return int(line.split()[1]) * 1024
-
 found = []
 for text in json.loads(sys.argv[3]):
     options = options_for(text)
-    trim(0)
-    open("/proc/self/clear_refs", "w").write("5")
-    before = status("VmRSS:")
+    before = reset_peak()
     for _ in range(2):
         image_report(data, options, limits, None, encoder)
     found.append({"job": text, "measured": status("VmHWM:") - before,
