@@ -38,7 +38,7 @@ from proxy.errors import ProxyError
 from proxy.info import image_report
 from proxy.pipeline.interrupt import Interrupted
 
-def options_for(text):
+def job_options(text):
     if text.startswith("thumbor:"):
         return parse_thumbor(text.removeprefix("thumbor:"), config).options
     split = split_path("/unsafe" + text)
@@ -46,14 +46,14 @@ def options_for(text):
 
 info = sys.argv[3] == "info"
 work = image_report if info else process_image
-warm = [options_for("/rs:fit:32:0/plain/x@" + fmt) for fmt in ("avif", "webp", "gif", "png")]
+warm = [job_options("/rs:fit:32:0/plain/x@" + fmt) for fmt in ("avif", "webp", "gif", "png")]
 for options in warm:
     work(tiny, options, limits, None, encoder)
 for line in sys.stdin:
     path, source = json.loads(line)
     data = open(source, "rb").read()
     try:
-        options = options_for(path)
+        options = job_options(path)
         estimate = job_footprint(data, options, limits, measuring=info)
     except ProxyError:
         continue

@@ -75,6 +75,11 @@ def status(field):
     line = next(l for l in open("/proc/self/status") if l.startswith(field))
     return int(line.split()[1]) * 1024
 
+def options_for(text):
+    # imgproxy's option segments, e.g. "rs:fit:300:0/f:webp".
+    split = split_path(f"/unsafe/{text}/plain/http://origin/image")
+    return parse_options(split.option_segments, split.source_url, split.extension, config)
+
 def reset_peak():
     # What the last job freed goes back, and the peak so far (imports, warm-up,
     # the last job) is forgotten: Linux resets VmHWM to VmRSS. Returns VmRSS.
@@ -86,10 +91,6 @@ def reset_peak():
 CHILD = (
     CHILD_PRELUDE
     + r"""
-def options_for(text):
-    split = split_path(f"/unsafe/{text}/plain/http://origin/image")
-    return parse_options(split.option_segments, split.source_url, split.extension, config)
-
 process_image(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
 process_image(tiny, options_for("rs:fit:32:0/f:webp"), limits, None, encoder)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -113,10 +113,6 @@ INFO_CHILD = (
     + r"""
 from proxy.info import image_report
 
-def options_for(text):
-    split = split_path(f"/unsafe/{text}/plain/http://origin/image")
-    return parse_options(split.option_segments, split.source_url, split.extension, config)
-
 image_report(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
 data = open(sys.argv[2], "rb").read()
 found = []
