@@ -204,8 +204,8 @@ def footprint_of(
     width, height = upright_size(header, options)
     # thumbor's sizes are only known against the picture (full-fit-in covers
     # its box, a crop is cut first): 4096x100 of a 1600x1000 photo is a
-    # 4096x2560 result, not 160x100. Trimmed, the box is fit to what is left
-    # (smaller): the whole picture's is an upper bound.
+    # 4096x2560 result, not 160x100. Trimmed, _render fits the box to what is
+    # left, unknown here: the whole picture stands in for it.
     options = resolve_thumbor_box(options, width, height)
     plan = plan_geometry(width, height, options, header.scalable)
     bands = 4 if header.has_alpha or header.vector else 3
