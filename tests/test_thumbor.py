@@ -1146,14 +1146,14 @@ def test_filters_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
 
 def test_thumbor_boxes_stay_within_the_footprint_estimate(tmp_path: Path) -> None:
     """The estimate reads thumbor's box against the picture, as the steps do:
-    full-fit-in/4096x100 covers the box (4096x2560 of the 4000x2500 source,
-    taken for 160x100 before), and trimmed, a smart gravity detects whatever
+    full-fit-in/2048x50 covers the box (2048x1280 of the 4000x2500 source,
+    taken for 80x50 before), and trimmed, a smart gravity detects whatever
     the crop turns out to be (a full-fit-in of a 1600x1000 photo took 65 MB
     against 23 reserved). Found by bench/fuzz_footprints.py."""
     assert_under_estimates(
         tmp_path,
         [
-            "full-fit-in/4096x100/filters:quality(80)",
+            "full-fit-in/2048x50/filters:quality(80)",
             "trim/full-fit-in/7x3/smart/filters:quality(80)",
             "trim/fit-in/7x3/smart/filters:quality(80)",
         ],
