@@ -29,6 +29,13 @@ cost: every probe is the whole image encoded as the answer is (AVIF at the
 configured speed, bytes unscaled), in the server's path and in the
 calibration's simulation alike (about three full encodes per image).
 
+`--sample-share N` and `--probe-speed S`: the sampled search with a larger
+sample (1/N of the pixels instead of 1/SAMPLE_SHARE) or with AVIF probes at
+libaom speed S instead of 9, their bytes scaled by the ratio of the shipped
+factors (speed 9's to the configured speed's over speed 9's to S's). Both
+change the server's search and the calibration's simulation alike; run
+`--calibrate-only` first, then `--slopes avif=<its slope>`.
+
 No network is used; two worker processes.
 """
 
@@ -279,8 +286,8 @@ def evidence(
             f"| {mean_s2:.1f} "
             f"| q{fixed_quality:.1f}: {fixed_total:,.0f} | {1 - total / fixed_total:+.1%} "
             f"| {1 - total / jpeg_total:+.1%} "
-            f"| q{jpeg_quality:.1f}: {1 - total / jpeg_equal:+.1%} "
-            f"| q{jpeg_s2_quality:.1f}: {1 - total / jpeg_s2_equal:+.1%} "
+            f"| q{jpeg_quality:.1f}: {1 - total / jpeg_equal:+.2%} "
+            f"| q{jpeg_s2_quality:.1f}: {1 - total / jpeg_s2_equal:+.2%} "
             f"| {'yes' if mean >= jpeg_mean else 'no'} "
             f"| {statistics.mean(r.encodes for r in auto):.2f} |"
         )
@@ -292,6 +299,32 @@ def evidence(
                 f"| {base.ssim:.4f} | {base.ssimulacra2:.1f} | {result.encodes} |"
             )
     return summary, per_image
+
+
+def vary_the_search(sample_share: int | None, probe_speed: int | None) -> None:
+    """Change the server's sampled search (and this script's simulation of it)."""
+    import proxy.pipeline.auto_quality as server_auto
+    import proxy.pipeline.encode as server_encode
+
+    global encode, probe_bytes_ratio
+    if sample_share:
+        server_auto.SAMPLE_SHARE = sample_share  # quality_sample reads it per call
+    if not probe_speed:
+        return
+    shipped_encode, ratios = server_encode.encode, server_auto.AVIF_PROBE_BYTES_RATIO
+
+    def probe_encode(image, fmt, quality, keep="none", settings=None, lossless=False, **kw):  # type: ignore[no-untyped-def]
+        if kw.get("probe") and fmt == "avif":
+            return image.heifsave_buffer(
+                Q=quality, compression="av1", effort=9 - probe_speed, keep=keep
+            )
+        return shipped_encode(image, fmt, quality, keep, settings, lossless, **kw)
+
+    def ratio(fmt: str, avif_speed: int) -> float:
+        return ratios[avif_speed] / ratios[probe_speed] if fmt == "avif" else 1.0
+
+    server_encode.encode = encode = probe_encode  # type: ignore[assignment]
+    server_encode.probe_bytes_ratio = probe_bytes_ratio = ratio  # type: ignore[assignment]
 
 
 def main() -> int:
@@ -306,6 +339,8 @@ def main() -> int:
         "--slopes",
         help="run the rule with these slopes instead, e.g. avif=0.056 (the setting's form)",
     )
+    parser.add_argument("--sample-share", type=int, help="search 1/N of the pixels")
+    parser.add_argument("--probe-speed", type=int, help="AVIF probes at this libaom speed")
     parser.add_argument(
         "--whole-search",
         action="store_true",
@@ -321,6 +356,8 @@ def main() -> int:
         # AVIF probes by probe_bytes_ratio; an image that is its own sample is
         # searched with real encodes (choose_auto_quality).
         server_encode.quality_sample = lambda image: image  # type: ignore[assignment]
+    if args.sample_share or args.probe_speed:  # before the pool starts, as above
+        vary_the_search(args.sample_share, args.probe_speed)
     if args.slopes:  # before the pool starts: its workers inherit the module's ENCODER
         global ENCODER
         ENCODER = replace(
