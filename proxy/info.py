@@ -7,6 +7,8 @@ alone cost: bytes, compression ratio, MSE, PSNR and SSIM.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from dataclasses import replace
 from typing import Any
@@ -114,6 +116,44 @@ def _unturned(options: ProcessingOptions) -> ProcessingOptions:
     return replace(options, rotate=0, flip_horizontal=False, flip_vertical=False)
 
 
+def frames_as_shown(
+    answer: pyvips.Image, reference: pyvips.Image, frames: int
+) -> tuple[pyvips.Image, int]:
+    """The answer's frames that are on screen at each of the reference's frames,
+    and how many frames the answer has.
+
+    GIF's and WebP's animation encoders fold a frame identical to the one
+    before it into that one (its delay added): a source with a repeated frame,
+    or frames made alike by an effect, is answered with fewer frames than were
+    encoded. Each reference frame is then matched with the answer's frame
+    shown at its middle, on both timelines scaled to their length (GIF keeps
+    delays in hundredths of a second, so the lengths can differ a little).
+    """
+    page_height = reference.height // frames
+    count = max(1, answer.height // page_height) if answer.width == reference.width else 0
+    if count == frames or count == 0:
+        return answer, count or 1  # as encoded (or not an animation strip: left to compare)
+    ours = _delays(reference, frames)
+    theirs = _delays(answer, count)
+    starts = list(itertools.accumulate(theirs, initial=0))
+    picked = []
+    for index in range(frames):
+        if sum(ours) and starts[-1]:
+            middle = (sum(ours[:index]) + ours[index] / 2) / sum(ours) * starts[-1]
+            shown = bisect.bisect_right(starts, middle) - 1
+        else:  # no timing to go by: spread evenly
+            shown = index * count // frames
+        picked.append(min(max(shown, 0), count - 1))
+    strip = [answer.crop(0, i * page_height, answer.width, page_height) for i in picked]
+    return pyvips.Image.arrayjoin(strip, across=1), count
+
+
+def _delays(image: pyvips.Image, frames: int) -> list[int]:
+    """Each frame's delay in ms (0 where the image has none for it)."""
+    delays = image.get("delay") if "delay" in image.get_fields() else []
+    return [max(0, int(d)) for d in list(delays)[:frames]] + [0] * (frames - len(delays))
+
+
 def result_report(
     processed: ProcessedImage, rendered: Rendered | None, source_bytes: int
 ) -> dict[str, Any]:
@@ -146,6 +186,9 @@ def result_report(
         reference = reference.resize(processed.scale, kernel="lanczos3")
     # Read back through the same door as sources: JPEG XL and HEIC need it.
     decoded = decode_result(processed.data, all_frames=processed.frames > 1)
+    if processed.frames > 1:
+        decoded, shown = frames_as_shown(decoded, reference, processed.frames)
+        report["frames"] = shown
     # Uncompressed: 8 bits per band per pixel of what was encoded.
     raw_bytes = reference.width * reference.height * reference.bands
     # The metrics (SSIMULACRA2 above all) cost far more per pixel than the

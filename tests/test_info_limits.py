@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
+import pyvips
 
 from bench.job_memory import CHILD_PRELUDE, run_child
+from proxy.info import frames_as_shown
 from proxy.options.parse import ParserConfig, parse_options
 from proxy.pipeline.footprint import footprint_of
 from proxy.pipeline.load import read_header
@@ -20,7 +23,7 @@ from proxy.pipeline.process import ProcessingLimits
 from tests.conftest import make_settings, signed
 from tests.images import encode, gradient, photo_like
 from tests.servers import Origin, running_apps, serve_pixelpipe
-from tests.test_app_effects import animated_gif
+from tests.test_app_effects import animated_gif, frames_of
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,71 @@ def test_every_frame_counts_against_the_result_limit(
     assert (answer.status_code, answer.text) == (422, "result image would be too large\n")
     fits = client.get(pixelpipe + prefix + signed(f"/rs:fit:200:200/el:1/plain/{tiny_animation}"))
     assert fits.status_code == 200
+
+
+IMAGEMAGICK = "/usr/bin/convert"  # Debian's, installed by `make test`
+
+
+@pytest.mark.skipif(
+    not Path(IMAGEMAGICK).exists(),
+    reason="SKIPPED: ImageMagick (installed by `make test`) writes the GIF with a repeated frame",
+)
+@pytest.mark.parametrize("fmt", ["gif", "webp"])
+def test_info_of_an_animation_answered_with_frames_merged(
+    client: httpx.Client, pixelpipe: str, origin: Origin, tmp_path: Path, fmt: str
+) -> None:
+    """GIF's and WebP's animation encoders fold a frame identical to the one
+    before it into that one: a source with a repeated frame, or frames an
+    effect made alike, is answered with fewer frames than were encoded. /info
+    compared the answer with the encoded frames strip to strip: 500."""
+    made = tmp_path / "repeated.gif"
+    subprocess.run(
+        [IMAGEMAGICK, "-delay", "10", "-size", "60x40", "xc:red", "xc:red", "xc:blue", str(made)],
+        check=True,
+    )
+    url = origin.add(f"/info-limits/repeated-{fmt}.gif", made.read_bytes(), "image/gif")
+    # Red, red, blue: two frames; every frame the same grey: one.
+    for options, frames in (("w:30", 2), ("w:30/contrast:1e-9", 1)):
+        path = signed(f"/{options}/plain/{url}@{fmt}")
+        report = client.get(pixelpipe + "/info" + path)
+        assert report.status_code == 200, report.text
+        result = report.json()["result"]
+        answered = client.get(pixelpipe + path).content
+        answer = pyvips.Image.new_from_buffer(answered, "", n=-1)
+        assert result["frames"] == frames_of(answered) == frames
+        assert (result["width"], result["height"]) == (30, 20)
+        assert (answer.width, answer.height) == (30, 20 * frames)
+        assert result["ssim"] > 0.95, result  # each frame measured against the one on screen
+
+
+def strip(values: list[int], delays: list[int]) -> pyvips.Image:
+    """Frames of 4x2 pixels, each one grey value, as an animation strip."""
+    frames = [pyvips.Image.black(4, 2) + value for value in values]
+    image = pyvips.Image.arrayjoin(frames, across=1).copy()
+    image.set_type(pyvips.GValue.gint_type, "page-height", 2)
+    image.set_type(pyvips.GValue.array_int_type, "delay", delays)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("answer_values", "answer_delays", "reference_delays", "shown"),
+    [
+        ([10, 30], [200, 100], [100, 100, 100], [10, 10, 30]),  # a repeated frame folded
+        ([10, 30], [60, 30], [33, 33, 33], [10, 10, 30]),  # GIF's hundredths drift
+        ([10], [300], [100, 100, 100], [10, 10, 10]),  # all alike
+        ([10, 30], [0, 0], [0, 0, 0], [10, 10, 30]),  # no timing: spread evenly
+    ],
+)
+def test_each_frame_is_measured_against_the_frame_on_screen(
+    answer_values: list[int],
+    answer_delays: list[int],
+    reference_delays: list[int],
+    shown: list[int],
+) -> None:
+    reference = strip([10, 10, 30], reference_delays)
+    matched, count = frames_as_shown(strip(answer_values, answer_delays), reference, 3)
+    assert count == len(answer_values)
+    assert [matched.getpoint(0, 2 * i)[0] for i in range(3)] == shown
 
 
 def test_info_is_cached_and_coalesced(origin: Origin) -> None:
