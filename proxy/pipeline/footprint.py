@@ -143,7 +143,11 @@ def job_footprint(
 # VIPS_CONCURRENCY 1, 2, 4 and 8): about 30-40 MB a thread and 80-115 bytes
 # a measured pixel (171 MB at 1.6 MP on one thread, 454 MB on eight); a
 # small PNG with alpha took 10 MB more (bench/fuzz_footprints.py --info).
-METRICS_THREAD_BYTES = 48 * MIB
+# Those are typical peaks: 18 runs of tests/test_info_limits.py's child (two
+# threads, 300 px of the JPEG) peaked at 88-104 MB in 14 and at 109-152 MB in
+# four, idle or loaded, with two glibc arenas or eight (it failed that test
+# once, at 125 MB against 119), so a thread is priced at 80 MiB.
+METRICS_THREAD_BYTES = 80 * MIB
 METRICS_BYTES_PER_PIXEL = 120
 
 
