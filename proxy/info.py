@@ -130,9 +130,11 @@ def frames_as_shown(
     delays in hundredths of a second, so the lengths can differ a little).
     """
     page_height = reference.height // frames
-    count = max(1, answer.height // page_height) if answer.width == reference.width else 0
-    if count == frames or count == 0:
-        return answer, count or 1  # as encoded (or not an animation strip: left to compare)
+    if answer.width != reference.width:
+        return answer, frames  # not the strip encoded: the comparison refuses it
+    count = max(1, answer.height // page_height)
+    if count == frames:
+        return answer, count
     ours = _delays(reference, frames)
     theirs = _delays(answer, count)
     starts = list(itertools.accumulate(theirs, initial=0))

@@ -145,7 +145,7 @@ def job_footprint(
 # small PNG with alpha took 10 MB more (bench/fuzz_footprints.py --info).
 # Those are typical peaks: 18 runs of tests/test_info_limits.py's child (two
 # threads, 300 px of the JPEG) peaked at 88-104 MB in 14 and at 109-152 MB in
-# four, idle or loaded, with two glibc arenas or eight (it failed that test
+# four, idle or loaded, with two glibc arenas or glibc's default (it failed that test
 # once, at 125 MB against 119), so a thread is priced at 80 MiB.
 METRICS_THREAD_BYTES = 80 * MIB
 METRICS_BYTES_PER_PIXEL = 120
