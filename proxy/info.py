@@ -138,10 +138,11 @@ def frames_as_shown(
     ours = _delays(reference, frames)
     theirs = _delays(answer, count)
     starts = list(itertools.accumulate(theirs, initial=0))
+    ours_starts = list(itertools.accumulate(ours, initial=0))
     picked = []
     for index in range(frames):
-        if sum(ours) and starts[-1]:
-            middle = (sum(ours[:index]) + ours[index] / 2) / sum(ours) * starts[-1]
+        if ours_starts[-1] and starts[-1]:
+            middle = (ours_starts[index] + ours[index] / 2) / ours_starts[-1] * starts[-1]
             shown = bisect.bisect_right(starts, middle) - 1
         else:  # no timing to go by: spread evenly
             shown = index * count // frames
