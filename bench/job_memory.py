@@ -64,7 +64,7 @@ from proxy.pipeline.process import ProcessingLimits, process_image
 from proxy.settings import Settings
 
 configure_libvips()
-settings = Settings()
+settings = Settings.from_env()  # as the server is configured (PNG_QUANTIZE, ...)
 limits = ProcessingLimits.from_settings(settings)
 encoder = EncoderSettings.from_settings(settings)
 config = ParserConfig.from_settings(settings)

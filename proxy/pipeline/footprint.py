@@ -52,12 +52,23 @@ ENCODER_BYTES_PER_PIXEL: dict[str, int] = {
     "webp": 24,
     "jpeg": 8,
     "png": 12,
-    "gif": 28,  # cgif and libimagequant: 66-68 MB over a 1600x1000 photo (fuzz_footprints.py)
+    "gif": 28,  # cgif; libimagequant's palette search besides (palette_bytes)
     "tiff": 8,
     "bmp": 8,
     "ico": 8,
     "svg": 0,
 }
+# libimagequant (GIF, and PNG under PNG_QUANTIZE) keeps a frame of up to
+# 64 MiB of float pixels (4,194,304 of 16 bytes) whole, with its colour
+# histogram, which grows with the distinct colours (a noisy picture has one a
+# pixel) up to a bound; a larger frame it reads row by row. Measured over
+# random-noise JPEGs of 0.48-6.4 MP, the encode alone from a picture in memory
+# (the worst case; a smooth photograph takes about half): 73 B/px at 0.48 MP,
+# 63 at 1.6, 41 at 4.0 (157 MiB), then 15-16 at 4.2 and 6.4 MP.
+PALETTE_WHOLE_FRAME_PIXELS = 4_194_304
+PALETTE_BYTES_PER_PIXEL = 4  # above ENCODER_BYTES_PER_PIXEL["gif"], below the bound
+PALETTE_HISTOGRAM_BYTES_PER_PIXEL = 48
+PALETTE_HISTOGRAM_MAX_BYTES = 64 * MIB
 # AVIF's encoder allocates its context and lookahead whatever the image size.
 ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
 # WebP's lossless attempt (made for PNG/GIF/SVG sources, see encode.py) builds
@@ -244,6 +255,8 @@ def footprint_of(
     encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
         encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
+    if fmt == "gif" or (fmt == "png" and limits.png_quantize):
+        encoder += palette_bytes(result_pixels)
     convolution = _convolution_bytes(options, result_width, result_height, bands)
     # thumbor's filters that hold pixels; autojpg() keeps a PNG's result to read its alpha.
     filters = working_bytes(options.adjustments, result_width, result_height, bands)
@@ -289,6 +302,15 @@ def footprint_of(
         + _attention_pixels(options, plan, load_w * load_h) * bands * per_band
         + _trim_bytes(options, load_w, load_h, bands, decoded)
     )
+
+
+def palette_bytes(pixels: int) -> int:
+    """What libimagequant holds on top of a streaming encoder's working memory
+    while it finds one frame's palette and maps the frame to it."""
+    if pixels > PALETTE_WHOLE_FRAME_PIXELS:
+        return 0  # read row by row: ENCODER_BYTES_PER_PIXEL["gif"] covers it
+    histogram = min(pixels * PALETTE_HISTOGRAM_BYTES_PER_PIXEL, PALETTE_HISTOGRAM_MAX_BYTES)
+    return pixels * PALETTE_BYTES_PER_PIXEL + histogram
 
 
 def _feature_bytes(width: int, height: int, decoded_per_pixel: int) -> int:

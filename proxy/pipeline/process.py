@@ -83,6 +83,8 @@ class ProcessingLimits:
     optional_formats: frozenset[str] = frozenset()
     video_second: float = 1.0  # VIDEO_THUMBNAIL_SECOND
     face_detection: bool = True  # SMART_CROP_FACE_DETECTION
+    # PNG_QUANTIZE: PNG results go through libimagequant as GIF's do (their footprint).
+    png_quantize: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProcessingLimits:
@@ -101,6 +103,7 @@ class ProcessingLimits:
             optional_formats=frozenset(fmt for fmt, on in switched.items() if on),
             video_second=settings.video_thumbnail_second,
             face_detection=settings.smart_crop_face_detection,
+            png_quantize=settings.png_quantize,
         )
 
 
