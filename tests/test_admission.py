@@ -213,3 +213,21 @@ def test_palette_encodes_stay_under_their_footprint(
     monkeypatch.setenv("PIXELPIPE_PNG_QUANTIZE", "true")
     (png,) = measure_memories(source, [("f:png", None)])
     assert 0 < png["measured"] <= png["estimate"], png
+
+
+def test_small_sharpened_pictures_stay_under_their_footprint(tmp_path: Path) -> None:
+    """Under 1 MP, two costs that do not shrink with the picture: libvips'
+    sharpen (7-18 MiB a job), and WebP's lossless attempt for a PNG source,
+    whose histograms (one per 8x8 block, up to 2600) took 35-55 MiB for a
+    sharpened 400x300 PNG with alpha where 19 were reserved."""
+    alpha = tmp_path / "alpha.png"
+    photo = tmp_path / "photo.jpg"
+    subprocess.run(
+        [IMAGEMAGICK, "-size", "400x300", "radial-gradient:red-none", str(alpha)], check=True
+    )
+    subprocess.run(
+        [IMAGEMAGICK, "-size", "400x300", "plasma:", "-quality", "90", str(photo)], check=True
+    )
+    for source, job in ((alpha, "sh:10/f:webp"), (photo, "sh:2/f:jpg"), (photo, "sh:10/f:jpg")):
+        (found,) = measure_memories(source, [(job, None)])  # a child each: no job before it
+        assert 0 < found["measured"] <= found["estimate"], (source.name, job, found)

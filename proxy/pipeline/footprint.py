@@ -72,8 +72,14 @@ PALETTE_HISTOGRAM_MAX_BYTES = 64 * MIB
 # AVIF's encoder allocates its context and lookahead whatever the image size.
 ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
 # WebP's lossless attempt (made for PNG/GIF/SVG sources, see encode.py) builds
-# hash chains and histograms per pixel on top of the lossy encode.
+# hash chains and histograms per pixel on top of the lossy encode, and a
+# histogram per block of 8x8 pixels up to libwebp's 2600 (MAX_HUFF_IMAGE_SIZE),
+# which dominates a small picture of many colours: 22 MiB over a 400x300 of
+# noise, as over a 640x480 (42 B/px from 1 MP up; BENCHMARKS.md, "Palette
+# encoders").
 WEBP_LOSSLESS_BYTES_PER_PIXEL = 40
+WEBP_LOSSLESS_HISTOGRAM_BYTES_PER_PIXEL = 200
+WEBP_LOSSLESS_HISTOGRAMS_MAX_BYTES = 24 * MIB
 
 
 # A watermark turned or shadowed: its copies (the settings' marks are small images).
@@ -110,6 +116,10 @@ FEATURE_BASE_BYTES = 24 * MIB
 
 # A Gaussian mask spans about 3 sigma each side of its centre.
 CONVOLUTION_ROWS_PER_SIGMA = 3
+# libvips' sharpen (in LabS, through a lookup table) takes 7-18 MiB more
+# than its mask's rows whatever the picture's size, every job, not once a
+# process (200x150 to 800x600 JPEGs, sigma 2 and 10, the largest; bench/job_memory.py).
+SHARPEN_BASE_BYTES = 16 * MIB
 
 # Bytes per band of the decoded image: 8-bit formats decode to uchar, but a
 # 16-bit PNG or TIFF decodes to ushort. The header does not say which for
@@ -254,7 +264,10 @@ def footprint_of(
     working = result_pixels * bands * 4
     encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
-        encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL
+        encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL + min(
+            result_pixels * WEBP_LOSSLESS_HISTOGRAM_BYTES_PER_PIXEL,
+            WEBP_LOSSLESS_HISTOGRAMS_MAX_BYTES,
+        )
     if fmt == "gif" or (fmt == "png" and limits.png_quantize):
         encoder += palette_bytes(result_pixels)
     convolution = _convolution_bytes(options, result_width, result_height, bands)
@@ -362,14 +375,16 @@ def _convolution_bytes(options: ProcessingOptions, width: int, height: int, band
     in float, which takes that path from a lower sigma)."""
     threads = pyvips.concurrency_get()
     held = 0
+    fixed = 0
     if options.sharpen > 0:
         held += _mask_rows(options.sharpen) * width * threads
+        fixed += SHARPEN_BASE_BYTES
     if options.blur > 0:
         vectorised = bands < 4  # with alpha: premultiplied, in float
         factor = blur_shrink_factor(options.blur, vectorised)
         held += _mask_rows(options.blur / factor) * math.ceil(width / factor) * threads
         held += shrunk_blur_pixels(width, height, options.blur, vectorised)
-    return held * bands * 4
+    return held * bands * 4 + fixed
 
 
 def _mask_rows(sigma: float) -> int:
