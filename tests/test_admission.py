@@ -216,10 +216,11 @@ def test_palette_encodes_stay_under_their_footprint(
 
 
 def test_small_sharpened_pictures_stay_under_their_footprint(tmp_path: Path) -> None:
-    """Under 1 MP, two costs that do not shrink with the picture: libvips'
-    sharpen (7-18 MiB a job), and WebP's lossless attempt for a PNG source,
+    """Under 1 MP, costs that do not shrink with the picture: libvips'
+    sharpen (7-18 MiB a job); WebP's lossless attempt for a PNG source,
     whose histograms (one per 8x8 block, up to 2600) took 35-55 MiB for a
-    sharpened 400x300 PNG with alpha where 19 were reserved."""
+    sharpened 400x300 PNG with alpha where 19 were reserved; an encoder's
+    own context, twice for an AVIF or HEIC with alpha."""
     alpha = tmp_path / "alpha.png"
     photo = tmp_path / "photo.jpg"
     subprocess.run(
@@ -228,6 +229,9 @@ def test_small_sharpened_pictures_stay_under_their_footprint(tmp_path: Path) -> 
     subprocess.run(
         [IMAGEMAGICK, "-size", "400x300", "plasma:", "-quality", "90", str(photo)], check=True
     )
-    for source, job in ((alpha, "sh:10/f:webp"), (photo, "sh:2/f:jpg"), (photo, "sh:10/f:jpg")):
+    jobs = [(alpha, "sh:10/f:webp"), (photo, "sh:2/f:jpg"), (photo, "sh:10/f:jpg")]
+    # And HEIC's alpha plane, coded as a second image by a second x265 (41 MiB against 26).
+    jobs.append((alpha, "w:100/f:heic"))
+    for source, job in jobs:
         (found,) = measure_memories(source, [(job, None)])  # a child each: no job before it
         assert 0 < found["measured"] <= found["estimate"], (source.name, job, found)

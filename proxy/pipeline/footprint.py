@@ -69,8 +69,11 @@ PALETTE_WHOLE_FRAME_PIXELS = 4_194_304
 PALETTE_BYTES_PER_PIXEL = 4  # above ENCODER_BYTES_PER_PIXEL["gif"], below the bound
 PALETTE_HISTOGRAM_BYTES_PER_PIXEL = 48
 PALETTE_HISTOGRAM_MAX_BYTES = 64 * MIB
-# AVIF's encoder allocates its context and lookahead whatever the image size.
-ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 16 * MIB}
+# AVIF's and HEIC's encoders allocate their context and lookahead whatever the
+# image size, and a result with alpha codes its alpha plane as a second image,
+# with an encoder of its own: x265 took 17-19 MiB more with alpha at 100-400
+# px (24-26 MiB without), libaom 7-9 (bench/job_memory.py, 2026-12-02).
+ENCODER_BASE_BYTES = {"avif": 16 * MIB, "heic": 20 * MIB}
 # WebP's lossless attempt (made for PNG/GIF/SVG sources, see encode.py) builds
 # hash chains and histograms per pixel on top of the lossy encode, and a
 # histogram per block of 8x8 pixels up to libwebp's 2600 (MAX_HUFF_IMAGE_SIZE),
@@ -262,7 +265,9 @@ def footprint_of(
     result_pixels = result_width * result_height
     # The resized image before encoding (float while resampling) and the encoder's own.
     working = result_pixels * bands * 4
-    encoder = ENCODER_BASE_BYTES.get(fmt, 0) + result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
+    encoders = 2 if bands == 4 else 1  # the alpha plane's own (AVIF, HEIC)
+    encoder = encoders * ENCODER_BASE_BYTES.get(fmt, 0)
+    encoder += result_pixels * ENCODER_BYTES_PER_PIXEL.get(fmt, 16)
     if fmt == "webp" and header.format in LOSSLESS_SOURCES:
         encoder += result_pixels * WEBP_LOSSLESS_BYTES_PER_PIXEL + min(
             result_pixels * WEBP_LOSSLESS_HISTOGRAM_BYTES_PER_PIXEL,
