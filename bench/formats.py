@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -185,9 +186,11 @@ def memory(sources: dict[str, Path]) -> None:
 
     print("| source | options | measured peak rise MB | estimate MB | estimate / measured |")
     print("|---|---|---:|---:|---:|")
+    # The child reads the environment as the server does: the corpus' largest
+    # sources pass MAX_SRC_RESOLUTION's default.
+    os.environ.setdefault("PIXELPIPE_MAX_SRC_RESOLUTION", "50")
     for fmt, options in MEMORY_JOBS:
-        child = CHILD.replace("Settings()", "Settings(max_src_resolution=50)")
-        result = measure_job(sources[fmt], options, child)
+        result = measure_job(sources[fmt], options, CHILD)
         ratio = result["estimate"] / max(result["measured"], 1)
         print(
             f"| {fmt} | {options} | {result['measured'] / 2**20:.0f} "

@@ -93,13 +93,15 @@ CHILD = (
     + r"""
 process_image(tiny, options_for("rs:fit:32:0/f:avif"), limits, None, encoder)
 process_image(tiny, options_for("rs:fit:32:0/f:webp"), limits, None, encoder)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 data = open(sys.argv[2], "rb").read()
 options = options_for(sys.argv[3])
+# From the peak reset, not from the warm-up's: a job that peaks below the
+# warm-up would otherwise read as 0.
+before = reset_peak()
 for _ in range(2):
     process_image(data, options, limits, None, encoder)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"measured": after - before, "estimate": job_footprint(data, options, limits)}))
+print(json.dumps({"measured": status("VmHWM:") - before,
+                  "estimate": job_footprint(data, options, limits)}))
 """
 )
 
