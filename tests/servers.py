@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import struct
@@ -246,3 +247,10 @@ def wait_until_serving(
         if time.monotonic() > deadline or process.poll() is not None:
             raise RuntimeError(f"{base} did not come up (exit code {process.poll()})")
         time.sleep(0.1)
+
+
+def json_log_problems(log: str) -> tuple[int, list[dict[str, object]]]:
+    """How many JSON records a server's log holds (other lines are skipped),
+    and those at level error or critical."""
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    return len(records), [r for r in records if r["level"] in ("error", "critical")]

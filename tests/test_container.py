@@ -28,7 +28,7 @@ import pytest
 from tests import test_container_image
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, quadrants
-from tests.servers import Origin, wait_until_serving
+from tests.servers import Origin, json_log_problems, wait_until_serving
 from tests.test_cli import clean_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,8 +245,7 @@ def test_serves_from_a_read_only_root_writing_only_to_tmp(
     finally:
         process.terminate()
         process.wait(timeout=30)
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert lines, log.read_text()
-    problems = [e for e in lines if e["level"] in ("error", "critical")]
+    records, problems = json_log_problems(log.read_text())
+    assert records, log.read_text()
     assert problems == [], problems
     assert "Read-only file system" not in log.read_text()
