@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -79,8 +80,10 @@ def start_bare_pipeline(sources: list[Path]) -> tuple[subprocess.Popen[bytes], s
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    # A comma starts the next pair only before a NAME=: jemalloc's MALLOC_CONF
+    # has commas of its own (`MALLOC_CONF=narenas:1,dirty_decay_ms:-1`).
     label, _, rest = text.partition("=")
-    pairs = [pair.split("=", 1) for pair in rest.split(",") if pair]
+    pairs = [pair.split("=", 1) for pair in re.split(r",(?=[A-Z_][A-Z0-9_]*=)", rest) if pair]
     return label, {name: value for name, value in pairs}
 
 
