@@ -29,7 +29,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fuzz_options import imgproxy_path, sources, thumbor_path  # noqa: E402
-from bench.job_memory import CHILD_PRELUDE  # noqa: E402
+from bench.job_memory import CHILD_PRELUDE, child_environment  # noqa: E402
 
 CHILD = (
     CHILD_PRELUDE
@@ -67,7 +67,7 @@ for line in sys.stdin:
     print(json.dumps({"path": path, "measured": status("VmHWM:") - before,
                       "estimate": estimate, "seconds": seconds}), flush=True)
 """
-).replace("import ctypes, json, resource, sys", "import ctypes, json, resource, sys, time")
+)
 
 
 def main() -> int:
@@ -105,6 +105,7 @@ def main() -> int:
                 capture_output=True,
                 text=True,
                 timeout=max(60.0, deadline - time.monotonic() + 120),
+                env=child_environment(),
             )
             for line in child.stdout.splitlines():
                 if line.startswith("{"):

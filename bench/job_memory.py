@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+
+from proxy.allocator import allocator_environment, find_jemalloc  # noqa: E402
 
 JOBS = [
     ("big.jpg", "rs:fit:1200:0/f:avif"),
@@ -52,7 +55,7 @@ CORPUS_FILES = {
 # What every measuring child starts with: the project on sys.path (argv[1]),
 # libvips configured as the server does, the default settings' limits.
 CHILD_PRELUDE = r"""
-import ctypes, json, resource, sys
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import pyvips
 from proxy.app import configure_libvips
@@ -61,6 +64,8 @@ from proxy.options.thumbor import parse_thumbor
 from proxy.pipeline.encode import EncoderSettings
 from proxy.pipeline.footprint import job_footprint
 from proxy.pipeline.process import ProcessingLimits, process_image
+from proxy.allocator import loaded_allocator
+from proxy.memory_release import releaser
 from proxy.settings import Settings
 
 configure_libvips()
@@ -69,7 +74,7 @@ limits = ProcessingLimits.from_settings(settings)
 encoder = EncoderSettings.from_settings(settings)
 config = ParserConfig.from_settings(settings)
 tiny = pyvips.Image.black(64, 64, bands=3).write_to_buffer(".jpg")
-trim = ctypes.CDLL("libc.so.6").malloc_trim
+release = releaser(loaded_allocator())  # as a worker gives freed pages back
 
 def status(field):
     line = next(l for l in open("/proc/self/status") if l.startswith(field))
@@ -83,7 +88,7 @@ def options_for(text):
 def reset_peak():
     # What the last job freed goes back, and the peak so far (imports, warm-up,
     # the last job) is forgotten: Linux resets VmHWM to VmRSS. Returns VmRSS.
-    trim(0)
+    release()
     open("/proc/self/clear_refs", "w").write("5")
     return status("VmRSS:")
 """
@@ -106,10 +111,22 @@ print(json.dumps({"measured": status("VmHWM:") - before,
 )
 
 
+def child_environment() -> dict[str, str]:
+    """A measuring child's: on the malloc `pixelpipe serve` would choose here
+    (PIXELPIPE_ALLOCATOR, by default jemalloc where installed, else glibc with
+    two arenas), since what a job holds depends on it."""
+    choice = os.environ.get("PIXELPIPE_ALLOCATOR", "auto")
+    return allocator_environment(choice, os.environ, find_jemalloc())[1]
+
+
 def run_child(child: str, *args: str) -> Any:
     """A measuring child in a fresh interpreter: the JSON its last line prints."""
     out = subprocess.run(
-        [sys.executable, "-c", child, str(ROOT), *args], capture_output=True, text=True, check=True
+        [sys.executable, "-c", child, str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=child_environment(),
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

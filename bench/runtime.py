@@ -197,6 +197,11 @@ def cold_paths(template: str, sources: list[str], origin: str, run: str, count: 
 
 ALLOCATORS = {
     "jemalloc": {"PIXELPIPE_ALLOCATOR": "jemalloc"},
+    # Before 2026-12-02: jemalloc's own number of arenas (4 per core).
+    "jemalloc, 4 arenas a core": {
+        "PIXELPIPE_ALLOCATOR": "jemalloc",
+        "MALLOC_CONF": "background_thread:false,dirty_decay_ms:-1,muzzy_decay_ms:-1",
+    },
     # What jemalloc ran with before the release on going quiet: purging on a 1 s decay.
     "jemalloc, 1 s decay": {
         "PIXELPIPE_ALLOCATOR": "jemalloc",

@@ -28,8 +28,12 @@ JEMALLOC_PATHS = (
 
 # No purging on a timer: freed pages stay while the worker works and go back
 # when it goes quiet (proxy.memory_release); decay cost ~2 ms of CPU per cold
-# request in page faults whatever its time.
-JEMALLOC_CONF = "background_thread:false,dirty_decay_ms:-1,muzzy_decay_ms:-1"
+# request in page faults whatever its time. One arena: with jemalloc's 4 per
+# core, the threads libaom starts for each encode landed on other arenas than
+# the last encode's, each arena kept the pages freed in it, and a job of
+# several encodes (max_bytes) held 2-3x what one encode needs: 193 MiB
+# against 61 with one arena, for no measurable CPU (BENCHMARKS.md, "Memory").
+JEMALLOC_CONF = "background_thread:false,dirty_decay_ms:-1,muzzy_decay_ms:-1,narenas:1"
 
 GLIBC_ARENAS = "2"
 

@@ -64,10 +64,13 @@ ENCODER_BYTES_PER_PIXEL: dict[str, int] = {
 # pixel) up to a bound; a larger frame it reads row by row. Measured over
 # random-noise JPEGs of 0.48-6.4 MP, the encode alone from a picture in memory
 # (the worst case; a smooth photograph takes about half): 73 B/px at 0.48 MP,
-# 63 at 1.6, 41 at 4.0 (157 MiB), then 15-16 at 4.2 and 6.4 MP.
+# 63 at 1.6, 41 at 4.0 (157 MiB), then 15-16 at 4.2 and 6.4 MP. Those were
+# measured on glibc; on jemalloc, which `pixelpipe serve` prefers, whole jobs
+# under 0.3 MP took 120-130 B/px against 87-102 on glibc, hence the histogram's
+# 64 B/px (a 640x400 palette PNG: 29.7 MiB where 48 reserved 27.8).
 PALETTE_WHOLE_FRAME_PIXELS = 4_194_304
 PALETTE_BYTES_PER_PIXEL = 4  # above ENCODER_BYTES_PER_PIXEL["gif"], below the bound
-PALETTE_HISTOGRAM_BYTES_PER_PIXEL = 48
+PALETTE_HISTOGRAM_BYTES_PER_PIXEL = 64
 PALETTE_HISTOGRAM_MAX_BYTES = 64 * MIB
 # AVIF's and HEIC's encoders allocate their context and lookahead whatever the
 # image size, and a result with alpha codes its alpha plane as a second image,
@@ -162,17 +165,17 @@ def job_footprint(
 # /info measures the result against the image before encoding: both held at
 # the result's size, then MSE, SSIM and SSIMULACRA2 over at most
 # METRICS_MAX_PIXELS of them. SSIMULACRA2 (six scales, a deep libvips graph)
-# holds region buffers on every libvips thread and float planes per pixel;
-# measured over a 4000x2500 JPEG's results of 0.06-1.6 MP (scratch script,
-# VIPS_CONCURRENCY 1, 2, 4 and 8): about 30-40 MB a thread and 80-115 bytes
-# a measured pixel (171 MB at 1.6 MP on one thread, 454 MB on eight); a
-# small PNG with alpha took 10 MB more (bench/fuzz_footprints.py --info).
-# Those are typical peaks: 18 runs of tests/test_info_limits.py's child (two
-# threads, 300 px of the JPEG) peaked at 88-104 MB in 14 and at 109-152 MB in
-# four, idle or loaded, with two glibc arenas or glibc's default (it failed that test
-# once, at 125 MB against 119), so a thread is priced at 80 MiB.
-METRICS_THREAD_BYTES = 80 * MIB
-METRICS_BYTES_PER_PIXEL = 120
+# holds region buffers on every libvips thread and float planes per pixel.
+# First measured on glibc (a 4000x2500 JPEG's results of 0.06-1.6 MP): about
+# 30-40 MB a thread and 80-115 bytes a measured pixel. On jemalloc without
+# decay, as `pixelpipe serve` runs (proxy.allocator), each thread's share grows
+# with the picture: the measurement alone took 73, 112 and 213 MiB at 0.06,
+# 0.6 and 1.6 MP on one thread, 135-146, 311-332 and 440-477 on two, 178, 625
+# and 752 on four (tests/test_info_limits.py's child, 2026-12-02). Priced per
+# thread: a fixed part and bytes a measured pixel, up to a bound.
+METRICS_THREAD_BYTES = 72 * MIB
+METRICS_THREAD_BYTES_PER_PIXEL = 200
+METRICS_THREAD_PIXEL_MAX_BYTES = 200 * MIB
 
 
 def metrics_bytes(width: int, height: int, bands: int) -> int:
@@ -180,11 +183,11 @@ def metrics_bytes(width: int, height: int, bands: int) -> int:
     result (an animation's frames stacked)."""
     pixels = width * height
     measured = min(pixels, METRICS_MAX_PIXELS)
-    return (
-        METRICS_THREAD_BYTES * pyvips.concurrency_get()
-        + measured * METRICS_BYTES_PER_PIXEL
-        + 2 * pixels * bands  # the result held, and read back
+    per_thread = METRICS_THREAD_BYTES + min(
+        measured * METRICS_THREAD_BYTES_PER_PIXEL, METRICS_THREAD_PIXEL_MAX_BYTES
     )
+    held = 2 * pixels * bands  # the result held, and read back
+    return per_thread * pyvips.concurrency_get() + held
 
 
 # A thumbor watermark() image is decoded whole (sRGB with alpha) and read
