@@ -16,6 +16,8 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import math
+import os
 import time
 from collections.abc import Callable
 
@@ -82,3 +84,50 @@ class IdleRelease:
         MEMORY_RELEASES.inc()
         with contextlib.suppress(RuntimeError):  # the loop's executor is shutting down
             loop.run_in_executor(None, self._release)  # type: ignore[arg-type]
+
+
+def resident_bytes(statm: str = "/proc/self/statm") -> int:
+    """This process's resident memory now (0 where /proc cannot say)."""
+    try:
+        with open(statm) as numbers:
+            return int(numbers.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class CeilingRelease:
+    """Calls `release` (in a thread) when a job ends with the process's resident
+    memory over `ceiling_bytes`, at most once every `interval` seconds.
+
+    IdleRelease never runs in a worker that never rests, and without decay the
+    pages one job freed wait for the next: jobs of many sizes, one after
+    another, took a worker to 1.4-3.0 GB with a 192 MiB budget
+    (bench/fuzz_options.py, BENCHMARKS.md). Giving back only what is free,
+    only past the ceiling, keeps the pages a steady load reuses.
+    """
+
+    def __init__(
+        self,
+        release: Callable[[], None] | None,
+        ceiling_bytes: int,
+        resident: Callable[[], int] = resident_bytes,
+        interval: float = 1.0,
+    ) -> None:
+        self._release = release
+        self._ceiling = ceiling_bytes
+        self._resident = resident
+        self._interval = interval
+        self._last = -math.inf
+        self.releases = 0
+
+    def job_ended(self) -> None:
+        if self._release is None:
+            return
+        now = time.monotonic()
+        if now - self._last < self._interval or self._resident() <= self._ceiling:
+            return
+        self._last = now
+        self.releases += 1
+        MEMORY_RELEASES.inc()
+        with contextlib.suppress(RuntimeError):  # the loop's executor is shutting down
+            asyncio.get_running_loop().run_in_executor(None, self._release)

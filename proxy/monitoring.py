@@ -94,7 +94,8 @@ RESULT_CACHE_BYTES = CACHE_BYTES.labels(tier="result")
 SOURCE_CACHE_BYTES = CACHE_BYTES.labels(tier="source")
 MEMORY_RELEASES = Counter(
     "pixelpipe_memory_releases",
-    "Times a worker gave its freed memory back to the OS after running no job for a second",
+    "Times a worker gave its freed memory back to the OS: after running no job for a second, "
+    "or as a job ended with the worker over its ceiling (size at start, caches, memory budget)",
 )
 LIBVIPS_WARNINGS = Counter(
     "pixelpipe_libvips_warnings",

@@ -53,7 +53,7 @@ from proxy.http_headers import (
     source_digest,
 )
 from proxy.info import image_report
-from proxy.memory_release import IdleRelease, releaser
+from proxy.memory_release import CeilingRelease, IdleRelease, releaser, resident_bytes
 from proxy.monitoring import (
     FETCH_SECONDS,
     JOBS_QUEUED,
@@ -159,8 +159,18 @@ class ImageService:
             budget_bytes=settings.memory_budget,
             max_running=settings.concurrency,
         )
-        # Freed pages back to the OS once the worker has run nothing for a second.
-        self.idle_release = IdleRelease(releaser(loaded_allocator()), lambda: self.admission.busy)
+        # Freed pages back to the OS once the worker has run nothing for a second,
+        # or when a job ends with the worker over what it is meant to hold: what
+        # it holds now, its caches and the memory budget.
+        release = releaser(loaded_allocator())
+        self.idle_release = IdleRelease(release, lambda: self.admission.busy)
+        ceiling = (
+            resident_bytes()
+            + settings.result_cache_bytes
+            + settings.source_cache_bytes
+            + settings.memory_budget
+        )
+        self.ceiling_release = CeilingRelease(release, ceiling)
         self.secret = settings.secret.encode() if settings.secret else None
         self.pipeline_runs = 0
         self.jobs_stopped = 0  # runs stopped because nobody waited for them any more
@@ -634,6 +644,7 @@ class ImageService:
                     raise
                 finally:
                     MEMORY_RESERVED.dec(reserved)
+                    self.ceiling_release.job_ended()
         finally:
             if not admitted:
                 waiting.__exit__(None, None, None)

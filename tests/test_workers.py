@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from proxy.allocator import (
     allocator_environment,
     find_jemalloc,
 )
+from proxy.memory_release import CeilingRelease, resident_bytes
 from tests.conftest import signed
 from tests.images import decode, encode, gradient
 from tests.servers import Origin, wait_until_serving
@@ -229,3 +231,23 @@ def test_workers_give_memory_back_once_quiet(allocator: str, origin: Origin) -> 
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def test_a_busy_worker_over_its_ceiling_gives_free_memory_back() -> None:
+    """A worker that never rests never reaches the release on going quiet: a
+    job that ends with the worker over its ceiling (what it held at start,
+    its caches and the memory budget) releases then, at most once a second."""
+    resident = [100]
+    released: list[int] = []
+
+    async def jobs() -> None:
+        ceiling = CeilingRelease(lambda: released.append(resident[0]), 150, lambda: resident[0])
+        ceiling.job_ended()  # under the ceiling: pages stay for the next job
+        resident[0] = 400
+        ceiling.job_ended()
+        ceiling.job_ended()  # within the second: once is enough
+        await asyncio.sleep(0.05)  # the release runs in a thread
+        assert (released, ceiling.releases) == ([400], 1)
+
+    asyncio.run(jobs())
+    assert resident_bytes() > 0  # this process's, read from /proc
