@@ -81,9 +81,14 @@ class IdleRelease:
             self._timer = loop.call_later(left, self._check)
             return
         self.releases += 1
-        MEMORY_RELEASES.inc()
-        with contextlib.suppress(RuntimeError):  # the loop's executor is shutting down
-            loop.run_in_executor(None, self._release)  # type: ignore[arg-type]
+        release_in_thread(self._release)  # type: ignore[arg-type]
+
+
+def release_in_thread(release: Callable[[], None]) -> None:
+    """`release` on the running loop's executor, counted (the event loop never waits)."""
+    MEMORY_RELEASES.inc()
+    with contextlib.suppress(RuntimeError):  # the loop's executor is shutting down
+        asyncio.get_running_loop().run_in_executor(None, release)
 
 
 def resident_bytes(statm: str = "/proc/self/statm") -> int:
@@ -128,6 +133,4 @@ class CeilingRelease:
             return
         self._last = now
         self.releases += 1
-        MEMORY_RELEASES.inc()
-        with contextlib.suppress(RuntimeError):  # the loop's executor is shutting down
-            asyncio.get_running_loop().run_in_executor(None, self._release)
+        release_in_thread(self._release)
