@@ -166,18 +166,16 @@ def job_footprint(
 
 # /info measures the result against the image before encoding: both held at
 # the result's size, then MSE, SSIM and SSIMULACRA2 over at most
-# METRICS_MAX_PIXELS of them. SSIMULACRA2 (six scales, a deep libvips graph)
-# holds region buffers on every libvips thread and float planes per pixel.
-# First measured on glibc (a 4000x2500 JPEG's results of 0.06-1.6 MP): about
-# 30-40 MB a thread and 80-115 bytes a measured pixel. On jemalloc without
-# decay, as `pixelpipe serve` runs (proxy.allocator), each thread's share grows
-# with the picture: the measurement alone took 73, 112 and 213 MiB at 0.06,
-# 0.6 and 1.6 MP on one thread, 135-146, 311-332 and 440-477 on two, 178, 625
-# and 752 on four (tests/test_info_limits.py's child, 2026-12-02). Priced per
-# thread: a fixed part and bytes a measured pixel, up to a bound.
-METRICS_THREAD_BYTES = 72 * MIB
-METRICS_THREAD_BYTES_PER_PIXEL = 200
-METRICS_THREAD_PIXEL_MAX_BYTES = 200 * MIB
+# METRICS_MAX_PIXELS of them. SSIMULACRA2 holds float planes (float32 for the
+# colour conversion, seven float64 planes for one channel's maps: 78 bytes a
+# measured pixel alone), the comparable copies and libvips' SSIM add the rest,
+# and each libvips thread a little. On jemalloc, as `pixelpipe serve` runs
+# (proxy.allocator), a 4000x2500 JPEG's results of 0.06-2 MP measured took
+# 7-165 MiB on one thread and 23-188 on four beyond the image's own estimate
+# (tests/test_info_limits.py's child, 2026-12-02). Before SSIMULACRA2 left
+# libvips, each thread had held 100-250 MiB of region buffers.
+METRICS_THREAD_BYTES = 16 * MIB
+METRICS_BYTES_PER_PIXEL = 128
 
 
 def metrics_bytes(width: int, height: int, bands: int) -> int:
@@ -185,11 +183,9 @@ def metrics_bytes(width: int, height: int, bands: int) -> int:
     result (an animation's frames stacked)."""
     pixels = width * height
     measured = min(pixels, METRICS_MAX_PIXELS)
-    per_thread = METRICS_THREAD_BYTES + min(
-        measured * METRICS_THREAD_BYTES_PER_PIXEL, METRICS_THREAD_PIXEL_MAX_BYTES
-    )
     held = 2 * pixels * bands  # the result held, and read back
-    return per_thread * pyvips.concurrency_get() + held
+    threads = METRICS_THREAD_BYTES * pyvips.concurrency_get()
+    return threads + measured * METRICS_BYTES_PER_PIXEL + held
 
 
 # A thumbor watermark() image is decoded whole (sRGB with alpha) and read

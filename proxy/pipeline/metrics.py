@@ -1,8 +1,8 @@
 """How far an encoded image is from the unencoded one: MSE, PSNR, SSIM, SSIMULACRA2.
 
-The arithmetic runs in whole-image operations (libvips; for the probes' SSIM,
-numpy and OpenCV's separable filter), so measuring a 1200 px result costs
-tens of milliseconds, not seconds of Python loops.
+The arithmetic runs in whole-image operations (libvips; for the probes' SSIM
+and for SSIMULACRA2, numpy and OpenCV's separable filter), so measuring a
+1200 px result costs tens of milliseconds, not seconds of Python loops.
 
 SSIM follows Wang et al. (2004): an 11-tap Gaussian window of sigma 1.5 and
 the constants K1 = 0.01, K2 = 0.03 for 8-bit samples, computed on luma
@@ -175,7 +175,7 @@ def distortion(
 ) -> Distortion:
     """Compare an encoded-then-decoded image with the image before encoding.
 
-    `perceptual`: SSIMULACRA2 too (about 1 s per megapixel on one core).
+    `perceptual`: SSIMULACRA2 too (about 0.4 s per megapixel on one core).
     """
     if (reference.width, reference.height) != (candidate.width, candidate.height):
         raise ValueError("images to compare differ in size")
