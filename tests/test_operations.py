@@ -107,7 +107,8 @@ def test_jobs_running_and_queued_gauges(
     pixelpipe_with: ServerFactory, origin: Origin, client: httpx.Client
 ) -> None:
     """One processing thread, two slow AVIF encodes: one runs while the other waits."""
-    body = encode(photo_like(800, 600, grain=8), "png")
+    # 400x300 at speed 2: about 2 s an encode here (800x600 took 6 s).
+    body = encode(photo_like(400, 300, grain=8), "png")
     first = origin.add("/ops/slow-a.png", body, "image/png")
     second = origin.add("/ops/slow-b.png", body, "image/png")
 
