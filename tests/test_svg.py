@@ -6,11 +6,13 @@ Browser: Debian's Chromium opens each vector as an SVG document from a canary
 server on loopback, once as sent (the control: most of them reach the canary)
 and once as pixelpipe answered it; and opens pixelpipe's answer directly (with
 its CSP). The canary counts every request a vector makes: the sanitised ones
-make none.
+make none. The documents open as frames of one page, all in view (Chromium
+throttles frames out of view), the sanitised ones first and the control after.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 import time
@@ -86,8 +88,9 @@ class Canary:
                 if body is None:
                     canary.leaks[self.path] += 1
                     body = b""
+                kind = "text/html" if self.path.endswith(".html") else "image/svg+xml"
                 self.send_response(200)
-                self.send_header("Content-Type", "image/svg+xml")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -105,9 +108,21 @@ class Canary:
         return sum(count for path, count in self.leaks.items() if path.endswith(f"/{index}"))
 
 
+# Every frame of a page in view: 23 a row in the page's 1600 px.
+FRAME = 'style="width: 64px; height: 44px; border: 0; margin: 1px"'
+VIEW = {"width": 1600, "height": 900}
+
+
+def frames_page(addresses: list[str]) -> bytes:
+    frames = "".join(
+        f'<iframe src="{html.escape(address)}" {FRAME}></iframe>' for address in addresses
+    )
+    return f"<!doctype html><html><body style='margin: 0'>{frames}</body></html>".encode()
+
+
 def open_and_wait(page, url: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto(url, wait_until="load")
-    time.sleep(0.15)  # SMIL animations begin at load; give them a moment to fire
+    page.goto(url, wait_until="load")  # the page's load waits for every frame's
+    time.sleep(0.5)  # SMIL animations begin at load; give them a moment to fire
 
 
 def test_no_vector_runs_or_loads_once_pixelpipe_answered(
@@ -117,9 +132,10 @@ def test_no_vector_runs_or_loads_once_pixelpipe_answered(
 ) -> None:
     canary = Canary()
     leak = canary.base + "/leak"
-    context = chromium.new_context()
+    context = chromium.new_context(viewport=VIEW)
     page = context.new_page()
     try:
+        answered, sent_as_is = [], []
         for index in range(len(VECTORS)):
             sent = vector(index, leak)
             url = origin.add(f"/svg-vectors/{index}.svg", sent, "image/svg+xml")
@@ -127,13 +143,16 @@ def test_no_vector_runs_or_loads_once_pixelpipe_answered(
             assert answer.status_code == 200, answer.text
             canary.documents[f"/raw/{index}.svg"] = sent
             canary.documents[f"/clean/{index}.svg"] = answer.content
+            answered += [f"{canary.base}/clean/{index}.svg", pixelpipe + signed(f"/plain/{url}")]
+            sent_as_is.append(f"{canary.base}/raw/{index}.svg")
+        canary.documents["/answered.html"] = frames_page(answered)
+        canary.documents["/sent.html"] = frames_page(sent_as_is)
 
-            open_and_wait(page, f"{canary.base}/clean/{index}.svg")
-            open_and_wait(page, pixelpipe + signed(f"/plain/{url}"))
-            assert canary.leaks_of(index) == 0, (index, dict(canary.leaks), answer.text)
-            # The control, after: a late request of this one cannot be taken for the above.
-            open_and_wait(page, f"{canary.base}/raw/{index}.svg")
-        time.sleep(0.5)
+        open_and_wait(page, f"{canary.base}/answered.html")
+        leaked = [index for index in range(len(VECTORS)) if canary.leaks_of(index)]
+        assert leaked == [], (leaked, dict(canary.leaks))
+        # The control, after: a late request of these cannot be taken for the above.
+        open_and_wait(page, f"{canary.base}/sent.html")
         raw_leaks = sum(canary.leaks_of(index) > 0 for index in range(len(VECTORS)))
         # The vectors do work in this browser when sent as they are.
         assert raw_leaks >= len(VECTORS) // 2, raw_leaks
