@@ -166,10 +166,10 @@ def job_footprint(
 
 # /info measures the result against the image before encoding: both held at
 # the result's size, then MSE, SSIM and SSIMULACRA2 over at most
-# METRICS_MAX_PIXELS of them. SSIMULACRA2 holds float planes (float32 for the
-# colour conversion, seven float64 planes for one channel's maps: 78 bytes a
-# measured pixel alone), the comparable copies and libvips' SSIM add the rest,
-# and each libvips thread a little. On jemalloc, as `pixelpipe serve` runs
+# METRICS_MAX_PIXELS of them. SSIMULACRA2 alone peaks at 78 bytes a measured
+# pixel (float32 colour planes, and seven float64 planes for one channel's
+# maps); the comparable copies and libvips' SSIM add the rest, and each
+# libvips thread a little. On jemalloc, as `pixelpipe serve` runs
 # (proxy.allocator), a 4000x2500 JPEG's results of 0.06-2 MP measured took
 # 7-165 MiB on one thread and 23-188 on four beyond the image's own estimate
 # (tests/test_info_limits.py's child, 2026-12-02). Before SSIMULACRA2 left

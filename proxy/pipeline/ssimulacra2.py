@@ -11,13 +11,14 @@ The constants are the metric's own (libjxl's tools/ssimulacra2.cc);
 `tests/test_ssimulacra2.py` checks the result against an independent
 implementation (the `ssimulacra2` package).
 
-Every step is a whole-plane OpenCV or numpy operation on float32, one XYB
-channel at a time. It was a graph of some 700 libvips operations, rebuilt and
-run six times (once a scale): 0.45 s for a 320x200 image, of which the
-arithmetic is a few milliseconds, and on jemalloc each libvips thread kept
+Every step is a whole-plane OpenCV or numpy operation: the colour conversion
+in float32, then one XYB channel at a time in float64. It was a graph of some
+700 libvips operations, built and run once a scale: 0.33-0.40 s for a 320 px
+image, most of it building, and on jemalloc each libvips thread kept
 hundreds of megabytes of region buffers. Here the cost is the arithmetic
-(25 ms at 320x200, 0.35 s at 1600x1000 on one thread) and the memory a
-fixed number of float planes (bench/ssimulacra2_cost.py, BENCHMARKS.md).
+(19-30 ms at 320 px, 0.6-0.7 s at 1600 px) and the memory a fixed number of
+planes, 78 bytes a pixel at the peak (bench/ssimulacra2_cost.py,
+BENCHMARKS.md).
 """
 
 from __future__ import annotations
