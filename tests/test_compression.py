@@ -326,9 +326,8 @@ def test_info_numbers_match_pyvips(client: httpx.Client, pixelpipe: str, photo: 
     from tests.test_ssimulacra2 import theirs, transposed
 
     expected = theirs(transposed(reference), transposed(result))
-    assert result_report["ssimulacra2"] == pytest.approx(
-        expected, abs=0.002
-    )  # /info rounds to 0.001
+    # /info rounds to 0.001.
+    assert result_report["ssimulacra2"] == pytest.approx(expected, abs=0.002)
     assert result_report["compression_ratio"] == pytest.approx(
         240 * 160 * 3 / len(served), rel=1e-3
     )
