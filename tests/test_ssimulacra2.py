@@ -13,12 +13,14 @@ image at a low quality).
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 import pyvips
 from ssimulacra2 import compute_ssimulacra2
 
+from proxy.pipeline import interrupt
 from proxy.pipeline.ssimulacra2 import ssimulacra2
 from tests.images import photo_like
 
@@ -67,3 +69,14 @@ def test_scores_rise_with_quality_and_identical_is_100() -> None:
     scores = [ssimulacra2(SOURCE, jpeg(SOURCE, q)) for q in (10, 30, 60, 90)]
     assert scores == sorted(scores) and scores[0] < 50 < scores[-1]
     assert ssimulacra2(SOURCE, SOURCE) == pytest.approx(100.0)
+
+
+def test_a_run_nobody_waits_for_stops_between_scales() -> None:
+    """Outside libvips, the metric checks the run's stop event as it goes."""
+    stop = threading.Event()
+    candidate = jpeg(SOURCE, 50)
+    with interrupt.stoppable(stop):
+        assert ssimulacra2(SOURCE, candidate) < 100
+        stop.set()
+        with pytest.raises(interrupt.Interrupted):
+            ssimulacra2(SOURCE, candidate)

@@ -28,6 +28,8 @@ import math
 import numpy as np
 import pyvips
 
+from proxy.pipeline import interrupt
+
 _SCALES = 6
 _C2 = 0.0009
 _OPSIN = [
@@ -88,6 +90,9 @@ def ssimulacra2(reference: pyvips.Image, candidate: pyvips.Image) -> float:
     #                             detail-lost mean, detail-lost 4-norm)
     features: list[list[tuple[float, ...]]] = [[], [], []]
     for _ in range(_SCALES):
+        # Up to a second at 2 MP, out of libvips' reach: a run nobody waits
+        # for any more stops here, between scales and channels.
+        interrupt.check()
         height, width = linear_ref.shape[:2]
         if width < 8 or height < 8:
             break
@@ -98,6 +103,7 @@ def ssimulacra2(reference: pyvips.Image, candidate: pyvips.Image) -> float:
         planes_cand = _xyb_planes(linear_cand)
         linear_cand = half_cand
         for channel in range(3):
+            interrupt.check()
             # Popped: each float32 plane goes once its float64 copy is made.
             features[channel].append(_channel_features(planes_ref.pop(0), planes_cand.pop(0)))
     total = 0.0
