@@ -84,8 +84,8 @@ def ssimulacra2(reference: pyvips.Image, candidate: pyvips.Image) -> float:
         raise ValueError("images to compare differ in size")
     import cv2  # a dependency already (faces)
 
-    linear_ref = cv2.LUT(_rgb_bytes(reference), _LINEAR_TABLE)
-    linear_cand = cv2.LUT(_rgb_bytes(candidate), _LINEAR_TABLE)
+    linear_ref = cv2.LUT(reference.cast("uchar").numpy(), _LINEAR_TABLE)
+    linear_cand = cv2.LUT(candidate.cast("uchar").numpy(), _LINEAR_TABLE)
     # features[channel][scale] = (ssim mean, ssim 4-norm, artifact mean, artifact 4-norm,
     #                             detail-lost mean, detail-lost 4-norm)
     features: list[list[tuple[float, ...]]] = [[], [], []]
@@ -186,15 +186,6 @@ def _score(total: float) -> float:
         + 6.248496625763138e-05 * value * value * value
     )
     return 100.0 - 10.0 * value**0.6276336467831387 if value > 0 else 100.0
-
-
-def _rgb_bytes(image: pyvips.Image) -> np.ndarray:
-    pixels = np.ndarray(
-        buffer=image.cast("uchar").write_to_memory(),
-        dtype=np.uint8,
-        shape=(image.height, image.width, image.bands),
-    )
-    return np.ascontiguousarray(pixels[:, :, :3])
 
 
 # Linear RGB -> the opsin mix plus its bias (an affine transform: 3x4).
