@@ -91,10 +91,16 @@ WEBP_LOSSLESS_HISTOGRAMS_MAX_BYTES = 24 * MIB
 # A watermark turned or shadowed: its copies (the settings' marks are small images).
 SHAPED_MARK_BYTES = 8 * MIB
 
-# Float working memory of one imgproxy Pro colour effect per result pixel:
-# bench/thumbor_filters.py measured up to ~27 (monochrome, gradient) at 1200 px
-# in a fresh process and up to ~37 in one that had run other jobs before.
-EFFECT_BYTES_PER_PIXEL = 48
+# imgproxy Pro's colour effects and unsharp masking are chains of float
+# operations over the held picture (steps.colour_effects). What they hold
+# beside it does not grow with the picture: libvips' buffers, per thread and
+# per operation. Peak rise over the same job without effects (bench/job_memory.py's
+# child, results 150-5000 px wide from a 14.7 MP JPEG and 300 px from a PNG
+# with alpha, one to seven effects): 15-21 MiB for one effect and 45-53 for
+# six on 2 threads at every size from 300 px; 3-19, 6-35 and 14-94 MiB for
+# one, two and seven on 1, 2 and 4 threads (BENCHMARKS.md, "Colour effects").
+EFFECT_THREAD_BASE_BYTES = 7 * MIB
+EFFECT_THREAD_BYTES = 4 * MIB
 
 
 # An animation (process._through_steps): the frames whose work is held at
@@ -283,10 +289,7 @@ def footprint_of(
         filters += blur_bytes(FILL_BLUR_RADIUS, result_width, result_height, bands)
     if options.png_to_jpeg and header.has_alpha:
         filters += result_pixels * bands
-    # imgproxy Pro's effects and unsharp masking: float arithmetic, as thumbor's
-    # saturation (see thumbor_filters.working_bytes), counted per effect.
-    effects = len(options.effects.active) + (options.unsharp.mode.value != "none")
-    filters += effects * result_pixels * EFFECT_BYTES_PER_PIXEL
+    filters += _effect_bytes(options, result_pixels, bands)
     if options.watermark_text:
         filters += TEXT_MARK_BYTES  # the drawn text, bounded by the markup's checks
     if options.watermark_rotate or options.watermark_shadow:
@@ -321,6 +324,17 @@ def footprint_of(
         + _attention_pixels(options, plan, load_w * load_h) * bands * per_band
         + _trim_bytes(options, load_w, load_h, bands, decoded)
     )
+
+
+def _effect_bytes(options: ProcessingOptions, pixels: int, bands: int) -> int:
+    """imgproxy Pro's colour effects and unsharp masking: the picture held for
+    the effects (8-bit) and each thread's buffers, per operation chain."""
+    effects = len(options.effects.active) + (options.unsharp.mode.value != "none")
+    if not effects:
+        return 0
+    held = pixels * bands if options.effects.active else 0
+    per_thread = EFFECT_THREAD_BASE_BYTES + effects * EFFECT_THREAD_BYTES
+    return held + per_thread * pyvips.concurrency_get()
 
 
 def palette_bytes(pixels: int) -> int:

@@ -244,6 +244,11 @@ def colour_effects(
     sharpened = options.sharpen > 0 or any(name == "sharpen" for name, _ in options.adjustments)
     if unsharp_applies(options.unsharp, downscaled, sharpened):
         image = unsharp_mask(image, options.unsharp)
+    if options.effects.active:
+        # Each effect reads the picture several times (its bands, the mix):
+        # lazily, every read computed the resize again from the decode, and a
+        # 300 px monochrome of a 1080x1920 PNG took 97 MiB where 37 do now.
+        image = held(image)
     return apply_effects(image, options.effects)
 
 
