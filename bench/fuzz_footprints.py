@@ -46,7 +46,10 @@ def job_options(text):
 
 info = sys.argv[3] == "info"
 work = image_report if info else process_image
-warm = [job_options("/rs:fit:32:0/plain/x@" + fmt) for fmt in ("avif", "webp", "gif", "png")]
+# The encoders once before measuring: the first JPEG XL job of a process loads
+# its plugin (about 6 MiB of libjxl), a worker's cost once, not each job's.
+formats = ("avif", "webp", "gif", "png", "jxl")
+warm = [job_options("/rs:fit:32:0/plain/x@" + fmt) for fmt in formats]
 for options in warm:
     work(tiny, options, limits, None, encoder)
 for line in sys.stdin:
