@@ -38,9 +38,19 @@ from proxy.pipeline.watermark import TEXT_MARK_BYTES
 
 MIB = 1024 * 1024
 
-# Fixed cost of any job: libvips' per-thread buffers, tile caches of the
-# operations in the pipeline, the encoder's output buffer.
+# Fixed cost of any job: tile caches of the operations in the pipeline, the
+# encoder's output buffer.
 JOB_BASE_BYTES = 8 * MIB
+# Each libvips thread (VIPS_CONCURRENCY of them a job) computes its own strip
+# of the pipeline: rows of the loaded picture, in float where a picture with
+# alpha is premultiplied for resizing. Peak rise per thread added, 1 to 8
+# threads (bench/job_memory.py's child): 0.5-1 MiB for a 14.7 MP JPEG loaded
+# at 640 and 1280 px wide, 0.7 for a 1080 px RGB PNG, 1.2-2.4 for a 16-bit one
+# of 1350 px, 2.1-4.6 for a 1080 px PNG with alpha and 12-14 for a 16-bit one
+# of 1350 px (about 650 rows of it; 800 with the test suite running beside
+# it), so a fifth more. Fitted on 2 threads alone, the estimates missed that
+# last picture by 20 MiB there and by 100 on 8 threads.
+THREAD_ROWS = 1000
 
 # Working memory of each encoder per output pixel, measured on the corpus
 # (bench/job_memory.py): libaom keeps several full-size planes and analysis
@@ -313,8 +323,11 @@ def footprint_of(
         )
     output_width, output_height = plan.output_size
     measured = metrics_bytes(output_width, output_height * frames, bands) if measuring else 0
+    strip_band = 4 if header.has_alpha else per_band
+    strips = pyvips.concurrency_get() * THREAD_ROWS * load_w * bands * strip_band
     return (
         JOB_BASE_BYTES
+        + strips
         + measured
         + source_bytes
         + decoded
