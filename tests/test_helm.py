@@ -147,6 +147,9 @@ def test_defaults_make_a_hardened_signed_deployment() -> None:
     assert readiness["periodSeconds"] * readiness["failureThreshold"] < env_delay
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert "resources" in container and container["resources"]["limits"]["memory"]
+    # libvips' threads are set, not left to the node's CPU count, which a
+    # container sees whole and the memory budget would count a thread each.
+    assert container_env(deployment)["VIPS_CONCURRENCY"] == "1"
     # Grace period covers the readiness delay plus the drain.
     env = container_env(deployment)
     assert pod["terminationGracePeriodSeconds"] >= float(env["PIXELPIPE_SHUTDOWN_DELAY"]) + float(
@@ -177,6 +180,9 @@ def test_every_env_variable_is_a_setting_the_server_reads() -> None:
     deployment = by_kind(render(*ALL_ON))["Deployment"]
     env = container_env(deployment)
     known = {f"PIXELPIPE_{spec.name}" for spec in SETTINGS}
+    # libvips' own thread count, which libvips reads.
+    libvips_threads = env.pop("VIPS_CONCURRENCY")
+    assert libvips_threads == "1"
     # OpenTelemetry's own variables, which its SDK reads (proxy.tracing).
     otel = {name for name in env if name.startswith("OTEL_")}
     assert otel == {
