@@ -107,8 +107,8 @@ SHAPED_MARK_BYTES = 8 * MIB
 # per operation. Peak rise over the same job without effects (bench/job_memory.py's
 # child, results 150-5000 px wide from a 14.7 MP JPEG and 300 px from a PNG
 # with alpha, one to seven effects): 15-21 MiB for one effect and 45-53 for
-# six on 2 threads at every size from 300 px; 3-19, 6-35 and 14-94 MiB for
-# one, two and seven on 1, 2 and 4 threads (BENCHMARKS.md, "Colour effects").
+# six on 2 threads at every size from 300 px; 3-9, 6-33 and 19-96 MiB for
+# one, two and seven on 1 to 4 threads (BENCHMARKS.md, "Colour effects").
 EFFECT_THREAD_BASE_BYTES = 7 * MIB
 EFFECT_THREAD_BYTES = 4 * MIB
 
