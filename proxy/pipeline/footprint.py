@@ -46,10 +46,10 @@ JOB_BASE_BYTES = 8 * MIB
 # alpha is premultiplied for resizing. Peak rise per thread added, 1 to 8
 # threads (bench/job_memory.py's child): 0.5-1 MiB for a 14.7 MP JPEG loaded
 # at 640 and 1280 px wide, 0.7 for a 1080 px RGB PNG, 1.2-2.4 for a 16-bit one
-# of 1350 px, 2.1-4.6 for a 1080 px PNG with alpha and 12-14 for a 16-bit one
-# of 1350 px (about 650 rows of it; 800 with the test suite running beside
-# it), so a fifth more. Fitted on 2 threads alone, the estimates missed that
-# last picture by 20 MiB there and by 100 on 8 threads.
+# of 1350 px, 2.1-4.6 for a 1080 px PNG with alpha and 6-14 for a 16-bit one
+# of 1350 px (most for its 600 px result: about 650 rows of it, 800 with the
+# test suite running beside it), so a fifth more. Fitted on 2 threads alone,
+# the estimates missed that last picture by 20 MiB there and by 100 on 8.
 THREAD_ROWS = 1000
 
 # Working memory of each encoder per output pixel, measured on the corpus
