@@ -47,8 +47,8 @@ def job_options(text):
 info = sys.argv[3] == "info"
 work = image_report if info else process_image
 # What a worker loads once, before measuring: the first JPEG XL job of a
-# process loads libjxl's plugin (about 6 MiB), the first smart crop OpenCV and
-# its cascade (about 21 MiB of that job's peak), neither again for later jobs.
+# process loads libjxl's plugin, the first smart crop OpenCV and its cascade
+# (about 6 and 21 MiB of that job's peak), neither again for later jobs.
 formats = ("avif", "webp", "gif", "png", "jxl")
 warm = [job_options("/rs:fit:32:0/plain/x@" + fmt) for fmt in formats]
 warm.append(job_options("/rs:fill:32:16/g:sm/plain/x@jpg"))  # a crop to place

@@ -147,11 +147,11 @@ def test_defaults_make_a_hardened_signed_deployment() -> None:
     assert readiness["periodSeconds"] * readiness["failureThreshold"] < env_delay
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
     assert "resources" in container and container["resources"]["limits"]["memory"]
-    # libvips' threads are set, not left to the node's CPU count, which a
-    # container sees whole and the memory budget would count a thread each.
-    assert container_env(deployment)["VIPS_CONCURRENCY"] == "1"
     # Grace period covers the readiness delay plus the drain.
     env = container_env(deployment)
+    # libvips' threads are set, not left to the node's CPU count, which a
+    # container sees whole and the memory budget would count a thread each.
+    assert env["VIPS_CONCURRENCY"] == "1"
     assert pod["terminationGracePeriodSeconds"] >= float(env["PIXELPIPE_SHUTDOWN_DELAY"]) + float(
         env["PIXELPIPE_SHUTDOWN_TIMEOUT"]
     )
