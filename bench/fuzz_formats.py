@@ -38,9 +38,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import signed  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.servers import Origin  # noqa: E402
 from tests.soak import pixelpipe_process, worker_pids  # noqa: E402
-from tests.test_cli import PIXELPIPE, free_port, serve_env  # noqa: E402
+from tests.test_cli import PIXELPIPE, serve_env  # noqa: E402
 from tests.test_formats_pro import pdf  # noqa: E402
 
 IMAGEMAGICK = "/usr/bin/convert"

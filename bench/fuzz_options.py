@@ -44,9 +44,10 @@ from bench.fuzz_formats import answer_fault  # noqa: E402
 from proxy.options.parse import OPTIONS_BY_NAME  # noqa: E402
 from signing.thumbor import thumbor_url  # noqa: E402
 from tests.conftest import signed  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.servers import Origin  # noqa: E402
 from tests.soak import pixelpipe_process, worker_pids  # noqa: E402
-from tests.test_cli import PIXELPIPE, free_port, serve_env  # noqa: E402
+from tests.test_cli import PIXELPIPE, serve_env  # noqa: E402
 from tests.test_formats_pro import pdf  # noqa: E402
 
 IMAGEMAGICK = "/usr/bin/convert"

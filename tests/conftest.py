@@ -12,7 +12,7 @@ import pytest
 
 from proxy.settings import Settings
 from signing import sign_path
-from tests.emulators import free_port
+from tests.ports import free_port
 from tests.servers import Origin, RedisServer, serve_pixelpipe
 
 # Clearly fake key/salt pairs, for tests only (imgproxy's documentation pair first).

@@ -159,8 +159,9 @@ def test_signing_is_all_or_nothing(
 ) -> None:  # type: ignore[no-untyped-def]
     import subprocess
 
+    from tests.ports import free_port
     from tests.servers import wait_until_serving
-    from tests.test_cli import PIXELPIPE, clean_env, free_port
+    from tests.test_cli import PIXELPIPE, clean_env
 
     port = free_port()
     log = tmp_path / "stderr"

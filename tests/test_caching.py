@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
 import time
 
 import httpx
@@ -14,16 +13,11 @@ from proxy.cache import CachedResult
 from proxy.shared_cache import SharedCache, decode_result, encode_result
 from tests.conftest import make_settings, signed
 from tests.images import decode, encode, gradient, quadrants
+from tests.ports import free_port
 from tests.servers import Origin, serve_pixelpipe
 
 _names = itertools.count()
 IMAGE = encode(gradient(120, 80), "jpg")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _service(app_base: str):  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,15 +14,10 @@ import pytest
 
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, quadrants
+from tests.ports import free_port
 from tests.servers import Origin, wait_until_serving
 
 PIXELPIPE = shutil.which("pixelpipe", path=os.path.dirname(sys.executable)) or "pixelpipe"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**extra: str) -> dict[str, str]:

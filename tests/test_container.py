@@ -28,8 +28,9 @@ import pytest
 from tests import test_container_image
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, quadrants
+from tests.ports import free_port
 from tests.servers import Origin, json_log_problems, wait_until_serving
-from tests.test_cli import clean_env, free_port
+from tests.test_cli import clean_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

@@ -40,8 +40,8 @@ import pytest
 
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, photo_like, solid
+from tests.ports import free_port
 from tests.servers import Origin, json_log_problems
-from tests.test_cli import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pixelpipe-test"

@@ -21,9 +21,10 @@ import pyvips
 from proxy.settings import Settings
 from tests.conftest import make_settings, signed
 from tests.images import close, decode, mean_abs_difference, pixel
+from tests.ports import free_port
 from tests.servers import Origin, serve_pixelpipe
 from tests.soak import pixelpipe_process
-from tests.test_cli import PIXELPIPE, free_port, serve_env
+from tests.test_cli import PIXELPIPE, serve_env
 
 IMAGEMAGICK = "/usr/bin/convert"
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 200, 0)

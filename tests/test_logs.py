@@ -13,8 +13,9 @@ import pytest
 
 from proxy.logs import AccessLog
 from tests.conftest import KEY, SALT
+from tests.ports import free_port
 from tests.servers import wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, clean_env
 
 # Raw paths as an attacker sends them: CR LF, NEL, ESC, U+2028, a quote and
 # spaces that would pose as more fields, bytes that are not UTF-8.

@@ -29,8 +29,9 @@ from proxy.observability import format_label
 from proxy.readiness import Readiness
 from tests.conftest import ServerFactory, signed
 from tests.images import decode, encode, gradient, photo_like, quadrants, with_odd_resolution_unit
+from tests.ports import free_port
 from tests.servers import Origin, wait_until_serving
-from tests.test_cli import PIXELPIPE, free_port, serve_env
+from tests.test_cli import PIXELPIPE, serve_env
 
 JPEG = encode(quadrants(160, 120), "jpg")
 

@@ -23,8 +23,9 @@ import pytest
 import pyvips
 
 from tests.conftest import make_settings
+from tests.ports import free_port
 from tests.servers import serve_pixelpipe, wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, clean_env
 from tests.test_gallery_browser import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parent.parent

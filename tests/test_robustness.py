@@ -19,8 +19,9 @@ import pytest
 
 from tests.conftest import make_settings, signed
 from tests.images import encode, gradient, quadrants, solid, with_alpha
+from tests.ports import free_port
 from tests.servers import Origin, serve_pixelpipe, wait_until_serving
-from tests.test_cli import PIXELPIPE, free_port, serve_env
+from tests.test_cli import PIXELPIPE, serve_env
 
 _names = itertools.count()
 

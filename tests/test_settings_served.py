@@ -20,9 +20,10 @@ from proxy.settings import Settings
 from proxy.sources.policy import AddressClass
 from tests.conftest import KEY, SALT, signed
 from tests.images import decode, encode, gradient
+from tests.ports import free_port
 from tests.servers import Origin
 from tests.soak import pixelpipe_process
-from tests.test_cli import PIXELPIPE, clean_env, free_port
+from tests.test_cli import PIXELPIPE, clean_env
 
 FAKE_SECRET = "fake-test-secret-not-for-use"
 

@@ -24,6 +24,7 @@ import redis
 
 from tests.conftest import signed
 from tests.images import encode, photo_like, with_alpha
+from tests.ports import free_port
 from tests.servers import FAULTS, Origin, RedisServer
 from tests.soak import (
     LoadResult,
@@ -35,7 +36,7 @@ from tests.soak import (
     worker_pids,
     zipf_weights,
 )
-from tests.test_cli import PIXELPIPE, free_port, serve_env
+from tests.test_cli import PIXELPIPE, serve_env
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(

@@ -28,8 +28,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tests.conftest import signed
-from tests.emulators import free_port
 from tests.images import encode, photo_like
+from tests.ports import free_port
 from tests.servers import Origin, wait_until_serving
 from tests.test_cli import PIXELPIPE, serve_env
 

@@ -22,8 +22,9 @@ import pytest
 import pyvips
 
 from tests.conftest import signed
-from tests.emulators import free_port, running, wait_for
+from tests.emulators import running, wait_for
 from tests.images import encode, photo_like
+from tests.ports import free_port
 from tests.servers import Origin
 from tests.test_cli import PIXELPIPE, clean_env
 from tests.test_settings_served import serving

@@ -23,8 +23,9 @@ from proxy.allocator import (
 from proxy.memory_release import CeilingRelease, resident_bytes
 from tests.conftest import signed
 from tests.images import decode, encode, gradient
+from tests.ports import free_port
 from tests.servers import Origin, wait_until_serving
-from tests.test_cli import PIXELPIPE, clean_env, free_port, serve_env
+from tests.test_cli import PIXELPIPE, clean_env, serve_env
 
 
 def worker_pids(parent: int) -> list[int]:

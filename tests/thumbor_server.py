@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.emulators import free_port, running, wait_for
+from tests.emulators import running, wait_for
+from tests.ports import free_port
 
 THUMBOR = Path(__file__).resolve().parent.parent / ".venv" / "thumbor" / "bin" / "thumbor"
 THUMBOR_KEY = "fake-thumbor-test-key"  # tests only
