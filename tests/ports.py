@@ -20,18 +20,20 @@ import socket
 FIRST_PORT, LAST_PORT = 10_000, 32_000
 
 
-def _block() -> range:
-    """This worker's ports: gw0, gw1, ... share the range; no xdist takes it all."""
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+def block(index: int, count: int) -> range:
+    """The ports of worker `index` of `count` (xdist's gw0, gw1, ...)."""
     size = (LAST_PORT - FIRST_PORT) // max(count, 1)
     start = FIRST_PORT + index * size
     return range(start, start + size)
 
 
-# Start at a point of the block that moves with the process, so a run right
-# after another does not reuse ports still in TIME_WAIT.
-_BLOCK = _block()
+# Without xdist one process takes the whole range. Start at a point of the
+# block that moves with the process, so a run right after another does not
+# reuse ports still in TIME_WAIT.
+_BLOCK = block(
+    int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0),
+    int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")),
+)
 _NEXT = itertools.cycle(
     itertools.chain(
         _BLOCK[os.getpid() % len(_BLOCK) :],
