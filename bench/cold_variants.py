@@ -21,7 +21,6 @@ two cores.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import httpx  # noqa: E402
 
+from bench.job_memory import child_environment  # noqa: E402
 from bench.run import (  # noqa: E402
     ensure_wrk,
     free_port,
@@ -66,7 +66,8 @@ serve_workers(config, 2, True)
 
 def start_bare_pipeline(sources: list[Path]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = dict(os.environ) | {
+    # On the malloc pixelpipe serve runs on, as the limit is (bench/cold_limit.py).
+    env = child_environment() | {
         "BARE_SOURCES": ":".join(str(s) for s in sources),
         "PYTHONPATH": f"{HERE}:{HERE.parent}",
     }
