@@ -1,6 +1,6 @@
 """The ceiling for warm requests: Starlette returning stored bytes from a dict.
 
-Started by bench/run.py with the same uvicorn settings and workers as pixelpipe.
+Started by bench/run.py's start_bare: httptools, uvloop, no access log, the same workers.
 """
 
 from __future__ import annotations

@@ -3,11 +3,13 @@
     .venv/bin/python bench/run.py [--workers N] [--duration S] [--corpus DIR]
 
 Starts a loopback origin, pixelpipe (`pixelpipe serve`), and wrk as the load
-generator; in the same run measures raw pyvips doing the same operations
-in-process with as many threads as there are cores, and a bare Starlette app
-returning the same bytes from a dict with the same workers. Prints a markdown
-table with rates, latencies, errors, peak RSS per worker, and the ratios.
-Installs wrk with apt-get when it is missing. Only loopback is used.
+generator; in the same run measures pixelpipe's own pipeline doing the same
+operations in-process on bytes in memory (bench/cold_limit.py: a process per
+core, one libvips thread each, on the server's malloc), plain libvips'
+thumbnail for reference, and a bare Starlette app returning the same bytes
+from a dict with the same workers. Prints a markdown table with rates,
+latencies, errors, peak RSS per worker, and the ratios. Installs wrk with
+apt-get when it is missing. Only loopback is used.
 """
 
 from __future__ import annotations
@@ -309,6 +311,21 @@ def run_wrk(
     return stats
 
 
+def cold_limit(
+    sources: list[Path], seconds: float, processes: int, path: str | None = None
+) -> dict[str, float]:
+    """bench/cold_limit.py: the pipeline of `path` (W1's by default) in
+    `processes` processes on the sources' bytes; its rate and CPU per operation."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "cold_limit.py"), str(seconds), str(processes)]
+        + [str(source) for source in sources]
+        + (["--path", path] if path else []),
+        check=True,
+        capture_output=True,
+    ).stdout
+    return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def raw_rate(work, sources: list[bytes], threads: int, duration: float) -> dict[str, float]:
     """The same operation in-process, `threads` at a time, for `duration` seconds."""
     latencies: list[float] = []
@@ -468,7 +485,7 @@ def main() -> int:
             }
             results["front_end"] = overhead_breakdown(origin_base, images["2560"][0])
             for workload in selected:
-                result = measure(workload, args, env, wrk, cores, source_bytes)
+                result = measure(workload, args, env, wrk, cores, source_bytes, images_dir)
                 results[workload.name] = result
                 print(f"{workload.name}: {json.dumps(result, default=float)}", file=sys.stderr)
         finally:
@@ -491,6 +508,7 @@ def measure(
     wrk: str,
     cores: int,
     source_bytes: dict[str, bytes],
+    images_dir: Path,
 ) -> dict[str, Any]:
     """pixelpipe and its limit, alternated for `--rounds` rounds; medians of each."""
     bin_dir = Path(sys.executable).parent
@@ -500,7 +518,7 @@ def measure(
         [str(bin_dir / "pixelpipe"), "serve", "--port", str(port), "--workers", str(args.workers)],
         env, base + "/health",
     )  # fmt: skip
-    bare: tuple[subprocess.Popen[bytes], str, str] | None = None
+    bare: tuple[subprocess.Popen[bytes], str, Path] | None = None
     try:
         # Each worker process has its own caches, and connections land on workers
         # at random: warm every path over many fresh connections.
@@ -511,15 +529,15 @@ def measure(
         limit_call: Any = None
         if workload.raw is not None:
             # The limit: pixelpipe's own pipeline (exactly the same libvips
-            # operations) called in-process on bytes in memory, one call per core.
-            pipeline = pipeline_call(workload.paths[0])
+            # operations) on bytes in memory, a process per core.
+            files = [images_dir / name for name in workload.raw_sources]
 
             def limit_call() -> dict[str, float]:
-                return raw_rate(pipeline, sources, cores, args.duration)
+                return cold_limit(files, args.duration, cores, workload.paths[0])
 
         if workload.name == "W4":
             bodies = {p: (httpx.get(base + p).content, "image/jpeg") for p in workload.paths}
-            bare = start_bare(bodies, args.workers, workload)
+            bare = start_bare(bodies, True, args.workers)
             bare_base = bare[1]
 
             def limit_call() -> dict[str, float]:
@@ -546,7 +564,7 @@ def measure(
         stop(server)
         if bare is not None:
             stop(bare[0])
-            os.unlink(bare[2])
+            bare[2].unlink()
     result: dict[str, Any] = {"title": workload.title, "pixelpipe": stats, "rounds": args.rounds}
     if limits:
         limit = median_of(limits)
@@ -562,22 +580,34 @@ def measure(
     return result
 
 
+BARE_LAUNCH = """
+import sys, uvicorn
+from proxy.workers import serve_workers
+port, workers, reuse = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
+config = uvicorn.Config("bare_app:app", port=port, workers=workers, http="httptools",
+                        loop="uvloop", server_header=False, log_level="warning",
+                        access_log=False)
+serve_workers(config, workers, reuse)
+"""
+
+
 def start_bare(
-    bodies: dict[str, tuple[bytes, str]], workers: int, workload: Workload
-) -> tuple[subprocess.Popen[bytes], str, str]:
-    """The bare Starlette app with the same uvicorn settings and workers."""
-    with tempfile.NamedTemporaryFile(suffix=".pickle", delete=False) as handle:
-        pickle.dump(bodies, handle)
+    bodies: dict[str, tuple[bytes, str]], reuse: bool, workers: int = 2
+) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """The bare Starlette app (bench/bare_app.py) at its best: httptools and
+    uvloop, no access log, `workers` processes on one shared socket or on
+    SO_REUSEPORT (`reuse`), pixelpipe's own worker supervisor."""
+    data = Path(tempfile.mkstemp(suffix=".pickle")[1])
+    data.write_bytes(pickle.dumps(bodies))
     port = free_port()
-    env = dict(os.environ) | {"BARE_APP_DATA": handle.name, "PYTHONPATH": f"{HERE}:{ROOT}"}
-    bin_dir = Path(sys.executable).parent
-    server = start(
-        [str(bin_dir / "uvicorn"), "bare_app:app", "--port", str(port), "--workers", str(workers),
-         "--http", "proxy.server_protocol:NoDelayH11Protocol", "--no-server-header",
-         "--log-level", "warning"],
-        env, f"http://127.0.0.1:{port}{workload.paths[0]}",
-    )  # fmt: skip
-    return server, f"http://127.0.0.1:{port}", handle.name
+    env = dict(os.environ) | {"BARE_APP_DATA": str(data), "PYTHONPATH": f"{HERE}:{ROOT}"}
+    first = next(iter(bodies))
+    process = start(
+        [sys.executable, "-c", BARE_LAUNCH, str(port), str(workers), "1" if reuse else "0"],
+        env,
+        f"http://127.0.0.1:{port}{first}",
+    )
+    return process, f"http://127.0.0.1:{port}", data
 
 
 def print_table(results: dict[str, Any], args: argparse.Namespace, cores: int) -> None:

@@ -48,13 +48,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run import (  # noqa: E402
+    cold_limit,
     ensure_wrk,
     free_port,
     photo_like,
     run_wrk,
     server_env,
     sign,
-    start,
+    start_bare,
     start_origin,
     status_mb,
     stop,
@@ -397,33 +398,6 @@ def balance(origin: str, big: list[str], wrk: str, seconds: int) -> dict[str, An
 
 # --- hits ----------------------------------------------------------------------
 
-BARE_LAUNCH = """
-import sys, uvicorn
-from proxy.workers import serve_workers
-port, reuse = int(sys.argv[1]), sys.argv[2] == "1"
-config = uvicorn.Config("bare_app:app", port=port, workers=2, http="httptools", loop="uvloop",
-                        server_header=False, log_level="warning", access_log=False)
-serve_workers(config, 2, reuse)
-"""
-
-
-def start_bare(
-    bodies: dict[str, tuple[bytes, str]], reuse: bool
-) -> tuple[subprocess.Popen[bytes], str, Path]:
-    data = Path(tempfile.mkstemp(suffix=".pickle")[1])
-    import pickle
-
-    data.write_bytes(pickle.dumps(bodies))
-    port = free_port()
-    env = dict(os.environ) | {"BARE_APP_DATA": str(data), "PYTHONPATH": f"{HERE}:{ROOT}"}
-    first = next(iter(bodies))
-    process = start(
-        [sys.executable, "-c", BARE_LAUNCH, str(port), "1" if reuse else "0"],
-        env,
-        f"http://127.0.0.1:{port}{first}",
-    )
-    return process, f"http://127.0.0.1:{port}", data
-
 
 def measured_run(
     wrk: str, server: subprocess.Popen[bytes], base: str, paths: list[str], seconds: int
@@ -535,13 +509,7 @@ def start_ipx(binary: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def limit_run(directory: Path, big: list[str], seconds: int) -> dict[str, float]:
     """W1's limit: bench/cold_limit.py, two single-threaded processes, no HTTP."""
-    out = subprocess.run(
-        [sys.executable, str(HERE / "cold_limit.py"), str(seconds), "2"]
-        + [str(directory / name) for name in big],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return json.loads(out.decode().strip().splitlines()[-1])
+    return cold_limit([directory / name for name in big], seconds, 2)
 
 
 def cold(
