@@ -36,6 +36,7 @@ import httpx  # noqa: E402
 
 from bench.job_memory import child_environment  # noqa: E402
 from bench.run import (  # noqa: E402
+    cold_limit,
     ensure_wrk,
     free_port,
     run_wrk,
@@ -48,7 +49,6 @@ from bench.runtime import (  # noqa: E402
     big_sources,
     cold_paths,
     cpu_seconds,
-    limit_run,
     start_pixelpipe,
     worker_pids,
 )
@@ -134,7 +134,7 @@ def main() -> int:
         limits: list[float] = []
         try:
             for r in range(args.rounds):
-                limit = limit_run(images, big, args.seconds)["rate"]
+                limit = cold_limit([images / n for n in big], args.seconds, 2)["rate"]
                 limits.append(limit)
                 for name, label, kind in runs:
                     process, base = servers[label]

@@ -21,7 +21,6 @@ import os
 import pickle
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from signing import Signer  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 
 KEY = "943b421c9eb07c830af81030552c86009268de4e532ba2ee2eab8247c6da0881"  # example pair
 SALT = "520f986b998545b4785e0defbc4f3c1203f22de2374a3d53cb7a7fe9fea309c5"
@@ -51,12 +51,6 @@ RUN = random.SystemRandom().randrange(10**9)
 
 def sign(path: str) -> str:
     return "/" + SIGNER.sign(path) + path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ensure_program(program: str, package: str) -> str:

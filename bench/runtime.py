@@ -507,11 +507,6 @@ def start_ipx(binary: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"http://127.0.0.1:{port}"
 
 
-def limit_run(directory: Path, big: list[str], seconds: int) -> dict[str, float]:
-    """W1's limit: bench/cold_limit.py, two single-threaded processes, no HTTP."""
-    return cold_limit([directory / name for name in big], seconds, 2)
-
-
 def cold(
     origin: str, big: list[str], wrk: str, seconds: int, rounds: int, directory: Path
 ) -> dict[str, Any]:
@@ -555,7 +550,8 @@ def cold(
                 run["cpu_ms_per_request"] = 1000 * cpu / max(run["requests"], 1)
                 runs["pixelpipe"].append(run)
                 if connections == 32:
-                    limits.append(limit_run(directory, big, seconds))
+                    # W1's limit: two single-threaded processes, no HTTP.
+                    limits.append(cold_limit([directory / n for n in big], seconds, 2))
                 if ipx:
                     runs["ipx"].append(
                         run_wrk(wrk, ipx[1], ipx_paths(f"c{connections}r{r}"), connections, seconds)
