@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -34,6 +35,7 @@ class Route:
     delay: float = 0.0  # seconds before the body is sent
     send_length: bool = True  # False: no Content-Length, the body runs to the close
     fault: str = ""  # one of FAULTS: how this route misbehaves
+    hang_up: bool = False  # close the connection after answering, without saying so
 
 
 # How an origin can fail mid-answer (the soak injects them at random):
@@ -58,12 +60,14 @@ class Origin:
 
     `fault_rate` (0..1) makes that share of all answers fail with a fault
     chosen at random from FAULTS; `slow` delays every answer by that many
-    seconds. Both can change while it serves (the soak's schedule).
+    seconds. Both can change while it serves (the soak's schedule). With `tls`
+    it speaks HTTPS; `connections` counts the connections each answer came on.
     """
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        self.connections: Counter[tuple[str, int]] = Counter()
         self.faults: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}
         self.fault_rate = 0.0
@@ -76,6 +80,7 @@ class Origin:
 
             def do_GET(self) -> None:
                 origin.hits[self.path] += 1
+                origin.connections[self.client_address] += 1
                 origin.last_headers[self.path] = dict(self.headers.items())
                 # A query (a cachebuster) names the same route.
                 route = origin.routes.get(self.path) or origin.routes.get(
@@ -118,6 +123,7 @@ class Origin:
                             time.sleep(0.5)
                     else:
                         self.wfile.write(body)
+                        self.close_connection = self.close_connection or route.hang_up
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -125,7 +131,9 @@ class Origin:
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.base = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def pick_fault(self) -> str:
