@@ -20,7 +20,6 @@ import httpx
 
 from proxy.errors import SourceForbidden, SourceNotFound
 from proxy.sources.policy import AddressPolicy, allowed_addresses, parse_address
-from proxy.sources.streams import AsyncioBackend
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -32,17 +31,10 @@ async def resolve_host(host: str, port: int) -> list[str]:
 
 
 class PolicyNetworkBackend(httpcore.AsyncNetworkBackend):
-    def __init__(
-        self,
-        policy: AddressPolicy,
-        resolver: Resolver = resolve_host,
-        inner: httpcore.AsyncNetworkBackend | None = None,
-    ) -> None:
+    def __init__(self, policy: AddressPolicy, resolver: Resolver = resolve_host) -> None:
         self._policy = policy
         self._resolve = resolver
-        # What connects once the address is checked (httpcore's AnyIO backend
-        # can stand in: bench/origin_cost.py compares the two).
-        self._inner = inner or AsyncioBackend()
+        self._inner = httpcore.AnyIOBackend()
 
     async def addresses_for(self, host: str, port: int) -> list[str]:
         literal = parse_address(host)
