@@ -15,13 +15,20 @@ keeps the published cold measurement. `--hits`: cache hits of warmed paths
 instead (with `PYTHONPATH=<worktree>` as a variant, two versions of the code
 side by side). `--origins nginx,python`: every variant against each origin
 (bench/run.py's start_origin), to see what the source server takes from the
-two cores.
+two cores. `--sources warm,cold`: warm (the default) names each corpus image
+by one URL, so a worker downloads it once and its source cache serves the
+rest, as for the widths of a srcset; cold gives every request's source a query
+of its own, so every request downloads its source (as a server without a
+source cache would). Beside each rate: the workers' CPU per request, the
+origin's and wrk's (they share the two cores), and the limit's CPU per
+operation.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +43,7 @@ import httpx  # noqa: E402
 
 from bench.job_memory import child_environment  # noqa: E402
 from bench.run import (  # noqa: E402
+    children,
     cold_limit,
     ensure_wrk,
     free_port,
@@ -80,6 +88,12 @@ def start_bare_pipeline(sources: list[Path]) -> tuple[subprocess.Popen[bytes], s
     return process, base
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished children (wrk runs as one)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     # A comma starts the next pair only before a NAME=: jemalloc's MALLOC_CONF
     # has commas of its own (`MALLOC_CONF=narenas:1,dirty_decay_ms:-1`).
@@ -105,6 +119,9 @@ def main() -> int:
     )
     parser.add_argument("--origins", default="nginx", help="source servers: nginx, python")
     parser.add_argument(
+        "--sources", default="warm", help="warm, cold: one URL per source, or one per request"
+    )
+    parser.add_argument(
         "--options",
         help="processing options instead of W1's, e.g. rs:fill:300:300/g:sm/q:80 "
         "(the limit stays W1's: its ratio then only shows the machine's drift)",
@@ -117,41 +134,66 @@ def main() -> int:
         images = Path(tmp)
         big = big_sources(images, args.corpus)
         kinds = args.origins.split(",")
+        temperatures = args.sources.split(",")
         origins = {kind: start_origin(images, kind) for kind in kinds}
         servers = {label: start_pixelpipe(server_env() | env) for label, env in variants}
-        # One run per (variant, origin): labelled by the variant alone when one origin.
+        # One run per (variant, origin, sources), named by what varies.
         runs = [
-            (label if len(kinds) == 1 else f"{label}/{kind}", label, kind)
+            (
+                "/".join(
+                    [label]
+                    + ([kind] if len(kinds) > 1 else [])
+                    + ([f"sources {heat}"] if len(temperatures) > 1 else [])
+                ),
+                label,
+                kind,
+                heat,
+            )
             for label, _ in variants
             for kind in kinds
+            for heat in temperatures
         ]
         if args.bare:  # reads its sources from memory: no origin
             servers["bare"] = start_bare_pipeline([images / name for name in big])
-            runs.append(("bare", "bare", kinds[0]))
-        rates: dict[str, list[float]] = {name: [] for name, _, _ in runs}
-        ratios: dict[str, list[float]] = {name: [] for name, _, _ in runs}
-        cpu: dict[str, list[float]] = {name: [] for name, _, _ in runs}
+            runs.append(("bare", "bare", kinds[0], "warm"))
+        names = [name for name, _, _, _ in runs]
+        rates: dict[str, list[float]] = {name: [] for name in names}
+        ratios: dict[str, list[float]] = {name: [] for name in names}
+        cpu: dict[str, list[float]] = {name: [] for name in names}
+        beside: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
         limits: list[float] = []
+        limit_cpu: list[float] = []
         try:
             for r in range(args.rounds):
-                limit = cold_limit([images / n for n in big], args.seconds, 2)["rate"]
+                measured = cold_limit([images / n for n in big], args.seconds, 2)
+                limit = measured["rate"]
                 limits.append(limit)
-                for name, label, kind in runs:
+                limit_cpu.append(measured["cpu_ms_per_op"])
+                for name, label, kind, heat in runs:
                     process, base = servers[label]
-                    origin = origins[kind][1]
+                    origin_process, origin = origins[kind]
                     workers = worker_pids(process.pid)
-                    before = sum(cpu_seconds(pid) for pid in workers)
+                    origin_pids = [origin_process.pid, *children(origin_process.pid)]
                     if args.hits:
                         paths = cold_paths(template, big, origin, "hits", len(big))
                         for path in paths:  # warm: every later request is a hit
                             httpx.get(base + path, timeout=60)
                     else:
-                        paths = cold_paths(template, big, origin, f"{label}-{kind}-r{r}", 20_000)
+                        run_id = f"{label}-{kind}-{heat}-r{r}"
+                        paths = cold_paths(template, big, origin, run_id, 20_000, heat == "cold")
+                    before = sum(cpu_seconds(pid) for pid in workers)
+                    before_origin = sum(cpu_seconds(pid) for pid in origin_pids)
+                    before_wrk = children_cpu()
                     run = run_wrk(wrk, base, paths, args.connections, args.seconds)
+                    done = max(run["requests"], 1)
                     used = sum(cpu_seconds(pid) for pid in workers) - before
+                    served = sum(cpu_seconds(pid) for pid in origin_pids) - before_origin
                     rates[name].append(run["rate"])
                     ratios[name].append(run["rate"] / limit)
-                    cpu[name].append(1000 * used / max(run["requests"], 1))
+                    cpu[name].append(1000 * used / done)
+                    beside[name].append(
+                        (1000 * served / done, 1000 * (children_cpu() - before_wrk) / done)
+                    )
                     errors = run["non_2xx"] + run["socket_errors"]
                     print(
                         f"round {r} {name}: {run['rate']:.1f} req/s, limit {limit:.1f}"
@@ -162,15 +204,20 @@ def main() -> int:
                 stop(process)
             for process, _ in origins.values():
                 stop(process)
-    print(f"\nlimit op/s per round: {', '.join(f'{x:.1f}' for x in limits)}\n")
-    print("| variant | req/s | ratio to limit | per round | CPU ms/request (workers) |")
-    print("|---|---:|---:|---|---:|")
-    for name, _, _ in runs:
+    print(f"\nlimit op/s per round: {', '.join(f'{x:.1f}' for x in limits)}")
+    print(f"limit CPU ms/op, median: {statistics.median(limit_cpu):.1f}\n")
+    print(
+        "| variant | req/s | ratio to limit | per round | CPU ms/request (workers) | origin | wrk |"
+    )
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for name in names:
+        origin_ms = statistics.median(o for o, _ in beside[name])
+        wrk_ms = statistics.median(w for _, w in beside[name])
         print(
             f"| {name} | {statistics.median(rates[name]):.1f} "
             f"| **{statistics.median(ratios[name]):.2f}** "
             f"| {', '.join(f'{x:.1f}' for x in rates[name])} "
-            f"| {statistics.median(cpu[name]):.1f} |"
+            f"| {statistics.median(cpu[name]):.1f} | {origin_ms:.2f} | {wrk_ms:.2f} |"
         )
     return 0
 

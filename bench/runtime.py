@@ -17,7 +17,9 @@ one run, alternating where there are rounds:
   workers, both with uvicorn's shared socket and with SO_REUSEPORT (the better
   is the baseline); pixelpipe with its access log (JSON, to a file) and metrics on.
 - cold: W1 (300x300 fill JPEG q80 from 2560x1600 JPEGs) at 4 and 32
-  connections against ipx (npm, sharp/libvips), with mean bytes per image.
+  connections against ipx (npm, sharp/libvips), with mean bytes per image;
+  pixelpipe twice, with its source cache serving the repeated source URLs and
+  with every source URL new (a download per request, as ipx always does).
 
 Cold runs never repeat a path: every load script's cachebuster is seeded per
 run. wrk and ipx are installed when missing (apt-get, npm); without npm the
@@ -185,13 +187,23 @@ def big_sources(directory: Path, corpus: Path | None) -> list[str]:
     return names
 
 
-def cold_paths(template: str, sources: list[str], origin: str, run: str, count: int) -> list[str]:
-    return [
-        sign(
-            template.format(cb=f"{SEED}-{run}-{i}", source=f"{origin}/{sources[i % len(sources)]}")
-        )
-        for i in range(count)
-    ]
+def cold_paths(
+    template: str,
+    sources: list[str],
+    origin: str,
+    run: str,
+    count: int,
+    source_cold: bool = False,
+) -> list[str]:
+    """Signed paths with cachebusters of this run; `source_cold`: each source URL
+    gets the cachebuster too (as a query, escaped as plain sources are), so no
+    server's source cache has seen it."""
+    paths = []
+    for i in range(count):
+        busted = f"{SEED}-{run}-{i}"
+        source = f"{origin}/{sources[i % len(sources)]}" + (f"%3Fs={busted}" if source_cold else "")
+        paths.append(sign(template.format(cb=busted, source=source)))
+    return paths
 
 
 # --- memory --------------------------------------------------------------------
@@ -516,9 +528,14 @@ def cold(
     ipx = start_ipx(binary) if binary else None
     try:
 
-        def pp_paths(run: str) -> list[str]:
+        def pp_paths(run: str, source_cold: bool = False) -> list[str]:
             return cold_paths(
-                "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg", big, origin, run, 20_000
+                "/rs:fill:300:300/q:80/cb:{cb}/plain/{source}@jpg",
+                big,
+                origin,
+                run,
+                20_000,
+                source_cold,
             )
 
         def ipx_paths(run: str) -> list[str]:
@@ -542,13 +559,24 @@ def cold(
         workers = worker_pids(process.pid)
         limits: list[dict[str, float]] = []
         for connections in (4, 32):
-            runs: dict[str, list[dict[str, float]]] = {"pixelpipe": [], "ipx": []}
+            # "pixelpipe": each source at one URL, so a worker downloads it once and
+            # its source cache serves the rest; "new sources": every request's
+            # source URL is new, so pixelpipe downloads it every time, as ipx does
+            # (ipx keeps no sources; it sends a HEAD and a GET per request).
+            runs: dict[str, list[dict[str, float]]] = {
+                "pixelpipe": [],
+                "pixelpipe, new sources": [],
+                "ipx": [],
+            }
             for r in range(rounds):
-                cpu_before = sum(cpu_seconds(pid) for pid in workers)
-                run = run_wrk(wrk, base, pp_paths(f"c{connections}r{r}"), connections, seconds)
-                cpu = sum(cpu_seconds(pid) for pid in workers) - cpu_before
-                run["cpu_ms_per_request"] = 1000 * cpu / max(run["requests"], 1)
-                runs["pixelpipe"].append(run)
+                for label, source_cold in (("pixelpipe", False), ("pixelpipe, new sources", True)):
+                    cpu_before = sum(cpu_seconds(pid) for pid in workers)
+                    tag = "n" if source_cold else "w"
+                    paths = pp_paths(f"c{connections}r{r}{tag}", source_cold)
+                    run = run_wrk(wrk, base, paths, connections, seconds)
+                    cpu = sum(cpu_seconds(pid) for pid in workers) - cpu_before
+                    run["cpu_ms_per_request"] = 1000 * cpu / max(run["requests"], 1)
+                    runs[label].append(run)
                 if connections == 32:
                     # W1's limit: two single-threaded processes, no HTTP.
                     limits.append(cold_limit([directory / n for n in big], seconds, 2))
@@ -566,12 +594,15 @@ def cold(
                         "errors": sum(x["non_2xx"] + x["socket_errors"] for x in rs),
                         "rates": [x["rate"] for x in rs],
                     }
-                    if label == "pixelpipe":
+                    if label.startswith("pixelpipe"):
                         entry[label]["cpu_ms_per_request"] = statistics.median(
                             x["cpu_ms_per_request"] for x in rs
                         )
             if "ipx" in entry:
                 entry["ratio"] = entry["pixelpipe"]["rate"] / entry["ipx"]["rate"]
+                entry["ratio_new_sources"] = (
+                    entry["pixelpipe, new sources"]["rate"] / entry["ipx"]["rate"]
+                )
             if connections == 32:
                 entry["limit"] = {
                     "rate": statistics.median(x["rate"] for x in limits),
@@ -652,18 +683,27 @@ def report(results: dict[str, Any]) -> None:
         c = results["cold"]
         print("\n### Cold W1 against ipx (medians)\n")
         print(
-            "| connections | pixelpipe req/s | ipx req/s | ratio | pixelpipe p99 ms | ipx p99 ms "
-            "| per round (pixelpipe; ipx) |"
+            "New sources: every request's source URL is new, so pixelpipe downloads\n"
+            "it each time, as ipx always does; otherwise a worker downloads each of\n"
+            "the corpus' sources once and its source cache serves the rest.\n"
         )
-        print("|---|---:|---:|---:|---:|---:|---|")
+        print(
+            "| connections | pixelpipe req/s | new sources | ipx req/s | ratio | new sources "
+            "| pixelpipe p99 ms | ipx p99 ms | per round (pixelpipe; new sources; ipx) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        nan = float("nan")
         for conn in ("4", "32"):
             e = c[conn]
             ipx = e.get("ipx", {})
+            fresh = e["pixelpipe, new sources"]
             print(
-                f"| {conn} | {e['pixelpipe']['rate']:.1f} | {ipx.get('rate', float('nan')):.1f} "
-                f"| {e.get('ratio', float('nan')):.2f} | {e['pixelpipe']['p99_ms']:.0f} "
-                f"| {ipx.get('p99_ms', float('nan')):.0f} "
+                f"| {conn} | {e['pixelpipe']['rate']:.1f} | {fresh['rate']:.1f} "
+                f"| {ipx.get('rate', nan):.1f} | {e.get('ratio', nan):.2f} "
+                f"| {e.get('ratio_new_sources', nan):.2f} | {e['pixelpipe']['p99_ms']:.0f} "
+                f"| {ipx.get('p99_ms', nan):.0f} "
                 f"| {', '.join(f'{x:.1f}' for x in e['pixelpipe']['rates'])}; "
+                f"{', '.join(f'{x:.1f}' for x in fresh['rates'])}; "
                 f"{', '.join(f'{x:.1f}' for x in ipx.get('rates', []))} |"
             )
         print(
@@ -682,6 +722,12 @@ def report(results: dict[str, Any]) -> None:
             f"| {e['pixelpipe']['rate']:.1f} | {lim['rate']:.1f} | {e['ratio_to_limit']:.2f} "
             f"| {', '.join(f'{x:.2f}' for x in e['ratios_to_limit'])} "
             f"| {e['pixelpipe']['cpu_ms_per_request']:.1f} | {lim['cpu_ms_per_op']:.1f} |"
+        )
+        fresh = e["pixelpipe, new sources"]
+        print(
+            f"\nWith new sources: {fresh['rate']:.1f} req/s, "
+            f"{fresh['rate'] / lim['rate']:.2f} of the limit, "
+            f"{fresh['cpu_ms_per_request']:.1f} ms of CPU per request (workers)."
         )
 
 
