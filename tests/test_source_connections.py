@@ -194,7 +194,7 @@ def test_a_connection_the_origin_closed_is_not_reused(
     path = f"/connections/closing-{len(closing)}-{'hang_up' in closing}.bin"
     url = origin.add(path, b"y" * 1000, "application/octet-stream", **closing)
     before = len(origin.connections)
-    answers = fetch_all([url, url, url], pause=0.2)
+    answers = fetch_all([url, url, url], pause=0.5)
     assert [len(a.data) for a in answers if isinstance(a, SourceImage)] == [1000] * 3
     assert len(origin.connections) == before + 3
 
