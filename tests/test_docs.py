@@ -33,6 +33,9 @@ NOT_SETTINGS = {
     "MALLOC_CONF",
     "PROMETHEUS_MULTIPROC_DIR",
     "SO_REUSEPORT",
+    # httpx reads it: the CA bundle HTTPS sources are verified against
+    # (tests/test_source_connections.py serves one through pixelpipe serve).
+    "SSL_CERT_FILE",
     "VIPS_CONCURRENCY",  # libvips reads it; detection follows libvips (proxy/pipeline/faces.py)
     "IMGPROXY_USE_ETAG",  # "imgproxy: only with IMGPROXY_USE_ETAG"
 }
