@@ -169,13 +169,13 @@ def test_an_untrusted_certificate_is_refused(
     assert isinstance(answer, SourceUnavailable)
 
 
-def test_a_body_larger_than_the_buffer_arrives_whole(origin: Origin) -> None:
+def test_a_large_body_arrives_whole_with_and_without_a_length(origin: Origin) -> None:
     body = os.urandom((5 << 20) + 12345)
     url = origin.add("/connections/big.bin", body, "application/octet-stream")
-    unlimited = origin.add(
+    unsized = origin.add(
         "/connections/unsized.bin", body, "application/octet-stream", send_length=False
     )
-    answers = fetch_all([url, unlimited], max_src_file_size=0)
+    answers = fetch_all([url, unsized], max_src_file_size=0)
     assert [a.data for a in answers if isinstance(a, SourceImage)] == [body, body]
 
 
