@@ -281,6 +281,10 @@ def person_on_photo(corpus: Path) -> bytes:
     return scene.jpegsave_buffer(Q=90)
 
 
+# The one cost source under the goal's 12 MP: its rows are left out of the second median.
+SMALL_SCENE = "a person, 4000x2000 JPEG (8 MP)"
+
+
 def cost_sources(corpus: Path) -> dict[str, bytes]:
     """The sources g:sm is measured on against g:ce; the name says their size."""
     return {
@@ -288,13 +292,13 @@ def cost_sources(corpus: Path) -> dict[str, bytes]:
         "SafeLanding-5k.jpg (14.7 MP)": (corpus / "SafeLanding-5k.jpg").read_bytes(),
         "Altai-5k.png (14.7 MP)": (corpus / "Altai-5k.png").read_bytes(),
         "a person on Camera-exif-rot6.jpg (12.2 MP)": person_on_photo(corpus),
-        "a person, 4000x2000 JPEG (8 MP)": person_8mp(),
+        SMALL_SCENE: person_8mp(),
     }
 
 
 def print_medians(label: str, rows: list[tuple[str, float]]) -> None:
     """Medians over every row, and over the 12 MP and larger sources the goal names."""
-    large = [ratio for name, ratio in rows if "(8 MP)" not in name]
+    large = [ratio for name, ratio in rows if name != SMALL_SCENE]
     print(
         f"\nmedian {label}: {statistics.median(r for _n, r in rows):.2f} (all rows), "
         f"{statistics.median(large):.2f} (12 MP and larger)"
